@@ -1,0 +1,113 @@
+"""The ``ocpp-proxy`` command: run the proxy, or simulate a charger against it.
+
+``ocpp-proxy [--config PATH] [--host HOST] [--port PORT] [--data-dir DIR] [--log-level LEVEL]``
+runs the proxy (embedded defaults without ``--config``); ``ocpp-proxy simulate-charger ...``
+runs the bundled charger simulator. Exit status 2 means a bad command line or config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ocpp_proxy import __version__
+from ocpp_proxy.config import ConfigError, ProxyConfig, load_config
+
+EXIT_CONFIG_ERROR = 2
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocpp-proxy",
+        description="Transparent multi-backend OCPP proxy. "
+        "Run 'ocpp-proxy simulate-charger --help' for the charger simulator.",
+    )
+    parser.add_argument("--config", help="YAML or JSON config file (default: embedded defaults)")
+    parser.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 9000)")
+    parser.add_argument("--data-dir", help="folder for the proxy's data (default ./data)")
+    parser.add_argument(
+        "--log-level", help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO)"
+    )
+    parser.add_argument("--version", action="version", version=f"ocpp-proxy {__version__}")
+    return parser
+
+
+def _simulator_parser() -> argparse.ArgumentParser:
+    from ocpp_proxy.simulator.charger import add_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="ocpp-proxy simulate-charger",
+        description="Simulate a charger: boot, heartbeat, status, authorize, transactions with "
+        "meter values; answers remote commands.",
+    )
+    add_arguments(parser)
+    return parser
+
+
+def load(args: argparse.Namespace) -> ProxyConfig:
+    """The config file (or the defaults) with the command line's overrides applied.
+
+    Raises:
+        ConfigError: the file or an override is invalid.
+    """
+    config = load_config(args.config)
+    overrides = {
+        key: value
+        for key, value in (
+            ("host", args.host),
+            ("port", args.port),
+            ("data_dir", args.data_dir),
+            ("log_level", args.log_level),
+        )
+        if value is not None
+    }
+    return config.with_overrides(**overrides) if overrides else config
+
+
+def serve(config: ProxyConfig) -> None:
+    """Run the proxy until interrupted."""
+    from aiohttp import web
+
+    from ocpp_proxy.server.app import create_app
+
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    log = logging.getLogger("ocpp_proxy")
+    services = ", ".join(config.backend_ids) or "none: answering the charger locally"
+    log.info(
+        "ocpp-proxy %s on %s:%s; backends: %s", __version__, config.host, config.port, services
+    )
+    log.info("chargers connect to ws://<this host>:%s/charger/<charge point id>", config.port)
+    web.run_app(create_app(config), host=config.host, port=config.port, print=None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ocpp-proxy`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "simulate-charger":
+        from ocpp_proxy.simulator.charger import main_async
+
+        args = _simulator_parser().parse_args(argv[1:])
+        try:
+            return asyncio.run(main_async(args))
+        except KeyboardInterrupt:
+            return 130
+    args = _run_parser().parse_args(argv)
+    try:
+        config = load(args)
+    except ConfigError as err:
+        print(f"ocpp-proxy: config error: {err}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    serve(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,540 @@
+"""The proxy's configuration: load a YAML or JSON file, validate it, return frozen dataclasses.
+
+One format serves both ways of running the proxy: a YAML (or JSON) file given on the command
+line, and the ``/data/options.json`` that the Home Assistant Supervisor writes from the app's
+options. JSON is valid YAML, so both are read with :func:`yaml.safe_load`.
+
+Every problem is reported as a :class:`ConfigError` naming the option by its path
+(``ocpp_services[1].url``) and saying what is wrong with it. Secrets (passwords and tokens)
+never appear in an error message, nor in the ``repr`` of the dataclasses.
+
+A key whose value is null (``password:`` with nothing after it in YAML) counts as absent, so it
+takes its default; a required key that is null is reported as required.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import voluptuous as vol
+import yaml
+
+from ocpp_proxy.protocol.versions import OcppVersion
+
+__all__ = [
+    "DEFAULTS",
+    "ConfigError",
+    "InboundBackendConfig",
+    "ProxyConfig",
+    "ServiceConfig",
+    "load_config",
+    "parse_config",
+]
+
+#: The embedded defaults: every top-level option with its default value, as the options
+#: mapping that :func:`parse_config` accepts. ``load_config(None)`` uses exactly this.
+DEFAULTS: Final[dict[str, Any]] = {
+    "ocpp_version": "1.6",
+    "auto_detect_ocpp_version": True,
+    "charge_point_id": "CP_1",
+    "preferred_provider": "",
+    "response_timeout": 10.0,
+    "ocpp_services": [],
+    "inbound_backends": [],
+    "allow_shared_charging": True,
+    "rate_limit_seconds": 0,
+    "presence_sensor": "",
+    "override_input_boolean": "",
+    "allowed_providers": [],
+    "disallowed_providers": [],
+    "max_frame_bytes": 1048576,
+    "ping_interval": 30.0,
+    "drain_timeout": 5.0,
+    "heartbeat_interval": 300,
+    "host": "0.0.0.0",
+    "port": 9000,
+    "data_dir": "./data",
+    "log_level": "INFO",
+}
+
+AUTH_TYPES: Final = ("none", "basic", "token")
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+#: The only placeholder a service URL may contain; replaced by the charge point id on connect.
+URL_PLACEHOLDER: Final = "{charge_point_id}"
+
+_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_PLACEHOLDER_RE = re.compile(r"\{[^{}]*\}")
+
+
+class ConfigError(Exception):
+    """An invalid or unreadable configuration.
+
+    ``key`` is the path of the offending option (``ocpp_services[1].url``), or ``""`` when the
+    problem is the file itself (missing, unreadable, not YAML, not a mapping). ``reason`` says
+    what is wrong. ``str()`` is ``"<key>: <reason>"``, or just the reason when ``key`` is empty.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(key, reason)
+        self.key = key
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.reason}" if self.key else self.reason
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """An upstream CSMS the proxy connects out to (one entry of ``ocpp_services``).
+
+    ``url`` is a ``ws://`` or ``wss://`` URL and may contain ``{charge_point_id}``, replaced by
+    the charger's id when connecting. ``username`` empty means the charge point id is used at
+    connect time. ``password`` is used when ``auth_type`` is ``"basic"``, ``token`` when it is
+    ``"token"``; neither shows in ``repr``. ``ca_file`` is a CA bundle path for ``wss://`` (empty:
+    the system store). ``rate_per_kwh`` is the price per kWh in ``currency``.
+    ``allow_config_changes`` lets this CSMS change the charger's configuration.
+    """
+
+    id: str
+    url: str
+    version: OcppVersion = OcppVersion.V16  # parse_config sets the top-level ocpp_version
+    auth_type: str = "none"  # "none" | "basic" | "token"
+    username: str = ""  # "" = the charge point id, filled in at connect time
+    password: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+    enabled: bool = True
+    ca_file: str = ""  # CA bundle path for wss://; "" = system default
+    rate_per_kwh: float = 0.0  # price per kWh, in currency, >= 0
+    currency: str = "EUR"
+    allow_config_changes: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InboundBackendConfig:
+    """A backend that connects in to the proxy at ``/backend?id=ID`` (``inbound_backends``).
+
+    ``token`` is the secret it must present (at least 8 characters; not shown in ``repr``).
+    ``rate_per_kwh``, ``currency`` and ``allow_config_changes`` are as in :class:`ServiceConfig`.
+    """
+
+    id: str
+    token: str = field(repr=False)
+    enabled: bool = True
+    rate_per_kwh: float = 0.0  # price per kWh, in currency, >= 0
+    currency: str = "EUR"
+    allow_config_changes: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    """The whole validated configuration of the proxy.
+
+    Durations are in seconds, sizes in bytes. ``charge_point_id`` is used when a charger connects
+    to plain ``/charger`` without an id. ``preferred_provider`` is ``""`` or the id of a
+    configured service or inbound backend. ``heartbeat_interval`` is what the local fallback CSMS
+    tells the charger in its BootNotification response. ``drain_timeout`` is how long upstream
+    links may keep delivering after the charger disconnects.
+    """
+
+    ocpp_version: OcppVersion = OcppVersion.V16
+    auto_detect_ocpp_version: bool = True
+    charge_point_id: str = "CP_1"
+    preferred_provider: str = ""
+    response_timeout: float = 10.0  # s, > 0
+    ocpp_services: tuple[ServiceConfig, ...] = ()
+    inbound_backends: tuple[InboundBackendConfig, ...] = ()
+    allow_shared_charging: bool = True
+    rate_limit_seconds: int = 0  # s, >= 0
+    presence_sensor: str = ""  # Home Assistant entity id
+    override_input_boolean: str = ""  # Home Assistant entity id
+    allowed_providers: tuple[str, ...] = ()
+    disallowed_providers: tuple[str, ...] = ()
+    max_frame_bytes: int = 1048576  # bytes, >= 1024
+    ping_interval: float = 30.0  # s, > 0; WebSocket ping interval
+    drain_timeout: float = 5.0  # s, >= 0
+    heartbeat_interval: int = 300  # s, >= 1
+    host: str = "0.0.0.0"
+    port: int = 9000  # 1-65535
+    data_dir: str = "./data"
+    log_level: str = "INFO"  # DEBUG | INFO | WARNING | ERROR | CRITICAL
+
+    @property
+    def backend_ids(self) -> tuple[str, ...]:
+        """The ids of the enabled services, then of the enabled inbound backends, in order."""
+        return tuple(s.id for s in self.ocpp_services if s.enabled) + tuple(
+            b.id for b in self.inbound_backends if b.enabled
+        )
+
+    def with_overrides(self, **overrides: Any) -> ProxyConfig:
+        """Return a copy with the given fields replaced (for command-line flags), validated.
+
+        Field names are as in the dataclass; an unknown name raises :class:`TypeError` (as
+        :func:`dataclasses.replace` does), an invalid value a :class:`ConfigError`. Values are
+        normalised as when loading (``log_level="debug"`` becomes ``"DEBUG"``).
+        """
+        replaced = dataclasses.replace(self, **overrides)
+        return parse_config(_to_options(replaced))
+
+
+# --- validators ------------------------------------------------------------------------------
+# Each raises vol.Invalid with a readable reason. None of them puts the value of a secret
+# (password, token) in its message.
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str):
+        # YAML reads unquoted 1234, 0x1F or yes as a number or boolean, not a string.
+        hint = " (quote it in YAML)" if isinstance(value, int | float) else ""
+        raise vol.Invalid(f"expected a string, got {_type_name(value)}{hint}")
+    return value
+
+
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise vol.Invalid(f"expected true or false, got {_type_name(value)}")
+    return value
+
+
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[object], int]:
+    def validate(value: object) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise vol.Invalid(f"expected an integer, got {_type_name(value)}")
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+            raise vol.Invalid(f"must be an integer {bounds}, got {value}")
+        return value
+
+    return validate
+
+
+def _number(minimum: float, *, exclusive: bool) -> Callable[[object], float]:
+    def validate(value: object) -> float:
+        if not _is_number(value):
+            raise vol.Invalid(f"expected a number, got {_type_name(value)}")
+        number = float(value)  # type: ignore[arg-type]
+        if not math.isfinite(number) or number < minimum or (exclusive and number == minimum):
+            raise vol.Invalid(
+                f"must be a number {'>' if exclusive else '>='} {minimum:g}, got {value}"
+            )
+        return number
+
+    return validate
+
+
+def _identifier(value: object) -> str:
+    text = _string(value)
+    if not _ID_RE.fullmatch(text):
+        raise vol.Invalid(f"must be 1-64 characters of A-Z a-z 0-9 _ . -, got {text!r}")
+    return text
+
+
+def _charge_point_id(value: object) -> str:
+    text = _string(value)
+    if not 1 <= len(text) <= 64 or "/" in text:
+        raise vol.Invalid(f"must be 1-64 characters without '/', got {text!r}")
+    return text
+
+
+def _ocpp_version(value: object) -> OcppVersion:
+    # YAML reads an unquoted 1.6 (or 2.1) as a float; its repr is the version string.
+    text = repr(value) if _is_number(value) else value
+    try:
+        return OcppVersion(text)
+    except (ValueError, TypeError):
+        choices = ", ".join(v.value for v in OcppVersion)
+        raise vol.Invalid(f"must be one of {choices}, got {value!r}") from None
+
+
+def _ws_url(value: object) -> str:
+    text = _string(value)
+    try:
+        parts = urlsplit(text.replace(URL_PLACEHOLDER, "x"))
+        valid = parts.scheme.lower() in ("ws", "wss") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise vol.Invalid(f"expected a ws:// or wss:// URL, got {_redact_url(text)!r}")
+    unknown = [p for p in _PLACEHOLDER_RE.findall(text) if p != URL_PLACEHOLDER]
+    if unknown:
+        raise vol.Invalid(
+            f"unknown placeholder {unknown[0]} in URL; only {URL_PLACEHOLDER} is supported"
+        )
+    return text
+
+
+def _auth_type(value: object) -> str:
+    if value not in AUTH_TYPES:
+        raise vol.Invalid(f"must be one of {', '.join(AUTH_TYPES)}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _log_level(value: object) -> str:
+    text = _string(value)
+    if text.upper() not in LOG_LEVELS:
+        raise vol.Invalid(f"must be one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return text.upper()
+
+
+def _inbound_token(value: object) -> str:
+    text = _string(value)
+    if len(text) < 8:
+        raise vol.Invalid("must be at least 8 characters")
+    return text
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)
+
+
+def _redact_url(url: str) -> str:
+    """Hide the credentials of a URL such as ``ws://user:secret@host`` before showing it."""
+    return re.sub(r"(?<=//)[^/@]*@", "***@", url)
+
+
+_RATE = _number(0.0, exclusive=False)
+
+_SERVICE_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): _identifier,
+        vol.Required("url"): _ws_url,
+        vol.Optional("version"): _ocpp_version,
+        vol.Optional("auth_type", default="none"): _auth_type,
+        vol.Optional("username", default=""): _string,
+        vol.Optional("password", default=""): _string,
+        vol.Optional("token", default=""): _string,
+        vol.Optional("enabled", default=True): _boolean,
+        vol.Optional("ca_file", default=""): _string,
+        vol.Optional("rate_per_kwh", default=0.0): _RATE,
+        vol.Optional("currency", default="EUR"): _string,
+        vol.Optional("allow_config_changes", default=False): _boolean,
+    }
+)
+
+_INBOUND_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): _identifier,
+        vol.Required("token"): _inbound_token,
+        vol.Optional("enabled", default=True): _boolean,
+        vol.Optional("rate_per_kwh", default=0.0): _RATE,
+        vol.Optional("currency", default="EUR"): _string,
+        vol.Optional("allow_config_changes", default=False): _boolean,
+    }
+)
+
+_TOP_VALIDATORS: dict[str, Any] = {
+    "ocpp_version": _ocpp_version,
+    "auto_detect_ocpp_version": _boolean,
+    "charge_point_id": _charge_point_id,
+    "preferred_provider": _string,
+    "response_timeout": _number(0.0, exclusive=True),
+    "ocpp_services": [_SERVICE_SCHEMA],
+    "inbound_backends": [_INBOUND_SCHEMA],
+    "allow_shared_charging": _boolean,
+    "rate_limit_seconds": _integer(0),
+    "presence_sensor": _string,
+    "override_input_boolean": _string,
+    "allowed_providers": [_string],
+    "disallowed_providers": [_string],
+    "max_frame_bytes": _integer(1024),
+    "ping_interval": _number(0.0, exclusive=True),
+    "drain_timeout": _number(0.0, exclusive=False),
+    "heartbeat_interval": _integer(1),
+    "host": _string,
+    "port": _integer(1, 65535),
+    "data_dir": _string,
+    "log_level": _log_level,
+}
+assert _TOP_VALIDATORS.keys() == DEFAULTS.keys()
+
+_SCHEMA = vol.Schema(
+    {
+        vol.Optional(key, default=copy.deepcopy(DEFAULTS[key])): validator
+        for key, validator in _TOP_VALIDATORS.items()
+    }
+)
+
+# voluptuous's own wording -> ours.
+_REASONS: Final = {
+    "extra keys not allowed": "unknown option",
+    "required key not provided": "required",
+    "expected a dictionary": "expected a mapping",
+    "expected dict": "expected a mapping",
+    "expected list": "expected a list",
+}
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike[str] | None) -> ProxyConfig:
+    """Load and validate the configuration file at ``path``; with ``None``, the defaults.
+
+    The file is YAML or JSON (UTF-8). An empty file means all defaults. Raises
+    :class:`ConfigError` if the file is missing or unreadable, is not valid YAML, its top level
+    is not a mapping, or an option is invalid.
+    """
+    if path is None:
+        return parse_config(DEFAULTS)
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8-sig") as stream:
+            text = stream.read()
+    except FileNotFoundError:
+        raise ConfigError("", f"config file not found: {name}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("", f"config file {name} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {name}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("", _yaml_reason(name, exc)) from None
+    return parse_config({} if data is None else data)
+
+
+def parse_config(data: Mapping[str, Any]) -> ProxyConfig:
+    """Validate an options mapping (as read from YAML/JSON) and build the :class:`ProxyConfig`.
+
+    Missing options take their defaults (:data:`DEFAULTS`). Raises :class:`ConfigError` for the
+    first problem found.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError("", f"the top level must be a mapping of options, got {_type_name(data)}")
+    try:
+        options = _SCHEMA(_prepare(data))
+    except vol.Invalid as exc:
+        raise _config_error(exc) from None
+
+    version: OcppVersion = options["ocpp_version"]
+    services = tuple(
+        ServiceConfig(**{"version": version, **entry}) for entry in options["ocpp_services"]
+    )
+    inbound = tuple(InboundBackendConfig(**entry) for entry in options["inbound_backends"])
+    _check_services(services)
+    ids = _check_unique_ids(services, inbound)
+
+    preferred = options["preferred_provider"]
+    if preferred and preferred not in ids:
+        raise ConfigError(
+            "preferred_provider",
+            "must be empty or the id of a configured service or inbound backend, "
+            f"got {preferred!r}",
+        )
+
+    return ProxyConfig(
+        **{
+            **options,
+            "ocpp_services": services,
+            "inbound_backends": inbound,
+            "allowed_providers": tuple(options["allowed_providers"]),
+            "disallowed_providers": tuple(options["disallowed_providers"]),
+        }
+    )
+
+
+def _prepare(data: Mapping[str, Any]) -> dict[Any, Any]:
+    """Drop null values (they mean "use the default") and turn tuples into lists."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(data)
+
+
+def _check_services(services: Sequence[ServiceConfig]) -> None:
+    for index, service in enumerate(services):
+        if service.auth_type == "basic" and not service.password:
+            raise ConfigError(
+                f"ocpp_services[{index}].password", "required when auth_type is basic"
+            )
+        if service.auth_type == "token" and not service.token:
+            raise ConfigError(f"ocpp_services[{index}].token", "required when auth_type is token")
+
+
+def _check_unique_ids(
+    services: Sequence[ServiceConfig], inbound: Sequence[InboundBackendConfig]
+) -> set[str]:
+    seen: dict[str, str] = {}
+    entries = [(f"ocpp_services[{i}].id", s.id) for i, s in enumerate(services)]
+    entries += [(f"inbound_backends[{i}].id", b.id) for i, b in enumerate(inbound)]
+    for key, ident in entries:
+        if ident in seen:
+            raise ConfigError(key, f"duplicate id {ident!r}, already used by {seen[ident]}")
+        seen[ident] = key
+    return set(seen)
+
+
+def _config_error(exc: vol.Invalid) -> ConfigError:
+    """Turn voluptuous's (first) error into a ConfigError with a readable path."""
+    while isinstance(exc, vol.MultipleInvalid):
+        exc = exc.errors[0]
+    reason = _REASONS.get(exc.error_message, exc.error_message)
+    return ConfigError(_format_path(exc.path), reason)
+
+
+def _format_path(path: Sequence[Any]) -> str:
+    """Format a voluptuous path: ``["ocpp_services", 1, "url"]`` -> ``ocpp_services[1].url``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _yaml_reason(name: str, exc: yaml.YAMLError) -> str:
+    # Built from the parts rather than str(exc): that would quote the offending source line,
+    # which may hold a password.
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "could not be parsed"
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context and context_mark is not None:
+        problem += f" ({context} started at line {context_mark.line + 1})"
+    return f"config file {name} is not valid YAML{where}: {problem}"
+
+
+def _to_options(config: ProxyConfig) -> dict[str, Any]:
+    """Return the options mapping that parses back to ``config`` (has secrets: never log it)."""
+    options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    options["ocpp_services"] = [_entry_to_options(s) for s in config.ocpp_services]
+    options["inbound_backends"] = [_entry_to_options(b) for b in config.inbound_backends]
+    options["allowed_providers"] = list(config.allowed_providers)
+    options["disallowed_providers"] = list(config.disallowed_providers)
+    options["ocpp_version"] = str(config.ocpp_version)
+    return options
+
+
+def _entry_to_options(entry: ServiceConfig | InboundBackendConfig) -> dict[str, Any]:
+    options = {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)}
+    if "version" in options:
+        options["version"] = str(options["version"])
+    return options

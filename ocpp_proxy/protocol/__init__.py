@@ -1,0 +1,1 @@
+"""OCPP-J itself: versions, frames, schemas and the proxy's local answers."""

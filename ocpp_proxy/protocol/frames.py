@@ -1,0 +1,184 @@
+"""OCPP-J frames: parse, build, and rewrite the unique id without touching the rest.
+
+OCPP-J 1.6 §4.1 / OCPP 2.0.1 part 4 §4.1: a frame is a JSON array, CALL
+``[2, uniqueId, action, payload]``, CALLRESULT ``[3, uniqueId, payload]``, CALLERROR
+``[4, uniqueId, errorCode, errorDescription, errorDetails]``.
+
+This is the proxy's hot path: frames are parsed once, and forwarded as the exact text that
+arrived unless a field must change; then only that field's bytes change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+CALL = 2
+CALLRESULT = 3
+CALLERROR = 4
+
+#: OCPP-J 1.6 §4.1.3: a unique id is a string of at most 36 characters.
+MAX_UNIQUE_ID_LENGTH = 36
+
+# The head of a frame: message type id and unique id, as they stand in the text. Used to
+# rewrite the unique id byte-exactly and to find it in a frame that does not parse as JSON.
+_HEAD = re.compile(r'\s*\[\s*([0-9]+)\s*,\s*"((?:[^"\\]|\\.)*)"')
+
+_loads = json.loads
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+@dataclass(slots=True)
+class Frame:
+    """One parsed OCPP-J frame.
+
+    ``raw`` is the text as received; ``payload`` is the CALL or CALLRESULT payload (a dict); for a
+    CALLERROR ``error`` holds ``(errorCode, errorDescription, errorDetails)``. ``action`` is set
+    for a CALL only.
+    """
+
+    raw: str
+    message_type: int
+    unique_id: str
+    action: str | None = None
+    payload: dict[str, Any] | None = None
+    error: tuple[str, str, Any] | None = None
+
+
+class FrameError(Exception):
+    """A frame that is not a well-formed OCPP-J message (OCPP-J 1.6 §4.2.3).
+
+    ``unique_id`` is set when it could be read, so that the sender can get a CALLERROR;
+    ``message_type`` when the type id could be read (a malformed CALLRESULT is not answered).
+    ``unknown_type`` marks a well-formed array whose message type id is not 2, 3 or 4.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        unique_id: str | None = None,
+        message_type: int | None = None,
+        *,
+        unknown_type: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unique_id = unique_id
+        self.message_type = message_type
+        self.unknown_type = unknown_type
+
+
+def _head_of(raw: str) -> tuple[int | None, str | None]:
+    """Read the message type id and unique id from the start of a frame that may be broken."""
+    match = _HEAD.match(raw)
+    if match is None:
+        return None, None
+    try:
+        unique_id = _loads('"' + match.group(2) + '"')
+    except ValueError:
+        return int(match.group(1)), None
+    return int(match.group(1)), unique_id
+
+
+def parse_frame(raw: str, max_bytes: int | None = None) -> Frame:
+    """Parse one OCPP-J frame.
+
+    Args:
+        raw: the text of one WebSocket message.
+        max_bytes: refuse a frame longer than this many bytes (UTF-8), if given.
+
+    Returns:
+        The parsed :class:`Frame`.
+
+    Raises:
+        FrameError: the text is not JSON, not an array, or not of the shape of its message
+            type (OCPP-J 1.6 §4.2.3 FormationViolation / 2.0.1 FormatViolation), or too long.
+    """
+    if max_bytes is not None and len(raw) * 4 > max_bytes:
+        # Only frames that could be over the limit pay for measuring their UTF-8 size.
+        size = len(raw.encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            message_type, unique_id = _head_of(raw[:256])
+            raise FrameError(f"frame of {size} bytes exceeds {max_bytes}", unique_id, message_type)
+    try:
+        message = _loads(raw)
+    except ValueError as err:
+        message_type, unique_id = _head_of(raw)
+        raise FrameError(f"not valid JSON: {err}", unique_id, message_type) from None
+    if type(message) is not list or len(message) < 3:
+        message_type, unique_id = _head_of(raw) if type(message) is list else (None, None)
+        raise FrameError("not an OCPP-J array of at least 3 elements", unique_id, message_type)
+    message_type, unique_id = message[0], message[1]
+    if type(unique_id) is not str:
+        raise FrameError("the unique id is not a string")
+    if message_type == CALL:
+        if len(message) != 4:
+            raise FrameError("a CALL has 4 elements", unique_id, CALL)
+        action, payload = message[2], message[3]
+        if type(action) is not str or not action:
+            raise FrameError("the action is not a string", unique_id, CALL)
+        if type(payload) is not dict:
+            raise FrameError("the payload is not a JSON object", unique_id, CALL)
+        return Frame(raw, CALL, unique_id, action, payload)
+    if message_type == CALLRESULT:
+        if len(message) != 3 or type(message[2]) is not dict:
+            raise FrameError("a CALLRESULT is [3, uniqueId, {payload}]", unique_id, CALLRESULT)
+        return Frame(raw, CALLRESULT, unique_id, payload=message[2])
+    if message_type == CALLERROR:
+        # errorDetails may be missing on some chargers: tolerate 4 elements.
+        if len(message) not in (4, 5) or type(message[2]) is not str:
+            raise FrameError(
+                "a CALLERROR is [4, uniqueId, errorCode, errorDescription, {errorDetails}]",
+                unique_id,
+                CALLERROR,
+            )
+        details = message[4] if len(message) == 5 else {}
+        return Frame(raw, CALLERROR, unique_id, error=(message[2], str(message[3]), details))
+    if type(message_type) is int:
+        raise FrameError(
+            f"unknown message type id {message_type}", unique_id, message_type, unknown_type=True
+        )
+    raise FrameError("the message type id is not a number", unique_id)
+
+
+def build_call(unique_id: str, action: str, payload: dict[str, Any]) -> str:
+    """Return the text of a CALL frame (OCPP-J 1.6 §4.2.1)."""
+    return _dumps([CALL, unique_id, action, payload])
+
+
+def build_call_result(unique_id: str, payload: dict[str, Any]) -> str:
+    """Return the text of a CALLRESULT frame (OCPP-J 1.6 §4.2.2)."""
+    return _dumps([CALLRESULT, unique_id, payload])
+
+
+def build_call_error(
+    unique_id: str, code: str, description: str, details: dict[str, Any] | None = None
+) -> str:
+    """Return the text of a CALLERROR frame (OCPP-J 1.6 §4.2.3).
+
+    The description is cut to 255 characters, the longest the 2.0.1 schema allows.
+    """
+    return _dumps([CALLERROR, unique_id, code, description[:255], details or {}])
+
+
+def with_unique_id(raw: str, unique_id: str) -> str:
+    """Return ``raw`` with its unique id replaced and every other byte kept.
+
+    Args:
+        raw: the text of a frame that :func:`parse_frame` accepted.
+        unique_id: the new unique id.
+
+    Raises:
+        ValueError: the frame's head cannot be found (it did not come from ``parse_frame``).
+    """
+    match = _HEAD.match(raw)
+    if match is None:
+        raise ValueError("not an OCPP-J frame")
+    return raw[: match.start(2)] + _dumps(unique_id)[1:-1] + raw[match.end(2) :]
+
+
+def dumps(value: Any) -> str:
+    """Encode a JSON value compactly, as the frames built here are."""
+    return _dumps(value)

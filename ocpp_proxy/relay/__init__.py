@@ -1,0 +1,1 @@
+"""The relay: routing of frames between a charger and its backends."""

@@ -1,0 +1,542 @@
+"""The hub of one charge point: where its frames are routed.
+
+A frame travels one way: charger connection -> hub -> backend links, and back. The hub owns
+the routing state of one charge point: the charger's connection, the backend links, the
+charger CALLs waiting for an answer, the queue of commands to the charger and the OCPP 1.6
+transaction id map. Policy (the arbiter) is consulted, not woven in; sockets stay at the edges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ocpp_proxy.clock import iso_utc
+from ocpp_proxy.config import ProxyConfig, ServiceConfig
+from ocpp_proxy.protocol.frames import (
+    CALL,
+    CALLERROR,
+    CALLRESULT,
+    Frame,
+    FrameError,
+    build_call,
+    build_call_error,
+    build_call_result,
+    parse_frame,
+    with_unique_id,
+)
+from ocpp_proxy.protocol.local_csms import local_answer, refusal
+from ocpp_proxy.protocol.versions import OcppVersion
+from ocpp_proxy.relay.arbiter import AllowAll, Arbiter, CommandRequest
+from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction, LinkState, Peer
+from ocpp_proxy.relay.command_queue import Command, CommandQueue
+from ocpp_proxy.relay.transaction_ids import TransactionIds, rewrite_transaction_id
+
+_LOGGER = logging.getLogger(__name__)
+
+#: OCPP 1.6 commands that name a transaction id the backend assigned (§5.12, §5.16).
+_COMMANDS_NAMING_TRANSACTION_16 = frozenset({"RemoteStopTransaction", "SetChargingProfile"})
+
+
+class Upstream(Protocol):
+    """The outbound WebSocket client of one service (see ``ocpp_proxy.transport.upstream``)."""
+
+    def start(self) -> None:
+        """Start dialling the service, and keep the link up until stopped."""
+        ...
+
+    async def stop(self) -> None:
+        """Close the link and stop dialling."""
+        ...
+
+
+UpstreamFactory = Callable[[BackendLink, ServiceConfig, str], Upstream]
+
+
+@dataclass(slots=True, eq=False)
+class ChargerConnection:
+    """The charger's open WebSocket and what was negotiated on it."""
+
+    peer: Peer
+    version: OcppVersion
+    remote: str
+    connected_since: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True, eq=False)
+class PendingCall:
+    """A charger CALL that waits for its one answer (from the primary, or from the proxy).
+
+    ``transaction_id`` is the charger-side 1.6 transaction id it refers to or assigns;
+    ``answers`` holds the other backends' answers, in case the primary goes away.
+    """
+
+    frame: Frame
+    transaction_id: int | None
+    primary: BackendLink | None = None
+    answers: dict[str, Frame] = field(default_factory=dict)
+    timer: asyncio.TimerHandle | None = None
+    done: bool = False
+
+
+class ChargerHub:
+    """Routes the frames of one charge point between its charger and its backends.
+
+    Args:
+        charge_point_id: the charge point's id (the last part of its URL).
+        config: the proxy's configuration.
+        arbiter: decides which backend commands reach the charger.
+        upstream_factory: makes the outbound client of a service (None: no outbound links).
+        on_change: called when something ``/status`` shows has changed.
+    """
+
+    def __init__(
+        self,
+        charge_point_id: str,
+        config: ProxyConfig,
+        *,
+        arbiter: Arbiter | None = None,
+        upstream_factory: UpstreamFactory | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.id = charge_point_id
+        self.config = config
+        self.arbiter: Arbiter = arbiter or AllowAll()
+        self.version: OcppVersion = config.ocpp_version
+        self.charger: ChargerConnection | None = None
+        self.last_message_at: float | None = None
+        self.last_boot: Frame | None = None
+        self.connectors: dict[str, dict[str, Any]] = {}
+        self.transaction_ids = TransactionIds()
+        self._on_change = on_change
+        self._upstream_factory = upstream_factory
+        self._services = {s.id: s for s in config.ocpp_services if s.enabled}
+        self._statuses: dict[str, Frame] = {}
+        self._pending: dict[str, PendingCall] = {}
+        self._upstreams: dict[str, Upstream] = {}
+        self._draining: dict[str, asyncio.Task[None]] = {}
+        self.commands = CommandQueue(
+            self._send_to_charger,
+            timeout=config.response_timeout,
+            generic_error=self.version.facts.generic_error,
+        )
+        self.links: dict[str, BackendLink] = {}
+        for service in self._services.values():
+            self._add_link(service.id, Direction.OUTBOUND, service.version)
+        for backend in config.inbound_backends:
+            if backend.enabled:
+                self._add_link(backend.id, Direction.INBOUND, self.version)
+        preferred = self.links.get(config.preferred_provider)
+        others = [link for link in self.links.values() if link is not preferred]
+        self._preference: list[BackendLink] = ([preferred] if preferred else []) + others
+
+    def _add_link(self, backend_id: str, direction: Direction, version: OcppVersion) -> None:
+        self.links[backend_id] = BackendLink(
+            backend_id,
+            direction,
+            self,
+            response_timeout=self.config.response_timeout,
+            version=version,
+            max_frame_bytes=self.config.max_frame_bytes,
+            on_change=lambda _link: self._changed(),
+        )
+
+    # -- the charger's connection --------------------------------------------------------
+
+    async def attach_charger(
+        self, peer: Peer, version: OcppVersion, remote: str
+    ) -> ChargerConnection:
+        """The charger connected; replace an older connection of the same charge point.
+
+        Starts (or keeps) an outbound link to every enabled service of the charger's version;
+        a service of another version is marked refused with the reason.
+        """
+        old = self.charger
+        connection = ChargerConnection(peer, version, remote)
+        self.charger = connection
+        if old is not None:
+            _LOGGER.info("%s reconnected from %s; closing its old connection", self.id, remote)
+            await self._drop_charger_state("the charge point reconnected")
+            await old.peer.close()
+        self.version = version
+        for link in self.links.values():
+            if link.direction is Direction.INBOUND and not link.connected:
+                link.version = version
+        for service_id, service in self._services.items():
+            self._start_upstream(self.links[service_id], service, version)
+        self._changed()
+        return connection
+
+    async def detach_charger(self, connection: ChargerConnection) -> None:
+        """The charger's connection closed: drain the upstream links, then close them."""
+        if self.charger is not connection:
+            return  # an old connection that was replaced
+        self.charger = None
+        await self._drop_charger_state("the charge point disconnected")
+        for service_id in list(self._upstreams):
+            self._draining[service_id] = asyncio.get_running_loop().create_task(
+                self._drain_and_close(service_id)
+            )
+        self._changed()
+
+    def _start_upstream(
+        self, link: BackendLink, service: ServiceConfig, version: OcppVersion
+    ) -> None:
+        draining = self._draining.pop(service.id, None)
+        if draining is not None:
+            draining.cancel()
+        if service.version is not version:
+            self._stop_upstream_soon(service.id)
+            link.set_state(
+                LinkState.REFUSED,
+                f"the service speaks OCPP {service.version}, the charge point {version}",
+            )
+            return
+        if service.id in self._upstreams or self._upstream_factory is None:
+            return
+        link.set_state(LinkState.CONNECTING, opening=True)
+        upstream = self._upstream_factory(link, service, self.id)
+        self._upstreams[service.id] = upstream
+        upstream.start()
+
+    def _stop_upstream_soon(self, service_id: str) -> None:
+        upstream = self._upstreams.pop(service_id, None)
+        if upstream is not None:
+            asyncio.get_running_loop().create_task(upstream.stop())
+
+    async def _drain_and_close(self, service_id: str) -> None:
+        # A slower backend must not lose the charger's last StopTransaction because the
+        # charger hung up first: let it answer what it was sent, for a bounded time.
+        link = self.links[service_id]
+        await link.drained(self.config.drain_timeout)
+        upstream = self._upstreams.pop(service_id, None)
+        self._draining.pop(service_id, None)
+        if upstream is not None:
+            await upstream.stop()
+        link.set_state(LinkState.IDLE)
+
+    async def close(self) -> None:
+        """Stop every outbound link at once (proxy shutdown)."""
+        for task in self._draining.values():
+            task.cancel()
+        self._draining.clear()
+        upstreams, self._upstreams = list(self._upstreams.values()), {}
+        await asyncio.gather(*(u.stop() for u in upstreams), return_exceptions=True)
+
+    async def _drop_charger_state(self, reason: str) -> None:
+        for pending in self._pending.values():
+            pending.done = True
+            if pending.timer is not None:
+                pending.timer.cancel()
+        self._pending.clear()
+        await self.commands.fail_all(reason)
+
+    async def _send_to_charger(self, text: str) -> bool:
+        connection = self.charger
+        if connection is None:
+            return False
+        try:
+            await connection.peer.send_str(text)
+        except (ConnectionError, RuntimeError) as err:
+            _LOGGER.info("%s: send to the charge point failed: %s", self.id, err)
+            return False
+        return True
+
+    # -- charger -> backends -------------------------------------------------------------
+
+    async def on_charger_text(self, connection: ChargerConnection, raw: str) -> None:
+        """Handle one text frame from the charger (OCPP-J 1.6 §4)."""
+        if connection is not self.charger:
+            return
+        self.last_message_at = time.time()
+        try:
+            frame = parse_frame(raw, self.config.max_frame_bytes)
+        except FrameError as err:
+            await self._charger_frame_error(err, raw)
+            return
+        if frame.message_type == CALL:
+            await self._on_charger_call(frame)
+        elif not await self.commands.on_answer(frame):
+            _LOGGER.info("%s answered unknown unique id %s; dropped", self.id, frame.unique_id)
+
+    async def _charger_frame_error(self, err: FrameError, raw: str) -> None:
+        _LOGGER.warning("%s sent a malformed frame (%s): %.200s", self.id, err.reason, raw)
+        if err.unique_id is None:
+            return
+        facts = self.version.facts
+        if err.message_type in (CALLRESULT, CALLERROR):
+            # A broken answer to a backend's command: that backend gets a CALLERROR now
+            # instead of waiting for a timeout. Answers are never answered themselves.
+            await self.commands.fail(
+                err.unique_id,
+                facts.format_error,
+                f"the charge point's answer was malformed: {err.reason}",
+            )
+            return
+        code = facts.malformed_code(err.unknown_type)
+        await self._send_to_charger(build_call_error(err.unique_id, code, err.reason))
+
+    async def _on_charger_call(self, frame: Frame) -> None:
+        action = frame.action
+        payload = frame.payload or {}
+        facts = self.version.facts
+        transactional = action in facts.transaction_actions
+        transaction_id: int | None = None
+        if action == "BootNotification":
+            self.last_boot = frame
+        elif action == facts.status_action:
+            self._record_status(frame)
+        if not facts.charger_assigns_transaction_id and transactional:
+            if action == "StartTransaction":
+                transaction_id = self.transaction_ids.allocate()
+            else:
+                named = payload.get("transactionId")
+                transaction_id = named if type(named) is int else None
+                # MeterValues outside a transaction is plain telemetry (OCPP 1.6 §4.7).
+                transactional = transaction_id is not None or action != "MeterValues"
+        pending = PendingCall(frame, transaction_id, primary=self._choose_primary())
+        self._pending[frame.unique_id] = pending
+        if pending.primary is None:
+            await self._answer_locally(pending)
+        else:
+            pending.timer = asyncio.get_running_loop().call_later(
+                self.config.response_timeout, self._on_primary_timeout, pending
+            )
+        targets = [link for link in self._preference if link.wants(transactional)]
+        for link in targets:
+            await link.offer(Delivery(frame, transactional, pending, transaction_id))
+
+    def _choose_primary(self) -> BackendLink | None:
+        # preferred_provider first, then services in config order, then inbound backends. A
+        # link still opening for the first time counts, so that the charger's first
+        # BootNotification waits for it rather than being answered locally.
+        for link in self._preference:
+            if link.connected or link.opening:
+                return link
+        return None
+
+    def _record_status(self, frame: Frame) -> None:
+        payload = frame.payload or {}
+        evse_id = payload.get("evseId")
+        connector_id = payload.get("connectorId")
+        key = str(connector_id) if evse_id is None else f"{evse_id}/{connector_id}"
+        self._statuses[key] = frame
+        self.connectors[key] = {
+            "evse_id": evse_id,
+            "connector_id": connector_id,
+            "status": payload.get("status") or payload.get("connectorStatus"),
+            "error_code": payload.get("errorCode"),
+            "updated_at": iso_utc(time.time()),
+        }
+
+    def render(self, link: BackendLink, delivery: Delivery) -> str | None:
+        """The text of ``delivery`` for ``link``: with the backend's own 1.6 transaction id.
+
+        Returns None when the backend must not get the frame: a StopTransaction of a
+        transaction that backend never got an id for (OCPP 1.6 §4.10).
+        """
+        charger_tx = delivery.transaction_id
+        frame = delivery.frame
+        if charger_tx is None or frame.action == "StartTransaction":
+            return frame.raw
+        backend_tx = self.transaction_ids.for_backend(charger_tx, link.id)
+        if backend_tx is not None:
+            return rewrite_transaction_id(frame.raw, charger_tx, backend_tx)
+        if not self.transaction_ids.is_known(charger_tx):
+            return frame.raw  # a transaction from before the proxy: its id is the charger's own
+        if frame.action == "MeterValues":
+            payload = {k: v for k, v in (frame.payload or {}).items() if k != "transactionId"}
+            return build_call(frame.unique_id, "MeterValues", payload)
+        _LOGGER.warning(
+            "%s: %s not sent to %s: it has no id for transaction %s",
+            self.id,
+            frame.action,
+            link.id,
+            charger_tx,
+        )
+        return None
+
+    def replay_for(self, link: BackendLink) -> list[Delivery]:
+        """The last BootNotification and StatusNotifications, for a link that just came up."""
+        if self.charger is None:
+            return []
+        frames = ([self.last_boot] if self.last_boot else []) + list(self._statuses.values())
+        return [Delivery(frame, False, replay=True) for frame in frames]
+
+    async def on_backend_answer(self, link: BackendLink, delivery: Delivery, frame: Frame) -> None:
+        """A backend answered a charger CALL: keep its transaction id; maybe answer the charger."""
+        if (
+            delivery.transaction_id is not None
+            and delivery.frame.action == "StartTransaction"
+            and frame.message_type == CALLRESULT
+        ):
+            backend_tx = (frame.payload or {}).get("transactionId")
+            if type(backend_tx) is int:
+                self.transaction_ids.record(delivery.transaction_id, link.id, backend_tx)
+        pending = delivery.pending
+        if pending is None or pending.done:
+            return
+        if pending.primary is link:
+            await self._answer_charger(pending, frame)
+        else:
+            pending.answers[link.id] = frame
+
+    async def _answer_charger(self, pending: PendingCall, frame: Frame) -> None:
+        self._finish(pending)
+        text = frame.raw
+        if frame.unique_id != pending.frame.unique_id:
+            text = with_unique_id(text, pending.frame.unique_id)
+        if pending.transaction_id is not None and pending.frame.action == "StartTransaction":
+            backend_tx = (frame.payload or {}).get("transactionId")
+            if type(backend_tx) is int:
+                text = rewrite_transaction_id(text, backend_tx, pending.transaction_id)
+        await self._send_to_charger(text)
+
+    async def _answer_locally(self, pending: PendingCall) -> None:
+        self._finish(pending)
+        frame = pending.frame
+        payload = local_answer(
+            self.version,
+            frame.action or "",
+            frame.payload or {},
+            transaction_id=pending.transaction_id,
+            heartbeat_interval_s=self.config.heartbeat_interval,
+        )
+        if payload is None:
+            text = build_call_error(
+                frame.unique_id,
+                self.version.facts.not_implemented_error,
+                f"{frame.action} is not an action of OCPP {self.version}",
+            )
+        else:
+            text = build_call_result(frame.unique_id, payload)
+        await self._send_to_charger(text)
+
+    def _finish(self, pending: PendingCall) -> None:
+        pending.done = True
+        if pending.timer is not None:
+            pending.timer.cancel()
+            pending.timer = None
+        if self._pending.get(pending.frame.unique_id) is pending:
+            del self._pending[pending.frame.unique_id]
+
+    def _on_primary_timeout(self, pending: PendingCall) -> None:
+        pending.timer = None
+        if not pending.done:
+            _LOGGER.info(
+                "%s: no answer to %s from %s within %ss; answering locally",
+                self.id,
+                pending.frame.action,
+                pending.primary.id if pending.primary else "-",
+                self.config.response_timeout,
+            )
+            asyncio.get_running_loop().create_task(self._answer_locally(pending))
+
+    def on_link_down(self, link: BackendLink) -> None:
+        """A backend link went down: calls waiting for its answer take another's, or the proxy's."""
+        orphans = [p for p in self._pending.values() if p.primary is link and not p.done]
+        if orphans:
+            asyncio.get_running_loop().create_task(self._reassign(orphans))
+
+    async def _reassign(self, orphans: list[PendingCall]) -> None:
+        for pending in orphans:
+            if pending.done:
+                continue
+            answer = next(
+                (pending.answers[lk.id] for lk in self._preference if lk.id in pending.answers),
+                None,
+            )
+            if answer is not None:
+                await self._answer_charger(pending, answer)
+            else:
+                await self._answer_locally(pending)
+
+    # -- backends -> charger -------------------------------------------------------------
+
+    async def on_backend_call(self, link: BackendLink, frame: Frame) -> None:
+        """A backend's command for the charger: arbitrate, map ids, queue (OCPP-J 1.6 §4.1.1)."""
+        action = frame.action or ""
+        payload = frame.payload or {}
+        if self.charger is None:
+            await link.send(
+                build_call_error(
+                    frame.unique_id,
+                    self.version.facts.generic_error,
+                    f"charge point {self.id} is not connected",
+                )
+            )
+            return
+        decision = self.arbiter.decide(
+            CommandRequest(self.id, self.version, link.id, action, payload)
+        )
+        if not decision.allowed:
+            await self._refuse(link, frame, f"refused by rule {decision.rule}: {decision.reason}")
+            return
+        text: str | None = frame.raw
+        if not self.version.facts.charger_assigns_transaction_id:
+            text = self._command_for_charger(link, frame)
+            if text is None:
+                await self._refuse(link, frame, "unknown transactionId")
+                return
+
+        async def respond(answer: Frame) -> None:
+            await link.send(with_unique_id(answer.raw, frame.unique_id))
+
+        await self.commands.submit(Command(link.id, frame, text, respond))
+
+    def _command_for_charger(self, link: BackendLink, frame: Frame) -> str | None:
+        """A 1.6 command with the backend's transaction id changed to the charger's."""
+        if frame.action not in _COMMANDS_NAMING_TRANSACTION_16:
+            return frame.raw
+        payload = frame.payload or {}
+        named = payload.get("transactionId")
+        if named is None:
+            named = (payload.get("csChargingProfiles") or {}).get("transactionId")
+        if type(named) is not int:
+            return frame.raw
+        charger_tx = self.transaction_ids.to_charger(link.id, named)
+        if charger_tx is None:
+            return None
+        return rewrite_transaction_id(frame.raw, named, charger_tx)
+
+    async def _refuse(self, link: BackendLink, frame: Frame, reason: str) -> None:
+        _LOGGER.info("%s: %s from %s refused: %s", self.id, frame.action, link.id, reason)
+        payload = refusal(self.version, frame.action or "")
+        if payload is not None:
+            await link.send(build_call_result(frame.unique_id, payload))
+        else:
+            await link.send(
+                build_call_error(frame.unique_id, self.version.facts.generic_error, reason)
+            )
+
+    # -- status --------------------------------------------------------------------------
+
+    @property
+    def primary(self) -> BackendLink | None:
+        """The backend whose answers the charger gets now, if any is connected."""
+        return next((link for link in self._preference if link.connected), None)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the charge point as ``/status`` shows it."""
+        charger = self.charger
+        primary = self.primary
+        return {
+            "id": self.id,
+            "connected": charger is not None,
+            "ocpp_version": self.version.value,
+            "remote": charger.remote if charger else None,
+            "connected_since": iso_utc(charger.connected_since) if charger else None,
+            "last_message_at": iso_utc(self.last_message_at),
+            "connectors": list(self.connectors.values()),
+            "primary": primary.id if primary else None,
+            "commands_queued": self.commands.depth,
+            "backends": [link.snapshot() for link in self.links.values()],
+        }
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()

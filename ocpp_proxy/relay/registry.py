@@ -1,0 +1,66 @@
+"""All charge points the proxy knows, by charge point id."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+
+from ocpp_proxy.config import ProxyConfig
+from ocpp_proxy.relay.arbiter import Arbiter
+from ocpp_proxy.relay.hub import ChargerHub, UpstreamFactory
+
+
+class HubRegistry:
+    """Creates and keeps one :class:`ChargerHub` per charge point id.
+
+    A hub outlives its charger's connection: an inbound backend may wait for a charger, and the
+    transaction messages a backend has not received yet stay queued for it.
+    """
+
+    def __init__(
+        self,
+        config: ProxyConfig,
+        *,
+        arbiter: Arbiter | None = None,
+        upstream_factory: UpstreamFactory | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._arbiter = arbiter
+        self._upstream_factory = upstream_factory
+        self._on_change = on_change
+        self._hubs: dict[str, ChargerHub] = {}
+
+    def hub(self, charge_point_id: str) -> ChargerHub:
+        """Return the hub of ``charge_point_id``, creating it on first use."""
+        hub = self._hubs.get(charge_point_id)
+        if hub is None:
+            hub = ChargerHub(
+                charge_point_id,
+                self.config,
+                arbiter=self._arbiter,
+                upstream_factory=self._upstream_factory,
+                on_change=self._on_change,
+            )
+            self._hubs[charge_point_id] = hub
+        return hub
+
+    def get(self, charge_point_id: str) -> ChargerHub | None:
+        """Return the hub of ``charge_point_id`` if it exists."""
+        return self._hubs.get(charge_point_id)
+
+    def default_charge_point_id(self) -> str:
+        """The charge point an inbound backend joins when it names none.
+
+        The one connected charger if there is exactly one, else ``charge_point_id`` from the
+        config.
+        """
+        connected = [hub.id for hub in self._hubs.values() if hub.charger is not None]
+        return connected[0] if len(connected) == 1 else self.config.charge_point_id
+
+    def __iter__(self) -> Iterator[ChargerHub]:
+        return iter(list(self._hubs.values()))
+
+    async def close(self) -> None:
+        """Stop every hub's outbound links."""
+        await asyncio.gather(*(hub.close() for hub in self._hubs.values()))

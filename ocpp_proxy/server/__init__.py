@@ -1,0 +1,1 @@
+"""The aiohttp server: charger and backend endpoints, status."""

@@ -1,0 +1,62 @@
+"""The aiohttp application: routes, and the lifetime of the relay behind them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import WSCloseCode, web
+
+from ocpp_proxy.config import ProxyConfig, ServiceConfig
+from ocpp_proxy.relay.backend_link import BackendLink
+from ocpp_proxy.relay.registry import HubRegistry
+from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
+from ocpp_proxy.server.keys import CONFIG, REGISTRY, SOCKETS, STARTED_AT
+from ocpp_proxy.server.status import health, index, status
+from ocpp_proxy.transport.upstream import UpstreamClient
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def create_app(config: ProxyConfig) -> web.Application:
+    """Build the proxy's application for ``config`` (serve it with ``web.run_app`` or a runner)."""
+    app = web.Application()
+    app[CONFIG] = config
+    app[SOCKETS] = set()
+    app[STARTED_AT] = time.time()
+    app.cleanup_ctx.append(_relay)
+    app.on_shutdown.append(_close_sockets)
+    app.router.add_get("/charger", charger_endpoint)
+    app.router.add_get("/charger/{charge_point_id}", charger_endpoint)
+    app.router.add_get("/backend", backend_endpoint)
+    app.router.add_get("/status", status)
+    app.router.add_get("/health", health)
+    app.router.add_get("/", index)
+    return app
+
+
+async def _relay(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    session = aiohttp.ClientSession()
+
+    def upstream(link: BackendLink, service: ServiceConfig, charge_point_id: str) -> UpstreamClient:
+        return UpstreamClient(
+            link,
+            service,
+            charge_point_id,
+            session=session,
+            ping_interval=config.ping_interval,
+            max_frame_bytes=config.max_frame_bytes,
+        )
+
+    app[REGISTRY] = HubRegistry(config, upstream_factory=upstream)
+    yield
+    await app[REGISTRY].close()
+    await session.close()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    for ws in list(app[SOCKETS]):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"proxy shutting down")

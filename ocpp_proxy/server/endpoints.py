@@ -1,0 +1,131 @@
+"""The WebSocket endpoints: chargers at ``/charger[/{id}]``, inbound backends at ``/backend``."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from aiohttp import WSCloseCode, web
+
+from ocpp_proxy.config import InboundBackendConfig
+from ocpp_proxy.protocol.versions import ALL_SUBPROTOCOLS, OcppVersion
+from ocpp_proxy.server.keys import CONFIG, REGISTRY, SOCKETS
+from ocpp_proxy.transport.websocket import pump_frames
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def offered_subprotocols(request: web.Request) -> list[str]:
+    """The subprotocols a client offers in ``Sec-WebSocket-Protocol`` (RFC 6455 §4.1)."""
+    header = request.headers.get("Sec-WebSocket-Protocol", "")
+    return [p.strip() for p in header.split(",") if p.strip()]
+
+
+def choose_subprotocol(offered: list[str], accepted: tuple[str, ...]) -> str | None:
+    """The first offered subprotocol the proxy accepts (case-insensitive), or None."""
+    wanted = {name.lower() for name in accepted}
+    return next((p for p in offered if p.lower() in wanted), None)
+
+
+async def _open(request: web.Request, subprotocol: str | None) -> web.WebSocketResponse:
+    config = request.app[CONFIG]
+    ws = web.WebSocketResponse(
+        protocols=(subprotocol,) if subprotocol else (),
+        heartbeat=config.ping_interval,
+        # Frames over the proxy's limit get a CALLERROR, not a closed socket: let aiohttp take
+        # bigger ones so that the relay can answer them.
+        max_msg_size=config.max_frame_bytes * 4,
+    )
+    await ws.prepare(request)
+    request.app[SOCKETS].add(ws)
+    return ws
+
+
+async def _refuse_subprotocol(request: web.Request, offered: list[str]) -> web.WebSocketResponse:
+    # OCPP-J 1.6 §3.1.2: complete the handshake without a subprotocol, then close at once.
+    _LOGGER.warning(
+        "%s offered only %s: no OCPP version this proxy speaks", request.remote, offered
+    )
+    ws = await _open(request, None)
+    await ws.close(code=WSCloseCode.PROTOCOL_ERROR, message=b"unsupported subprotocol")
+    request.app[SOCKETS].discard(ws)
+    return ws
+
+
+async def charger_endpoint(request: web.Request) -> web.WebSocketResponse:
+    """A charger's WebSocket (OCPP-J 1.6 §3; OCPP 2.0.1 part 4 §3).
+
+    The OCPP version comes from the negotiated subprotocol; a charger that offers none gets
+    ``ocpp_version`` from the config.
+    """
+    config = request.app[CONFIG]
+    charge_point_id = request.match_info.get("charge_point_id") or config.charge_point_id
+    offered = offered_subprotocols(request)
+    accepted = (
+        ALL_SUBPROTOCOLS if config.auto_detect_ocpp_version else (config.ocpp_version.subprotocol,)
+    )
+    subprotocol = choose_subprotocol(offered, accepted)
+    if subprotocol is None and offered:
+        return await _refuse_subprotocol(request, offered)
+    version = OcppVersion.from_subprotocol(subprotocol) if subprotocol else config.ocpp_version
+    assert version is not None
+    ws = await _open(request, subprotocol)
+    remote = request.remote or "?"
+    _LOGGER.info("charge point %s connected from %s (OCPP %s)", charge_point_id, remote, version)
+    hub = request.app[REGISTRY].hub(charge_point_id)
+    connection = await hub.attach_charger(ws, version, remote)
+    try:
+        await pump_frames(ws, lambda text: hub.on_charger_text(connection, text), charge_point_id)
+    finally:
+        request.app[SOCKETS].discard(ws)
+        _LOGGER.info("charge point %s disconnected (code %s)", charge_point_id, ws.close_code)
+        await hub.detach_charger(connection)
+    return ws
+
+
+def _inbound_backend(request: web.Request) -> InboundBackendConfig:
+    """The configured inbound backend the request authenticates as; HTTP 401 otherwise."""
+    config = request.app[CONFIG]
+    backend_id = request.query.get("id", "")
+    presented = request.query.get("token", "")
+    authorization = request.headers.get("Authorization", "")
+    if authorization.lower().startswith("bearer "):
+        presented = authorization[7:].strip()
+    for backend in config.inbound_backends:
+        if backend.enabled and backend.id == backend_id:
+            if hmac.compare_digest(presented.encode(), backend.token.encode()):
+                return backend
+            break
+    _LOGGER.warning(
+        "backend %r from %s refused: unknown id or wrong secret", backend_id, request.remote
+    )
+    raise web.HTTPUnauthorized(
+        text="unknown backend id or wrong secret",
+        headers={"WWW-Authenticate": 'Bearer realm="ocpp-proxy"'},
+    )
+
+
+async def backend_endpoint(request: web.Request) -> web.WebSocketResponse:
+    """An inbound backend's WebSocket: it plays a CSMS over a connection it opened.
+
+    Query: ``id`` (the backend's config id), ``charge_point_id`` (optional), ``token`` (or an
+    ``Authorization: Bearer`` header). Unknown id or wrong secret: HTTP 401 before the upgrade.
+    """
+    backend = _inbound_backend(request)
+    registry = request.app[REGISTRY]
+    charge_point_id = request.query.get("charge_point_id") or registry.default_charge_point_id()
+    hub = registry.hub(charge_point_id)
+    offered = offered_subprotocols(request)
+    subprotocol = choose_subprotocol(offered, (hub.version.subprotocol,))
+    if subprotocol is None and offered:
+        return await _refuse_subprotocol(request, offered)
+    ws = await _open(request, subprotocol)
+    link = hub.links[backend.id]
+    _LOGGER.info("backend %s connected for %s from %s", backend.id, charge_point_id, request.remote)
+    await link.attach(ws)
+    try:
+        await pump_frames(ws, link.on_text, backend.id)
+    finally:
+        request.app[SOCKETS].discard(ws)
+        await link.detach(f"closed (code {ws.close_code})", ws)
+    return ws

@@ -1,0 +1,13 @@
+"""Typed keys of the objects the aiohttp application shares."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ocpp_proxy.config import ProxyConfig
+from ocpp_proxy.relay.registry import HubRegistry
+
+CONFIG = web.AppKey("config", ProxyConfig)
+REGISTRY = web.AppKey("registry", HubRegistry)
+SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
+STARTED_AT = web.AppKey("started_at", float)

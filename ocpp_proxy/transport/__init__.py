@@ -1,0 +1,1 @@
+"""WebSocket plumbing: reading frames and the outbound client to upstream CSMSs."""

@@ -1,0 +1,173 @@
+"""The proxy's outbound WebSocket client to one upstream CSMS (an ``ocpp_services`` entry).
+
+To the CSMS the proxy is the charger: it connects to ``<url>/<charge point id>`` offering the
+service's OCPP subprotocol (OCPP-J 1.6 §3.1.1; OCPP 2.0.1 part 4 §3.1.1), authenticates with
+HTTP Basic (security profiles 1 and 2: username = charge point id) or a Bearer token, and
+reconnects with exponential backoff and jitter while the charger is connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import time
+from urllib.parse import quote
+
+import aiohttp
+
+from ocpp_proxy.config import ServiceConfig
+from ocpp_proxy.relay.backend_link import BackendLink, LinkState
+from ocpp_proxy.transport.websocket import pump_frames
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Backoff between connection attempts (s): first delay, factor, cap.
+BACKOFF_FIRST_S = 1.0
+BACKOFF_FACTOR = 2.0
+BACKOFF_MAX_S = 60.0
+#: A link that stayed up this long (s) starts the backoff from the beginning again.
+STABLE_AFTER_S = 30.0
+#: Time allowed for the TCP, TLS and WebSocket handshake (s).
+CONNECT_TIMEOUT_S = 10.0
+
+
+def service_url(service: ServiceConfig, charge_point_id: str) -> str:
+    """The URL to dial: ``{charge_point_id}`` substituted, else the id appended as a path part."""
+    cp = quote(charge_point_id, safe="")
+    if "{charge_point_id}" in service.url:
+        return service.url.replace("{charge_point_id}", cp)
+    return service.url.rstrip("/") + "/" + cp
+
+
+def auth_headers(service: ServiceConfig, charge_point_id: str) -> dict[str, str]:
+    """HTTP headers that authenticate the proxy to the service.
+
+    ``basic``: HTTP Basic with the service's username, or the charge point id if none is set
+    (OCPP 1.6 security whitepaper / 2.0.1 part 2 A00, security profiles 1 and 2). ``token``:
+    ``Authorization: Bearer <token>``.
+    """
+    if service.auth_type == "basic":
+        username = service.username or charge_point_id
+        return {"Authorization": aiohttp.BasicAuth(username, service.password).encode()}
+    if service.auth_type == "token":
+        return {"Authorization": f"Bearer {service.token}"}
+    return {}
+
+
+def ssl_context(service: ServiceConfig) -> ssl.SSLContext | None:
+    """Certificate verification for ``wss://``: system CAs, or the service's ``ca_file``."""
+    if not service.url.lower().startswith("wss://"):
+        return None
+    return ssl.create_default_context(cafile=service.ca_file or None)
+
+
+class UpstreamClient:
+    """Keeps one service's WebSocket up while the charger is connected.
+
+    Args:
+        link: the backend link the frames go to and come from.
+        service: the service's configuration.
+        charge_point_id: the id the proxy presents to the service.
+        session: the aiohttp client session to dial with.
+        ping_interval: WebSocket ping interval (s); a link without pong is closed.
+        max_frame_bytes: the largest frame accepted (bytes).
+    """
+
+    def __init__(
+        self,
+        link: BackendLink,
+        service: ServiceConfig,
+        charge_point_id: str,
+        *,
+        session: aiohttp.ClientSession,
+        ping_interval: float,
+        max_frame_bytes: int,
+    ) -> None:
+        self.link = link
+        self.service = service
+        self.url = service_url(service, charge_point_id)
+        self._headers = auth_headers(service, charge_point_id)
+        self._ssl = ssl_context(service)
+        self._session = session
+        self._ping_interval = ping_interval
+        # Frames over the proxy's limit get a CALLERROR, not a closed socket: let aiohttp
+        # take bigger ones so that the relay can answer them.
+        self._max_msg_size = max_frame_bytes * 4
+        self._task: asyncio.Task[None] | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    def start(self) -> None:
+        """Start the connect loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Close the WebSocket and end the connect loop."""
+        task, self._task = self._task, None
+        if self._ws is not None:
+            await self._ws.close()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        delay = BACKOFF_FIRST_S
+        first = True
+        while True:
+            self.link.set_state(LinkState.CONNECTING, opening=first)
+            connected_at = await self._connect_once()
+            first = False
+            if connected_at is not None and time.monotonic() - connected_at > STABLE_AFTER_S:
+                delay = BACKOFF_FIRST_S
+            # Full jitter between half and all of the delay spreads the reconnects of many
+            # proxies after a CSMS outage.
+            wait = delay * random.uniform(0.5, 1.0)
+            self.link.set_state(LinkState.CONNECTING, self.link.last_error)
+            _LOGGER.info("%s: next connection attempt in %.1f s", self.link.id, wait)
+            await asyncio.sleep(wait)
+            delay = min(delay * BACKOFF_FACTOR, BACKOFF_MAX_S)
+
+    async def _connect_once(self) -> float | None:
+        """One connection: dial, relay until closed. Returns when it was up (monotonic s)."""
+        subprotocol = self.service.version.subprotocol
+        try:
+            ws = await self._session.ws_connect(
+                self.url,
+                protocols=(subprotocol,),
+                headers=self._headers,
+                heartbeat=self._ping_interval,
+                ssl=self._ssl if self._ssl is not None else True,
+                max_msg_size=self._max_msg_size,
+                timeout=aiohttp.ClientWSTimeout(ws_close=CONNECT_TIMEOUT_S),
+            )
+        except aiohttp.WSServerHandshakeError as err:
+            self._failed(f"handshake refused: HTTP {err.status} {err.message}")
+            return None
+        except (aiohttp.ClientError, OSError, TimeoutError) as err:
+            self._failed(f"cannot connect: {err or type(err).__name__}")
+            return None
+        if ws.protocol not in (subprotocol, None):
+            await ws.close()
+            self._failed(f"the CSMS chose subprotocol {ws.protocol}, not {subprotocol}")
+            return None
+        if ws.protocol is None:
+            _LOGGER.warning("%s accepted without a subprotocol; assuming %s", self.url, subprotocol)
+        _LOGGER.info("%s: connected to %s", self.link.id, self.url)
+        connected_at = time.monotonic()
+        self._ws = ws
+        try:
+            await self.link.attach(ws)
+            await pump_frames(ws, self.link.on_text, self.link.id)
+        finally:
+            self._ws = None
+            reason = f"closed (code {ws.close_code})" if ws.close_code else "closed"
+            await self.link.detach(reason, ws)
+        return connected_at
+
+    def _failed(self, reason: str) -> None:
+        _LOGGER.warning("%s: %s (%s)", self.link.id, reason, self.url)
+        self.link.last_error = reason
