@@ -9,6 +9,7 @@ reconnects with exponential backoff and jitter while the charger is connected.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import random
@@ -51,7 +52,9 @@ def auth_headers(service: ServiceConfig, charge_point_id: str) -> dict[str, str]
     """
     if service.auth_type == "basic":
         username = service.username or charge_point_id
-        return {"Authorization": aiohttp.BasicAuth(username, service.password).encode()}
+        # RFC 7617: base64 of "user:password" in UTF-8.
+        credentials = base64.b64encode(f"{username}:{service.password}".encode()).decode()
+        return {"Authorization": f"Basic {credentials}"}
     if service.auth_type == "token":
         return {"Authorization": f"Bearer {service.token}"}
     return {}

@@ -1,0 +1,92 @@
+"""Fixtures: the proxy on an ephemeral port, and CSMS peers beside it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from ocpp_proxy.config import parse_config
+from ocpp_proxy.relay.hub import ChargerHub
+from ocpp_proxy.server.app import create_app
+from ocpp_proxy.server.keys import REGISTRY
+from tests.peers import Csms
+
+
+@dataclass
+class Proxy:
+    """A running proxy: its app, its port, and shortcuts to what a user would look at."""
+
+    app: web.Application
+    runner: web.AppRunner
+    port: int
+
+    @property
+    def base(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def charger_url(self, charge_point_id: str = "CP_1") -> str:
+        return f"{self.base}/charger/{charge_point_id}"
+
+    def hub(self, charge_point_id: str = "CP_1") -> ChargerHub:
+        return self.app[REGISTRY].hub(charge_point_id)
+
+    async def get_json(self, path: str) -> Any:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{self.port}{path}") as response,
+        ):
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+StartProxy = Callable[..., Awaitable[Proxy]]
+
+
+@pytest.fixture
+async def start_proxy() -> AsyncIterator[StartProxy]:
+    """Start a proxy with config options given as keyword arguments (as in the config file)."""
+    proxies: list[Proxy] = []
+
+    async def start(**options: Any) -> Proxy:
+        options.setdefault("response_timeout", 2)
+        options.setdefault("drain_timeout", 1)
+        config = parse_config(options)
+        runner = web.AppRunner(create_app(config), shutdown_timeout=1)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        proxy = Proxy(runner.app, runner, runner.addresses[0][1])
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        await proxy.stop()
+
+
+@pytest.fixture
+async def start_csms() -> AsyncIterator[Callable[..., Awaitable[Csms]]]:
+    """Start CSMS peers; each is stopped at the end of the test."""
+    started: list[Csms] = []
+
+    async def start(name: str, version: str = "1.6", **kwargs: Any) -> Csms:
+        csms = await Csms(name, version, **kwargs).start()
+        started.append(csms)
+        return csms
+
+    yield start
+    for csms in started:
+        await csms.stop()
+
+
+def service(csms: Csms, **extra: Any) -> dict[str, Any]:
+    """An ``ocpp_services`` entry pointing at ``csms``."""
+    return {"id": csms.name, "url": csms.url, "version": csms.version, **extra}

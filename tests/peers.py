@@ -1,0 +1,253 @@
+"""Real OCPP peers for the tests: a CSMS built on the ``ocpp`` library, served by ``websockets``.
+
+Neither the WebSocket stack (``websockets``) nor the OCPP stack (``ocpp``) is the proxy's own,
+so the tests exercise the proxy against independent implementations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call_result as result16
+from ocpp.v16.enums import AuthorizationStatus, RegistrationStatus
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call_result as result201
+from websockets.asyncio.server import ServerConnection, serve
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Received:
+    """One frame a CSMS peer received from the charge point it serves."""
+
+    charge_point_id: str
+    message_type: int
+    unique_id: str
+    action: str | None
+    payload: Any
+    raw: str
+
+
+class _Recorder:
+    """Mixin: record every raw frame before the ocpp library routes it."""
+
+    csms: Csms
+
+    async def route_message(self, raw_msg: str) -> None:
+        self.csms.record(self.id, raw_msg)
+        gate = self.csms.gate
+        if gate is not None:
+            await gate.wait()
+        await super().route_message(raw_msg)  # type: ignore[misc]
+
+
+class Csms16(_Recorder, ChargePoint16):
+    """An OCPP 1.6 central system that accepts everything and assigns its own transaction ids."""
+
+    @on("BootNotification")
+    def on_boot(self, **_: Any) -> result16.BootNotification:
+        return result16.BootNotification(
+            current_time=now_iso(),
+            interval=self.csms.heartbeat_interval,
+            status=RegistrationStatus.accepted,
+        )
+
+    @on("Heartbeat")
+    def on_heartbeat(self) -> result16.Heartbeat:
+        return result16.Heartbeat(current_time=now_iso())
+
+    @on("StatusNotification")
+    def on_status(self, **_: Any) -> result16.StatusNotification:
+        return result16.StatusNotification()
+
+    @on("Authorize")
+    def on_authorize(self, **_: Any) -> result16.Authorize:
+        return result16.Authorize(id_tag_info={"status": AuthorizationStatus.accepted})
+
+    @on("StartTransaction")
+    def on_start(self, **_: Any) -> result16.StartTransaction:
+        transaction_id = self.csms.next_transaction_id()
+        return result16.StartTransaction(
+            transaction_id=transaction_id, id_tag_info={"status": AuthorizationStatus.accepted}
+        )
+
+    @on("MeterValues")
+    def on_meter_values(self, **_: Any) -> result16.MeterValues:
+        return result16.MeterValues()
+
+    @on("StopTransaction")
+    def on_stop(self, **_: Any) -> result16.StopTransaction:
+        return result16.StopTransaction()
+
+    @on("DataTransfer")
+    def on_data_transfer(self, **_: Any) -> result16.DataTransfer:
+        return result16.DataTransfer(status="Accepted")
+
+
+class Csms201(_Recorder, ChargePoint201):
+    """An OCPP 2.0.1 CSMS that accepts everything."""
+
+    @on("BootNotification")
+    def on_boot(self, **_: Any) -> result201.BootNotification:
+        return result201.BootNotification(
+            current_time=now_iso(), interval=self.csms.heartbeat_interval, status="Accepted"
+        )
+
+    @on("Heartbeat")
+    def on_heartbeat(self) -> result201.Heartbeat:
+        return result201.Heartbeat(current_time=now_iso())
+
+    @on("StatusNotification")
+    def on_status(self, **_: Any) -> result201.StatusNotification:
+        return result201.StatusNotification()
+
+    @on("Authorize")
+    def on_authorize(self, **_: Any) -> result201.Authorize:
+        return result201.Authorize(id_token_info={"status": "Accepted"})
+
+    @on("TransactionEvent")
+    def on_transaction_event(self, **kwargs: Any) -> result201.TransactionEvent:
+        if "id_token" in kwargs:
+            return result201.TransactionEvent(id_token_info={"status": "Accepted"})
+        return result201.TransactionEvent()
+
+    @on("MeterValues")
+    def on_meter_values(self, **_: Any) -> result201.MeterValues:
+        return result201.MeterValues()
+
+
+class Csms:
+    """A CSMS peer on 127.0.0.1: serves charge points, records what they send.
+
+    ``gate``: when set to an unset ``asyncio.Event``, the CSMS holds every frame until the
+    event is set (a CSMS that is slow to answer).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        version: str = "1.6",
+        *,
+        first_transaction_id: int = 1,
+        heartbeat_interval: int = 300,
+    ) -> None:
+        self.name = name
+        self.heartbeat_interval = heartbeat_interval
+        self.version = version
+        self.received: list[Received] = []
+        self.connections: dict[str, ChargePoint16 | ChargePoint201] = {}
+        self.paths: list[str] = []
+        self.request_headers: list[dict[str, str]] = []
+        self.connects = 0
+        self.gate: asyncio.Event | None = None
+        self.port = 0
+        self._next_transaction_id = first_transaction_id
+        self._assigned: list[int] = []
+        self._server: Any = None
+        self._changed = asyncio.Condition()
+
+    @property
+    def url(self) -> str:
+        """The URL a proxy service entry points at (the charge point id is appended)."""
+        return f"ws://127.0.0.1:{self.port}/ocpp"
+
+    @property
+    def assigned_transaction_ids(self) -> list[int]:
+        return list(self._assigned)
+
+    def next_transaction_id(self) -> int:
+        transaction_id = self._next_transaction_id
+        self._next_transaction_id += 1
+        self._assigned.append(transaction_id)
+        return transaction_id
+
+    def record(self, charge_point_id: str, raw: str) -> None:
+        message = json.loads(raw)
+        action = message[2] if message[0] == 2 else None
+        payload = message[3] if message[0] == 2 else message[2]
+        self.received.append(
+            Received(charge_point_id, message[0], message[1], action, payload, raw)
+        )
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def calls(self, action: str | None = None) -> list[Received]:
+        """The CALLs received, optionally of one action, in order."""
+        return [r for r in self.received if r.message_type == 2 and action in (None, r.action)]
+
+    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Wait until ``predicate()`` is truthy (re-checked on every frame and connection)."""
+
+        async def check() -> Any:
+            async with self._changed:
+                while not (value := predicate()):
+                    await self._changed.wait()
+                return value
+
+        return await asyncio.wait_for(check(), timeout)
+
+    async def wait_for_call(
+        self, action: str, count: int = 1, timeout: float = 5.0
+    ) -> list[Received]:
+        """Wait until ``count`` CALLs of ``action`` arrived; return them all."""
+        return await self.wait_until(
+            lambda: (c := self.calls(action)) and len(c) >= count and c, timeout
+        )
+
+    async def wait_connected(self, charge_point_id: str, timeout: float = 5.0) -> Any:
+        return await self.wait_until(lambda: self.connections.get(charge_point_id), timeout)
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        path = connection.request.path if connection.request else "/"
+        charge_point_id = path.rstrip("/").rsplit("/", 1)[-1]
+        self.paths.append(path)
+        headers = connection.request.headers if connection.request else {}
+        self.request_headers.append({k.lower(): v for k, v in headers.items()})
+        cls = Csms16 if self.version == "1.6" else Csms201
+        charge_point = cls(charge_point_id, connection, response_timeout=5)
+        charge_point.csms = self
+        self.connections[charge_point_id] = charge_point
+        self.connects += 1
+        await self._notify()
+        try:
+            await charge_point.start()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            if self.connections.get(charge_point_id) is charge_point:
+                del self.connections[charge_point_id]
+            await self._notify()
+
+    async def start(self) -> Csms:
+        """Start serving (on the same port as before, after a :meth:`stop`)."""
+        self._server = await serve(
+            self._handle, "127.0.0.1", self.port, subprotocols=[f"ocpp{self.version}"]
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving and close every connection (a CSMS going down)."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def call(self, charge_point_id: str, payload: Any, timeout: float = 5.0) -> Any:
+        """Send a command to the charge point through whatever connected as it."""
+        charge_point = await self.wait_connected(charge_point_id, timeout)
+        return await charge_point.call(payload, suppress=False)
