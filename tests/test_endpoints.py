@@ -9,6 +9,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from ocpp_proxy.server.keys import REGISTRY
 from tests.conftest import StartProxy, service
 
 
@@ -159,3 +160,27 @@ async def test_status_and_health(start_csms, start_proxy: StartProxy) -> None:
     assert charger["backends"][0]["state"] == "connected"
     assert charger["last_message_at"] and charger["connected_since"]
     assert (await proxy.get_json("/health"))["status"] == "ok"
+
+
+async def test_dead_charger_link_is_noticed_by_pings_and_closed(start_proxy: StartProxy) -> None:
+    import base64
+    import os
+
+    proxy = await start_proxy(ping_interval=0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            "GET /charger/Silent HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    assert b"101" in await asyncio.wait_for(reader.readline(), 5)
+    hub = proxy.hub("Silent")
+    changes = proxy.app[REGISTRY].changes
+    await changes.wait_for(lambda: hub.charger is not None, 5)
+    # The peer never answers a ping: the proxy gives up on it within a few ping intervals.
+    await changes.wait_for(lambda: hub.charger is None, 5)
+    writer.close()

@@ -387,3 +387,59 @@ async def test_upstream_url_placeholder_and_basic_auth(
     expected = base64.b64encode(b"Garage_1:s3cret-pw").decode()
     assert a.request_headers[0]["authorization"] == f"Basic {expected}"
     assert a.request_headers[0]["sec-websocket-protocol"] == "ocpp1.6"
+
+
+async def test_primary_that_cannot_be_reached_hands_the_boot_to_the_next_backend(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    b = await start_csms("b", heartbeat_interval=222)
+    gone = await start_csms("gone")
+    await gone.stop()  # nothing listens on its port any more
+    proxy = await start_proxy(
+        ocpp_services=[service(gone), service(b)], preferred_provider="gone", response_timeout=30
+    )
+    charger = await connect_charger(proxy)
+    # Answered by b as soon as the preferred link's first attempt failed, not after 30 s.
+    boot = await asyncio.wait_for(charger.boot(), 10)
+    assert boot.interval == 222
+    status = await proxy.get_json("/status")
+    backends = {x["id"]: x for x in status["chargers"][0]["backends"]}
+    assert backends["gone"]["state"] == "connecting"
+    assert "cannot connect" in backends["gone"]["last_error"]
+
+
+async def test_upstream_token_auth_sends_a_bearer_header(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    a = await start_csms("a")
+    proxy = await start_proxy(ocpp_services=[service(a, auth_type="token", token="tok-123456")])
+    charger = await connect_charger(proxy)
+    await charger.boot()
+    assert a.request_headers[0]["authorization"] == "Bearer tok-123456"
+    assert a.paths == ["/ocpp/CP_1"]
+
+
+async def test_two_chargers_at_once_each_get_their_own_upstream_connections(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    a = await start_csms("a", first_transaction_id=100)
+    proxy = await start_proxy(ocpp_services=[service(a)])
+    garage = await connect_charger(proxy, "Garage")
+    drive = await connect_charger(proxy, "Drive")
+    await garage.boot()
+    await drive.boot()
+    garage_tx = await garage.start_transaction(1, "G", 0)
+    drive_tx = await drive.start_transaction(1, "D", 0)
+    await garage.stop_transaction(garage_tx, 10)
+    await drive.stop_transaction(drive_tx, 20)
+    stops = await a.wait_for_call("StopTransaction", 2)
+    assert sorted(a.paths) == ["/ocpp/Drive", "/ocpp/Garage"]
+    by_charger = {s.charge_point_id: s.payload for s in stops}
+    starts = {s.charge_point_id: s for s in a.calls("StartTransaction")}
+    assert starts["Garage"].payload["idTag"] == "G" and starts["Drive"].payload["idTag"] == "D"
+    assert {by_charger["Garage"]["meterStop"], by_charger["Drive"]["meterStop"]} == {10, 20}
+    assert sorted(p["transactionId"] for p in by_charger.values()) == [100, 101]
+    answer = await a.call("Drive", call16.GetConfiguration(key=["HeartbeatInterval"]))
+    assert answer.configuration_key
+    assert (await drive.wait_for_command("GetConfiguration"))["key"] == ["HeartbeatInterval"]
+    assert garage.received == []

@@ -172,13 +172,20 @@ class BackendLink:
         return len(self._queue)
 
     def set_state(self, state: LinkState, error: str = "", *, opening: bool = False) -> None:
-        """Record a state change that does not attach or detach a peer."""
+        """Record a state change that does not attach or detach a peer.
+
+        ``opening`` marks the first connection attempt since the charger came: charger CALLs
+        wait for such a link. When that attempt fails, calls waiting for it are re-routed.
+        """
+        was_opening = self.opening
         self.state = state
         self.opening = opening
         if error:
             self.last_error = error
         if state not in (LinkState.CONNECTED, LinkState.CONNECTING):
             self._purge_untransactional()
+        if was_opening and not opening and self._peer is None:
+            self.owner.on_link_down(self)
         self._changed()
 
     async def attach(self, peer: Peer) -> None:

@@ -72,12 +72,14 @@ class PendingCall:
     """A charger CALL that waits for its one answer (from the primary, or from the proxy).
 
     ``transaction_id`` is the charger-side 1.6 transaction id it refers to or assigns;
-    ``answers`` holds the other backends' answers, in case the primary goes away.
+    ``targets`` are the backends it was sent to; ``answers`` holds the answers of those that
+    are not the primary, in case the primary goes away.
     """
 
     frame: Frame
     transaction_id: int | None
     primary: BackendLink | None = None
+    targets: tuple[BackendLink, ...] = ()
     answers: dict[str, Frame] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
     done: bool = False
@@ -298,7 +300,8 @@ class ChargerHub:
                 transaction_id = named if type(named) is int else None
                 # MeterValues outside a transaction is plain telemetry (OCPP 1.6 §4.7).
                 transactional = transaction_id is not None or action != "MeterValues"
-        pending = PendingCall(frame, transaction_id, primary=self._choose_primary())
+        targets = tuple(link for link in self._preference if link.wants(transactional))
+        pending = PendingCall(frame, transaction_id, self._choose_primary(), targets)
         self._pending[frame.unique_id] = pending
         if pending.primary is None:
             await self._answer_locally(pending)
@@ -306,7 +309,6 @@ class ChargerHub:
             pending.timer = asyncio.get_running_loop().call_later(
                 self.config.response_timeout, self._on_primary_timeout, pending
             )
-        targets = [link for link in self._preference if link.wants(transactional)]
         for link in targets:
             await link.offer(Delivery(frame, transactional, pending, transaction_id))
 
@@ -332,6 +334,7 @@ class ChargerHub:
             "error_code": payload.get("errorCode"),
             "updated_at": iso_utc(time.time()),
         }
+        self._changed()
 
     def render(self, link: BackendLink, delivery: Delivery) -> str | None:
         """The text of ``delivery`` for ``link``: with the backend's own 1.6 transaction id.
@@ -437,23 +440,30 @@ class ChargerHub:
             asyncio.get_running_loop().create_task(self._answer_locally(pending))
 
     def on_link_down(self, link: BackendLink) -> None:
-        """A backend link went down: calls waiting for its answer take another's, or the proxy's."""
-        orphans = [p for p in self._pending.values() if p.primary is link and not p.done]
-        if orphans:
-            asyncio.get_running_loop().create_task(self._reassign(orphans))
+        """A backend link went down: calls waiting for its answer get another primary."""
+        if any(p.primary is link for p in self._pending.values()):
+            asyncio.get_running_loop().create_task(self._reassign(link))
 
-    async def _reassign(self, orphans: list[PendingCall]) -> None:
-        for pending in orphans:
-            if pending.done:
-                continue
-            answer = next(
-                (pending.answers[lk.id] for lk in self._preference if lk.id in pending.answers),
+    async def _reassign(self, gone: BackendLink) -> None:
+        # The next backend in preference order that got the call and has answered it or still
+        # can; failing that, the proxy answers at once rather than at the deadline.
+        for pending in [p for p in self._pending.values() if p.primary is gone]:
+            successor = next(
+                (
+                    link
+                    for link in self._preference
+                    if link is not gone
+                    and link in pending.targets
+                    and (link.id in pending.answers or link.connected or link.opening)
+                ),
                 None,
             )
-            if answer is not None:
-                await self._answer_charger(pending, answer)
-            else:
+            if successor is None:
                 await self._answer_locally(pending)
+            elif successor.id in pending.answers:
+                await self._answer_charger(pending, pending.answers[successor.id])
+            else:
+                pending.primary = successor
 
     # -- backends -> charger -------------------------------------------------------------
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.relay.arbiter import Arbiter
+from ocpp_proxy.relay.changes import ChangeFeed
 from ocpp_proxy.relay.hub import ChargerHub, UpstreamFactory
 
 
@@ -23,12 +24,11 @@ class HubRegistry:
         *,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
-        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
+        self.changes = ChangeFeed()
         self._arbiter = arbiter
         self._upstream_factory = upstream_factory
-        self._on_change = on_change
         self._hubs: dict[str, ChargerHub] = {}
 
     def hub(self, charge_point_id: str) -> ChargerHub:
@@ -40,9 +40,10 @@ class HubRegistry:
                 self.config,
                 arbiter=self._arbiter,
                 upstream_factory=self._upstream_factory,
-                on_change=self._on_change,
+                on_change=self.changes.notify,
             )
             self._hubs[charge_point_id] = hub
+            self.changes.notify()
         return hub
 
     def get(self, charge_point_id: str) -> ChargerHub | None:
