@@ -6,7 +6,7 @@ version string.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -62,40 +62,34 @@ class VersionFacts:
         return self.unknown_type_error if unknown_type else self.format_error
 
 
+_FACTS_16 = VersionFacts(
+    format_error="FormationViolation",
+    unknown_type_error="FormationViolation",
+    generic_error="GenericError",
+    not_implemented_error="NotImplemented",
+    transaction_actions=frozenset({"StartTransaction", "StopTransaction", "MeterValues"}),
+    charger_assigns_transaction_id=False,
+    status_action="StatusNotification",
+    schema_package="ocpp.v16.schemas",
+    request_suffix="",
+)
+_FACTS_201 = VersionFacts(
+    format_error="FormatViolation",
+    unknown_type_error="MessageTypeNotSupported",
+    generic_error="GenericError",
+    not_implemented_error="NotImplemented",
+    transaction_actions=frozenset({"TransactionEvent"}),
+    charger_assigns_transaction_id=True,
+    status_action="StatusNotification",
+    schema_package="ocpp.v201.schemas",
+    request_suffix="Request",
+)
+
 VERSION_FACTS: dict[OcppVersion, VersionFacts] = {
-    OcppVersion.V16: VersionFacts(
-        format_error="FormationViolation",
-        unknown_type_error="FormationViolation",
-        generic_error="GenericError",
-        not_implemented_error="NotImplemented",
-        transaction_actions=frozenset({"StartTransaction", "StopTransaction", "MeterValues"}),
-        charger_assigns_transaction_id=False,
-        status_action="StatusNotification",
-        schema_package="ocpp.v16.schemas",
-        request_suffix="",
-    ),
-    OcppVersion.V201: VersionFacts(
-        format_error="FormatViolation",
-        unknown_type_error="MessageTypeNotSupported",
-        generic_error="GenericError",
-        not_implemented_error="NotImplemented",
-        transaction_actions=frozenset({"TransactionEvent"}),
-        charger_assigns_transaction_id=True,
-        status_action="StatusNotification",
-        schema_package="ocpp.v201.schemas",
-        request_suffix="Request",
-    ),
-    OcppVersion.V21: VersionFacts(
-        format_error="FormatViolation",
-        unknown_type_error="MessageTypeNotSupported",
-        generic_error="GenericError",
-        not_implemented_error="NotImplemented",
-        transaction_actions=frozenset({"TransactionEvent"}),
-        charger_assigns_transaction_id=True,
-        status_action="StatusNotification",
-        schema_package="ocpp.v21.schemas",
-        request_suffix="Request",
-    ),
+    OcppVersion.V16: _FACTS_16,
+    OcppVersion.V201: _FACTS_201,
+    # 2.1 relays like 2.0.1; only its schemas differ.
+    OcppVersion.V21: replace(_FACTS_201, schema_package="ocpp.v21.schemas"),
 }
 
 _BY_SUBPROTOCOL: dict[str, OcppVersion] = {v.subprotocol: v for v in OcppVersion}
