@@ -184,3 +184,34 @@ async def test_dead_charger_link_is_noticed_by_pings_and_closed(start_proxy: Sta
     # The peer never answers a ping: the proxy gives up on it within a few ping intervals.
     await changes.wait_for(lambda: hub.charger is None, 5)
     writer.close()
+
+
+async def test_ocpp_21_send_frames_are_relayed_and_never_answered(start_proxy: StartProxy) -> None:
+    proxy = await start_proxy(inbound_backends=[{"id": "fleet", "token": "fleet-secret"}])
+    async with (
+        websockets.connect(proxy.charger_url(), subprotocols=["ocpp2.1"]) as charger,
+        websockets.connect(
+            f"{proxy.base}/backend?id=fleet&token=fleet-secret", subprotocols=["ocpp2.1"]
+        ) as backend,
+    ):
+        send = '[6,"s1","NotifyPeriodicEventStream",{"id":1,"pending":0,"basetime":"2026-01-01T00:00:00Z","data":[]}]'
+        await charger.send(send)
+        assert await asyncio.wait_for(backend.recv(), 5) == send
+        # Nothing answers a SEND: the charger's next CALL gets the next frame it receives.
+        await charger.send('[2,"hb","Heartbeat",{}]')
+        assert json.loads(await asyncio.wait_for(backend.recv(), 5))[1] == "hb"
+        await backend.send('[3,"hb",{"currentTime":"2030-01-01T00:00:00Z"}]')
+        assert json.loads(await asyncio.wait_for(charger.recv(), 5))[:2] == [3, "hb"]
+        # And in the other direction.
+        await backend.send('[6,"s2","VendorStream",{"x":1}]')
+        assert await asyncio.wait_for(charger.recv(), 5) == '[6,"s2","VendorStream",{"x":1}]'
+
+
+async def test_send_frame_from_a_201_charger_is_not_a_message_type_of_its_version(
+    start_proxy: StartProxy,
+) -> None:
+    proxy = await start_proxy()
+    async with websockets.connect(proxy.charger_url(), subprotocols=["ocpp2.0.1"]) as ws:
+        await ws.send('[6,"s1","NotifyPeriodicEventStream",{}]')
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert answer[:3] == [4, "s1", "MessageTypeNotSupported"]

@@ -2,7 +2,9 @@
 
 OCPP-J 1.6 §4.1 / OCPP 2.0.1 part 4 §4.1: a frame is a JSON array, CALL
 ``[2, uniqueId, action, payload]``, CALLRESULT ``[3, uniqueId, payload]``, CALLERROR
-``[4, uniqueId, errorCode, errorDescription, errorDetails]``.
+``[4, uniqueId, errorCode, errorDescription, errorDetails]``. OCPP 2.1 part 4 §4.1.2 adds
+CALLRESULTERROR ``[5, ...]`` (shaped like a CALLERROR) and SEND ``[6, ...]`` (shaped like a
+CALL, never answered).
 
 This is the proxy's hot path: frames are parsed once, and forwarded as the exact text that
 arrived unless a field must change; then only that field's bytes change.
@@ -18,6 +20,13 @@ from typing import Any
 CALL = 2
 CALLRESULT = 3
 CALLERROR = 4
+CALLRESULTERROR = 5
+SEND = 6
+
+#: The message types of OCPP 1.6 and 2.0.1; OCPP 2.1 adds CALLRESULTERROR and SEND.
+BASE_MESSAGE_TYPES = frozenset({CALL, CALLRESULT, CALLERROR})
+#: Frames that are never answered, not even with a CALLERROR when malformed.
+UNANSWERED_TYPES = frozenset({CALLRESULT, CALLERROR, CALLRESULTERROR, SEND})
 
 #: OCPP-J 1.6 §4.1.3: a unique id is a string of at most 36 characters.
 MAX_UNIQUE_ID_LENGTH = 36
@@ -34,9 +43,9 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 class Frame:
     """One parsed OCPP-J frame.
 
-    ``raw`` is the text as received; ``payload`` is the CALL or CALLRESULT payload (a dict); for a
-    CALLERROR ``error`` holds ``(errorCode, errorDescription, errorDetails)``. ``action`` is set
-    for a CALL only.
+    ``raw`` is the text as received; ``payload`` is the CALL, SEND or CALLRESULT payload (a dict);
+    for a CALLERROR or CALLRESULTERROR ``error`` holds ``(errorCode, errorDescription,
+    errorDetails)``. ``action`` is set for a CALL or SEND only.
     """
 
     raw: str
@@ -82,12 +91,15 @@ def _head_of(raw: str) -> tuple[int | None, str | None]:
     return int(match.group(1)), unique_id
 
 
-def parse_frame(raw: str, max_bytes: int | None = None) -> Frame:
+def parse_frame(
+    raw: str, max_bytes: int | None = None, message_types: frozenset[int] = BASE_MESSAGE_TYPES
+) -> Frame:
     """Parse one OCPP-J frame.
 
     Args:
         raw: the text of one WebSocket message.
         max_bytes: refuse a frame longer than this many bytes (UTF-8), if given.
+        message_types: the message type ids the peer's OCPP version has.
 
     Returns:
         The parsed :class:`Frame`.
@@ -113,34 +125,34 @@ def parse_frame(raw: str, max_bytes: int | None = None) -> Frame:
     message_type, unique_id = message[0], message[1]
     if type(unique_id) is not str:
         raise FrameError("the unique id is not a string")
-    if message_type == CALL:
+    if type(message_type) is not int:
+        raise FrameError("the message type id is not a number", unique_id)
+    if message_type not in message_types:
+        raise FrameError(
+            f"unknown message type id {message_type}", unique_id, message_type, unknown_type=True
+        )
+    if message_type in (CALL, SEND):
         if len(message) != 4:
-            raise FrameError("a CALL has 4 elements", unique_id, CALL)
+            raise FrameError("a CALL has 4 elements", unique_id, message_type)
         action, payload = message[2], message[3]
         if type(action) is not str or not action:
-            raise FrameError("the action is not a string", unique_id, CALL)
+            raise FrameError("the action is not a string", unique_id, message_type)
         if type(payload) is not dict:
-            raise FrameError("the payload is not a JSON object", unique_id, CALL)
-        return Frame(raw, CALL, unique_id, action, payload)
+            raise FrameError("the payload is not a JSON object", unique_id, message_type)
+        return Frame(raw, message_type, unique_id, action, payload)
     if message_type == CALLRESULT:
         if len(message) != 3 or type(message[2]) is not dict:
             raise FrameError("a CALLRESULT is [3, uniqueId, {payload}]", unique_id, CALLRESULT)
         return Frame(raw, CALLRESULT, unique_id, payload=message[2])
-    if message_type == CALLERROR:
-        # errorDetails may be missing on some chargers: tolerate 4 elements.
-        if len(message) not in (4, 5) or type(message[2]) is not str:
-            raise FrameError(
-                "a CALLERROR is [4, uniqueId, errorCode, errorDescription, {errorDetails}]",
-                unique_id,
-                CALLERROR,
-            )
-        details = message[4] if len(message) == 5 else {}
-        return Frame(raw, CALLERROR, unique_id, error=(message[2], str(message[3]), details))
-    if type(message_type) is int:
+    # CALLERROR or CALLRESULTERROR; errorDetails may be missing on some chargers.
+    if len(message) not in (4, 5) or type(message[2]) is not str:
         raise FrameError(
-            f"unknown message type id {message_type}", unique_id, message_type, unknown_type=True
+            "a CALLERROR is [4, uniqueId, errorCode, errorDescription, {errorDetails}]",
+            unique_id,
+            message_type,
         )
-    raise FrameError("the message type id is not a number", unique_id)
+    details = message[4] if len(message) == 5 else {}
+    return Frame(raw, message_type, unique_id, error=(message[2], str(message[3]), details))
 
 
 def build_call(unique_id: str, action: str, payload: dict[str, Any]) -> str:

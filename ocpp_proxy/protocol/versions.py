@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from ocpp_proxy.protocol.frames import BASE_MESSAGE_TYPES, CALLRESULTERROR, SEND
+
 
 class OcppVersion(StrEnum):
     """An OCPP version, named as in the config (``"1.6"``, ``"2.0.1"``, ``"2.1"``)."""
@@ -45,6 +47,8 @@ class VersionFacts:
     must never be lost (OCPP 1.6 §4.8-4.10 / 2.0.1 E "transaction-related messages").
     ``charger_assigns_transaction_id`` is False in 1.6, where the CSMS assigns it in
     StartTransaction.conf (OCPP 1.6 §4.8), and True from 2.0.1 on (TransactionEvent).
+    ``message_types`` are the message type ids of the version (OCPP 2.1 part 4 §4.1.2 adds
+    CALLRESULTERROR and SEND).
     """
 
     format_error: str
@@ -56,6 +60,7 @@ class VersionFacts:
     status_action: str
     schema_package: str
     request_suffix: str
+    message_types: frozenset[int] = BASE_MESSAGE_TYPES
 
     def malformed_code(self, unknown_type: bool) -> str:
         """The CALLERROR code for a malformed frame, or for an unknown message type id."""
@@ -88,8 +93,12 @@ _FACTS_201 = VersionFacts(
 VERSION_FACTS: dict[OcppVersion, VersionFacts] = {
     OcppVersion.V16: _FACTS_16,
     OcppVersion.V201: _FACTS_201,
-    # 2.1 relays like 2.0.1; only its schemas differ.
-    OcppVersion.V21: replace(_FACTS_201, schema_package="ocpp.v21.schemas"),
+    # 2.1 relays like 2.0.1; its schemas differ, and it has two more message types.
+    OcppVersion.V21: replace(
+        _FACTS_201,
+        schema_package="ocpp.v21.schemas",
+        message_types=BASE_MESSAGE_TYPES | {CALLRESULTERROR, SEND},
+    ),
 }
 
 _BY_SUBPROTOCOL: dict[str, OcppVersion] = {v.subprotocol: v for v in OcppVersion}

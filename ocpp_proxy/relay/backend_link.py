@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ocpp_proxy.clock import iso_utc
 from ocpp_proxy.protocol.frames import (
     CALL,
-    CALLERROR,
-    CALLRESULT,
+    CALLRESULTERROR,
+    SEND,
+    UNANSWERED_TYPES,
     Frame,
     FrameError,
     build_call_error,
@@ -93,6 +94,10 @@ class LinkOwner(Protocol):
 
     async def on_backend_call(self, link: BackendLink, frame: Frame) -> None:
         """A CALL from the backend, meant for the charger."""
+        ...
+
+    async def on_backend_send(self, link: BackendLink, frame: Frame) -> None:
+        """An OCPP 2.1 SEND from the backend, meant for the charger (never answered)."""
         ...
 
     async def on_backend_answer(self, link: BackendLink, delivery: Delivery, frame: Frame) -> None:
@@ -338,12 +343,19 @@ class BackendLink:
         """Handle one text frame from the backend (OCPP-J 1.6 §4)."""
         self.last_message_at = time.time()
         try:
-            frame = parse_frame(raw, self.max_frame_bytes)
+            frame = parse_frame(raw, self.max_frame_bytes, self.version.facts.message_types)
         except FrameError as err:
             await self._reject(err, raw)
             return
-        if frame.message_type == CALL:
+        kind = frame.message_type
+        if kind == CALL:
             await self.owner.on_backend_call(self, frame)
+            return
+        if kind == SEND:
+            await self.owner.on_backend_send(self, frame)
+            return
+        if kind == CALLRESULTERROR:
+            _LOGGER.warning("%s reports a bad CALLRESULT: %s", self.id, frame.error)
             return
         delivery = self._attempt_ids.get(frame.unique_id)
         if delivery is None:
@@ -359,7 +371,7 @@ class BackendLink:
 
     async def _reject(self, err: FrameError, raw: str) -> None:
         _LOGGER.warning("%s sent a malformed frame (%s): %.200s", self.id, err.reason, raw)
-        if err.unique_id is not None and err.message_type not in (CALLRESULT, CALLERROR):
+        if err.unique_id is not None and err.message_type not in UNANSWERED_TYPES:
             code = self.version.facts.malformed_code(err.unknown_type)
             await self.send(build_call_error(err.unique_id, code, err.reason))
 

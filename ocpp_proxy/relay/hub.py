@@ -19,8 +19,10 @@ from ocpp_proxy.clock import iso_utc
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
 from ocpp_proxy.protocol.frames import (
     CALL,
-    CALLERROR,
     CALLRESULT,
+    CALLRESULTERROR,
+    SEND,
+    UNANSWERED_TYPES,
     Frame,
     FrameError,
     build_call,
@@ -256,12 +258,20 @@ class ChargerHub:
             return
         self.last_message_at = time.time()
         try:
-            frame = parse_frame(raw, self.config.max_frame_bytes)
+            frame = parse_frame(raw, self.config.max_frame_bytes, self.version.facts.message_types)
         except FrameError as err:
             await self._charger_frame_error(err, raw)
             return
-        if frame.message_type == CALL:
+        kind = frame.message_type
+        if kind == CALL:
             await self._on_charger_call(frame)
+        elif kind == SEND:
+            # OCPP 2.1 SEND: never answered, so it needs no queue; every connected backend.
+            for link in self._preference:
+                if link.connected:
+                    await link.send(frame.raw)
+        elif kind == CALLRESULTERROR:
+            _LOGGER.warning("%s reports a bad CALLRESULT: %s", self.id, frame.error)
         elif not await self.commands.on_answer(frame):
             _LOGGER.info("%s answered unknown unique id %s; dropped", self.id, frame.unique_id)
 
@@ -270,7 +280,7 @@ class ChargerHub:
         if err.unique_id is None:
             return
         facts = self.version.facts
-        if err.message_type in (CALLRESULT, CALLERROR):
+        if err.message_type in UNANSWERED_TYPES:
             # A broken answer to a backend's command: that backend gets a CALLERROR now
             # instead of waiting for a timeout. Answers are never answered themselves.
             await self.commands.fail(
@@ -466,6 +476,16 @@ class ChargerHub:
                 pending.primary = successor
 
     # -- backends -> charger -------------------------------------------------------------
+
+    async def on_backend_send(self, link: BackendLink, frame: Frame) -> None:
+        """An OCPP 2.1 SEND from a backend: to the charger at once, if the arbiter allows it."""
+        decision = self.arbiter.decide(
+            CommandRequest(self.id, self.version, link.id, frame.action or "", frame.payload or {})
+        )
+        if self.charger is None or not decision.allowed:
+            _LOGGER.info("%s: SEND %s from %s dropped", self.id, frame.action, link.id)
+            return
+        await self._send_to_charger(frame.raw)
 
     async def on_backend_call(self, link: BackendLink, frame: Frame) -> None:
         """A backend's command for the charger: arbitrate, map ids, queue (OCPP-J 1.6 §4.1.1)."""
