@@ -683,15 +683,15 @@ def format_report(results: Results, settings: Settings) -> str:
         f"Throughput: {settings.chargers} concurrent chargers, sequential Heartbeats, "
         f"{settings.duration_s:g} s",
         f"  {'scenario':<20}{'calls':>10}{'seconds':>10}{'calls/s':>10}"
-        f"{'CPU% chargers':>15}{'CPU% CSMS':>11}{'CPU% proxy':>12}{'proxy CPU us/call':>19}",
+        f"{'CPU%:chargers':>14}{'CSMS':>6}{'proxy':>7}{'proxy CPU us/call':>19}",
     ]
     for name, figures in results.throughput.items():
         cpu = figures.cpu_percent
         per_call = figures.proxy_cpu_us_per_call
         lines.append(
             f"  {name:<20}{figures.calls:>10}{figures.seconds:>10.2f}{figures.calls_per_s:>10.0f}"
-            f"{_optional(cpu.get('chargers'), '.0f'):>15}{_optional(cpu.get('csms'), '.0f'):>11}"
-            f"{_optional(cpu.get('proxy'), '.0f'):>12}{_optional(per_call, '.1f'):>19}"
+            f"{_optional(cpu.get('chargers'), '.0f'):>14}{_optional(cpu.get('csms'), '.0f'):>6}"
+            f"{_optional(cpu.get('proxy'), '.0f'):>7}{_optional(per_call, '.1f'):>19}"
         )
     lines.append(f"  {'ratio proxy/direct':<20}{throughput_ratio(results):>30.1%}")
     lines += ["", "Memory: proxy process, 1 charger + 3 backends connected, after the latency run"]

@@ -371,7 +371,9 @@ class BackendLink:
 
     async def _reject(self, err: FrameError, raw: str) -> None:
         _LOGGER.warning("%s sent a malformed frame (%s): %.200s", self.id, err.reason, raw)
-        if err.unique_id is not None and err.message_type not in UNANSWERED_TYPES:
+        if err.unique_id is not None and (
+            err.unknown_type or err.message_type not in UNANSWERED_TYPES
+        ):
             code = self.version.facts.malformed_code(err.unknown_type)
             await self.send(build_call_error(err.unique_id, code, err.reason))
 

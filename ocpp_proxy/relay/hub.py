@@ -280,7 +280,7 @@ class ChargerHub:
         if err.unique_id is None:
             return
         facts = self.version.facts
-        if err.message_type in UNANSWERED_TYPES:
+        if err.message_type in UNANSWERED_TYPES and not err.unknown_type:
             # A broken answer to a backend's command: that backend gets a CALLERROR now
             # instead of waiting for a timeout. Answers are never answered themselves.
             await self.commands.fail(
