@@ -35,6 +35,7 @@ from ocpp_proxy.protocol.frames import (
     with_unique_id,
 )
 from ocpp_proxy.protocol.versions import OcppVersion
+from ocpp_proxy.tasks import spawn
 
 if TYPE_CHECKING:
     from ocpp_proxy.relay.hub import PendingCall
@@ -87,6 +88,7 @@ class Delivery:
     replay: bool = False
     enqueued_at: float = field(default_factory=time.monotonic)
     attempts: int = 0
+    deadline: float = 0.0  # monotonic time by which the backend must answer (s)
 
 
 class LinkOwner(Protocol):
@@ -282,19 +284,27 @@ class BackendLink:
             else:
                 unique_id = delivery.frame.unique_id
             delivery.attempts += 1
+            loop = asyncio.get_running_loop()
+            delivery.deadline = loop.time() + self.response_timeout
             self._in_flight = delivery
             self._attempt_ids[unique_id] = delivery
-            self._timer = asyncio.get_running_loop().call_later(
-                self.response_timeout, self._on_timeout, delivery
-            )
+            if self._timer is None:
+                # One lazy timer per link, re-armed only when it fires: arming and cancelling
+                # a timer for every frame would churn the event loop's heap.
+                self._timer = loop.call_at(delivery.deadline, self._on_deadline)
             await self._send(text)
             return
         if self._in_flight is None and (not self._queue or self._peer is None):
             self._idle.set()
 
-    def _on_timeout(self, delivery: Delivery) -> None:
+    def _on_deadline(self) -> None:
         self._timer = None
-        if self._in_flight is not delivery:
+        delivery = self._in_flight
+        if delivery is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < delivery.deadline:
+            self._timer = loop.call_at(delivery.deadline, self._on_deadline)
             return
         self._in_flight = None
         action = delivery.frame.action
@@ -310,7 +320,7 @@ class BackendLink:
             _LOGGER.info("%s did not answer %s within %ss", self.id, action, self.response_timeout)
             self._queue.popleft()
             self._attempt_ids.clear()
-        asyncio.get_running_loop().create_task(self._pump())
+        spawn(self._pump())
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -362,7 +372,6 @@ class BackendLink:
             _LOGGER.info("%s answered unknown unique id %s; dropped", self.id, frame.unique_id)
             return
         if delivery is self._in_flight or (self._queue and self._queue[0] is delivery):
-            self._cancel_timer()
             self._in_flight = None
             self._attempt_ids.clear()
             self._queue.popleft()

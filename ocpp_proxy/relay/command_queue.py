@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ocpp_proxy.protocol.frames import Frame, build_call_error, parse_frame, with_unique_id
+from ocpp_proxy.tasks import spawn
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class CommandQueue:
             self._timeout,
         )
         description = f"the charge point did not answer within {self._timeout:g} s"
-        asyncio.get_running_loop().create_task(self._timed_out(command, description))
+        spawn(self._timed_out(command, description))
 
     async def _timed_out(self, command: Command, description: str) -> None:
         await command.respond(_error_frame(command, self._generic_error, description))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -37,6 +38,7 @@ from ocpp_proxy.relay.arbiter import AllowAll, Arbiter, CommandRequest
 from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction, LinkState, Peer
 from ocpp_proxy.relay.command_queue import Command, CommandQueue
 from ocpp_proxy.relay.transaction_ids import TransactionIds, rewrite_transaction_id
+from ocpp_proxy.tasks import spawn
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ class PendingCall:
     primary: BackendLink | None = None
     targets: tuple[BackendLink, ...] = ()
     answers: dict[str, Frame] = field(default_factory=dict)
-    timer: asyncio.TimerHandle | None = None
+    deadline: float = 0.0  # loop time by which the primary must have answered (s)
     done: bool = False
 
 
@@ -121,6 +123,10 @@ class ChargerHub:
         self._services = {s.id: s for s in config.ocpp_services if s.enabled}
         self._statuses: dict[str, Frame] = {}
         self._pending: dict[str, PendingCall] = {}
+        # Calls waiting for the primary, in arrival order: with one timeout for all, their
+        # deadlines are in order too, so one timer for the oldest serves them all.
+        self._deadlines: deque[PendingCall] = deque()
+        self._deadline_timer: asyncio.TimerHandle | None = None
         self._upstreams: dict[str, Upstream] = {}
         self._draining: dict[str, asyncio.Task[None]] = {}
         self.commands = CommandQueue(
@@ -182,9 +188,7 @@ class ChargerHub:
         self.charger = None
         await self._drop_charger_state("the charge point disconnected")
         for service_id in list(self._upstreams):
-            self._draining[service_id] = asyncio.get_running_loop().create_task(
-                self._drain_and_close(service_id)
-            )
+            self._draining[service_id] = spawn(self._drain_and_close(service_id))
         self._changed()
 
     def _start_upstream(
@@ -210,7 +214,7 @@ class ChargerHub:
     def _stop_upstream_soon(self, service_id: str) -> None:
         upstream = self._upstreams.pop(service_id, None)
         if upstream is not None:
-            asyncio.get_running_loop().create_task(upstream.stop())
+            spawn(upstream.stop())
 
     async def _drain_and_close(self, service_id: str) -> None:
         # A slower backend must not lose the charger's last StopTransaction because the
@@ -234,9 +238,8 @@ class ChargerHub:
     async def _drop_charger_state(self, reason: str) -> None:
         for pending in self._pending.values():
             pending.done = True
-            if pending.timer is not None:
-                pending.timer.cancel()
         self._pending.clear()
+        self._deadlines.clear()
         await self.commands.fail_all(reason)
 
     async def _send_to_charger(self, text: str) -> bool:
@@ -316,9 +319,7 @@ class ChargerHub:
         if pending.primary is None:
             await self._answer_locally(pending)
         else:
-            pending.timer = asyncio.get_running_loop().call_later(
-                self.config.response_timeout, self._on_primary_timeout, pending
-            )
+            self._watch(pending)
         for link in targets:
             await link.offer(Delivery(frame, transactional, pending, transaction_id))
 
@@ -431,15 +432,24 @@ class ChargerHub:
 
     def _finish(self, pending: PendingCall) -> None:
         pending.done = True
-        if pending.timer is not None:
-            pending.timer.cancel()
-            pending.timer = None
         if self._pending.get(pending.frame.unique_id) is pending:
             del self._pending[pending.frame.unique_id]
 
-    def _on_primary_timeout(self, pending: PendingCall) -> None:
-        pending.timer = None
-        if not pending.done:
+    def _watch(self, pending: PendingCall) -> None:
+        loop = asyncio.get_running_loop()
+        pending.deadline = loop.time() + self.config.response_timeout
+        self._deadlines.append(pending)
+        if self._deadline_timer is None:
+            self._deadline_timer = loop.call_at(pending.deadline, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._deadline_timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self._deadlines and (self._deadlines[0].done or self._deadlines[0].deadline <= now):
+            pending = self._deadlines.popleft()
+            if pending.done:
+                continue
             _LOGGER.info(
                 "%s: no answer to %s from %s within %ss; answering locally",
                 self.id,
@@ -447,12 +457,14 @@ class ChargerHub:
                 pending.primary.id if pending.primary else "-",
                 self.config.response_timeout,
             )
-            asyncio.get_running_loop().create_task(self._answer_locally(pending))
+            spawn(self._answer_locally(pending))
+        if self._deadlines:
+            self._deadline_timer = loop.call_at(self._deadlines[0].deadline, self._on_deadline)
 
     def on_link_down(self, link: BackendLink) -> None:
         """A backend link went down: calls waiting for its answer get another primary."""
         if any(p.primary is link for p in self._pending.values()):
-            asyncio.get_running_loop().create_task(self._reassign(link))
+            spawn(self._reassign(link))
 
     async def _reassign(self, gone: BackendLink) -> None:
         # The next backend in preference order that got the call and has answered it or still

@@ -39,7 +39,8 @@ def create_app(config: ProxyConfig) -> web.Application:
 
 async def _relay(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    session = aiohttp.ClientSession()
+    # No pool limit: each charger holds one WebSocket per service for as long as it is connected.
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
     def upstream(link: BackendLink, service: ServiceConfig, charge_point_id: str) -> UpstreamClient:
         return UpstreamClient(
