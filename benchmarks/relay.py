@@ -52,9 +52,6 @@ Caveats
 * ``--profile-proxy PREFIX`` runs the proxy under cProfile (one ``PREFIX-<scenario>.prof`` per
   proxied scenario); the figures of such a run are distorted by the profiler.
 * Memory and CPU are read from ``/proc``: on a system without it those figures are absent.
-* The proxy dials its upstream links through one aiohttp ``ClientSession``, whose connector
-  holds at most 100 connections: past 100 chargers x backends, links never come up and the
-  benchmark stops with "BootNotification was not answered by a CSMS".
 """
 
 from __future__ import annotations
