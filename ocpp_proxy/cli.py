@@ -12,12 +12,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from ocpp_proxy import __version__
 from ocpp_proxy.config import ConfigError, ProxyConfig, load_config
+from ocpp_proxy.store import StoreError
 
 EXIT_CONFIG_ERROR = 2
+EXIT_STORE_ERROR = 1
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -75,7 +76,6 @@ def serve(config: ProxyConfig) -> None:
 
     from ocpp_proxy.server.app import create_app
 
-    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
     log = logging.getLogger("ocpp_proxy")
     services = ", ".join(config.backend_ids) or "none: answering the charger locally"
     log.info(
@@ -119,7 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    serve(config)
+    try:
+        serve(config)
+    except StoreError as err:
+        print(f"ocpp-proxy: database error: {err}", file=sys.stderr)
+        return EXIT_STORE_ERROR
     return 0
 
 

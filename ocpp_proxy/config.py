@@ -59,6 +59,12 @@ DEFAULTS: Final[dict[str, Any]] = {
     "ping_interval": 30.0,
     "drain_timeout": 5.0,
     "heartbeat_interval": 300,
+    "durable_outbox": True,
+    "outbox_max_messages": 20000,
+    "message_log": True,
+    "message_log_days": 7.0,
+    "message_log_max_rows": 500000,
+    "remote_start_window": 300.0,
     "host": "0.0.0.0",
     "port": 9000,
     "data_dir": "./data",
@@ -142,7 +148,10 @@ class ProxyConfig:
     to plain ``/charger`` without an id. ``preferred_provider`` is ``""`` or the id of a
     configured service or inbound backend. ``heartbeat_interval`` is what the local fallback CSMS
     tells the charger in its BootNotification response. ``drain_timeout`` is how long upstream
-    links may keep delivering after the charger disconnects.
+    links may keep delivering after the charger disconnects. ``outbox_max_messages`` bounds the
+    transaction messages kept for one backend of one charger (default: a week of one-minute
+    MeterValues, twice over); ``remote_start_window`` is how long a backend's accepted remote
+    start claims the charger's next transaction on that connector as that backend's session.
     """
 
     ocpp_version: OcppVersion = OcppVersion.V16
@@ -162,6 +171,12 @@ class ProxyConfig:
     ping_interval: float = 30.0  # s, > 0; WebSocket ping interval
     drain_timeout: float = 5.0  # s, >= 0
     heartbeat_interval: int = 300  # s, >= 1
+    durable_outbox: bool = True  # keep unconfirmed transaction messages in SQLite
+    outbox_max_messages: int = 20000  # per backend and charger, >= 100
+    message_log: bool = True  # log every OCPP frame in and out
+    message_log_days: float = 7.0  # days the message log keeps, > 0
+    message_log_max_rows: int = 500000  # rows the message log keeps, >= 1000
+    remote_start_window: float = 300.0  # s a backend's remote start claims the next start
     host: str = "0.0.0.0"
     port: int = 9000  # 1-65535
     data_dir: str = "./data"
@@ -361,6 +376,12 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "ping_interval": _number(0.0, exclusive=True),
     "drain_timeout": _number(0.0, exclusive=False),
     "heartbeat_interval": _integer(1),
+    "durable_outbox": _boolean,
+    "outbox_max_messages": _integer(100),
+    "message_log": _boolean,
+    "message_log_days": _number(0.0, exclusive=True),
+    "message_log_max_rows": _integer(1000),
+    "remote_start_window": _number(1.0, exclusive=False),
     "host": _string,
     "port": _integer(1, 65535),
     "data_dir": _string,

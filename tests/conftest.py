@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from ocpp_proxy.config import parse_config
 from ocpp_proxy.relay.hub import ChargerHub
+from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.server.app import create_app
 from ocpp_proxy.server.keys import REGISTRY
 from tests.peers import Csms
@@ -32,8 +34,14 @@ class Proxy:
     def charger_url(self, charge_point_id: str = "CP_1") -> str:
         return f"{self.base}/charger/{charge_point_id}"
 
+    @property
+    def registry(self) -> HubRegistry:
+        return self.app[REGISTRY]
+
     def hub(self, charge_point_id: str = "CP_1") -> ChargerHub:
-        return self.app[REGISTRY].hub(charge_point_id)
+        hub = self.registry.get(charge_point_id)
+        assert hub is not None, f"no charge point {charge_point_id} yet"
+        return hub
 
     async def get_json(self, path: str) -> Any:
         async with (
@@ -51,13 +59,14 @@ StartProxy = Callable[..., Awaitable[Proxy]]
 
 
 @pytest.fixture
-async def start_proxy() -> AsyncIterator[StartProxy]:
+async def start_proxy(tmp_path: Path) -> AsyncIterator[StartProxy]:
     """Start a proxy with config options given as keyword arguments (as in the config file)."""
     proxies: list[Proxy] = []
 
     async def start(**options: Any) -> Proxy:
         options.setdefault("response_timeout", 2)
         options.setdefault("drain_timeout", 1)
+        options.setdefault("data_dir", str(tmp_path / "data"))
         config = parse_config(options)
         runner = web.AppRunner(create_app(config), shutdown_timeout=1)
         await runner.setup()

@@ -9,7 +9,6 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from ocpp_proxy.server.keys import REGISTRY
 from tests.conftest import StartProxy, service
 
 
@@ -178,8 +177,8 @@ async def test_dead_charger_link_is_noticed_by_pings_and_closed(start_proxy: Sta
     )
     await writer.drain()
     assert b"101" in await asyncio.wait_for(reader.readline(), 5)
-    hub = proxy.hub("Silent")
-    changes = proxy.app[REGISTRY].changes
+    changes = proxy.registry.changes
+    hub = await changes.wait_for(lambda: proxy.registry.get("Silent"), 5)
     await changes.wait_for(lambda: hub.charger is not None, 5)
     # The peer never answers a ping: the proxy gives up on it within a few ping intervals.
     await changes.wait_for(lambda: hub.charger is None, 5)

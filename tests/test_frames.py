@@ -84,11 +84,13 @@ def test_transaction_id_rewrite_touches_only_that_id() -> None:
 
 
 def test_transaction_ids_map_both_ways() -> None:
-    ids = TransactionIds(first_id=1000)
-    first = ids.allocate()
-    assert (first, ids.allocate()) == (1000, 1001)
-    ids.record(first, "a", 7)
-    ids.record(first, "b", 7)
-    assert ids.for_backend(first, "a") == 7 and ids.for_backend(first, "c") is None
-    assert ids.to_charger("b", 7) == first and ids.to_charger("c", 7) is None
-    assert ids.is_known(first) and not ids.is_known(999)
+    ids = TransactionIds()
+    ids.add(1000)
+    ids.record(1000, "a", 7)
+    ids.record(1000, "b", 7)
+    assert ids.for_backend(1000, "a") == 7 and ids.for_backend(1000, "c") is None
+    assert ids.to_charger("b", 7) == 1000 and ids.to_charger("c", 7) is None
+    assert ids.is_known(1000) and not ids.is_known(999)
+    restored = TransactionIds()
+    restored.load({1000: {"a": 7}, 1001: {}})
+    assert restored.to_charger("a", 7) == 1000 and restored.is_known(1001)

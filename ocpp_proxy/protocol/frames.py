@@ -155,6 +155,21 @@ def parse_frame(
     return Frame(raw, message_type, unique_id, error=(message[2], str(message[3]), details))
 
 
+_HEAD_AND_ACTION = re.compile(r'\s*\[\s*([0-9]+)\s*,\s*"((?:[^"\\]|\\.)*)"\s*(?:,\s*"([^"\\]*)")?')
+
+
+def frame_head(raw: str) -> tuple[int, str, str | None]:
+    """The message type, unique id and (for a CALL or SEND) action of a frame, for logging.
+
+    Reads only the start of the text; a frame whose start is unreadable gives ``(0, "", None)``.
+    """
+    match = _HEAD_AND_ACTION.match(raw)
+    if match is None:
+        return 0, "", None
+    message_type = int(match.group(1))
+    return message_type, match.group(2), match.group(3) if message_type in (CALL, SEND) else None
+
+
 def build_call(unique_id: str, action: str, payload: dict[str, Any]) -> str:
     """Return the text of a CALL frame (OCPP-J 1.6 §4.2.1)."""
     return _dumps([CALL, unique_id, action, payload])

@@ -78,7 +78,8 @@ class Delivery:
 
     ``transactional`` deliveries are kept until the backend answers them; ``pending`` is the
     charger-side call this delivery's answer may answer (None for replays);
-    ``transaction_id`` is the charger-side 1.6 transaction id the frame refers to.
+    ``transaction_id`` is the charger-side 1.6 transaction id the frame refers to;
+    ``outbox_id`` the row that keeps it in the store until the backend answers.
     """
 
     frame: Frame
@@ -86,6 +87,7 @@ class Delivery:
     pending: PendingCall | None = None
     transaction_id: int | None = None
     replay: bool = False
+    outbox_id: int | None = None
     enqueued_at: float = field(default_factory=time.monotonic)
     attempts: int = 0
     deadline: float = 0.0  # monotonic time by which the backend must answer (s)
@@ -112,6 +114,14 @@ class LinkOwner(Protocol):
 
     def replay_for(self, link: BackendLink) -> list[Delivery]:
         """What a charger would send on reconnecting, for a link that just came up."""
+        ...
+
+    def on_delivery_dropped(self, link: BackendLink, delivery: Delivery) -> None:
+        """The link gave up on a delivery without an answer (queue full, nothing to send)."""
+        ...
+
+    def log_frame(self, peer: str, direction: str, raw: str) -> None:
+        """A frame passed between the proxy and a backend (``in`` or ``out``)."""
         ...
 
     def on_link_down(self, link: BackendLink) -> None:
@@ -248,6 +258,11 @@ class BackendLink:
             return True
         return self.state in (LinkState.CONNECTED, LinkState.CONNECTING)
 
+    def restore(self, delivery: Delivery) -> None:
+        """Queue a delivery kept from before a restart (sent when the link is up)."""
+        self._queue.append(delivery)
+        self._idle.clear()
+
     async def offer(self, delivery: Delivery) -> None:
         """Queue a charger CALL for this backend and send it if the link is free."""
         self._queue.append(delivery)
@@ -277,6 +292,7 @@ class BackendLink:
             text = self.owner.render(self, delivery)
             if text is None:
                 self._queue.popleft()
+                self.owner.on_delivery_dropped(self, delivery)
                 continue
             if delivery.attempts or delivery.replay:
                 unique_id = str(uuid.uuid4())
@@ -343,6 +359,7 @@ class BackendLink:
                 action = delivery.frame.action
                 if (keep_order is None and action not in _NEVER_DROP) or action == keep_order:
                     del self._queue[index]
+                    self.owner.on_delivery_dropped(self, delivery)
                     self.dropped += 1
                     _LOGGER.warning("%s: queue full, dropped a queued %s", self.id, action)
                     return
@@ -352,6 +369,7 @@ class BackendLink:
     async def on_text(self, raw: str) -> None:
         """Handle one text frame from the backend (OCPP-J 1.6 §4)."""
         self.last_message_at = time.time()
+        self.owner.log_frame(self.id, "in", raw)
         try:
             frame = parse_frame(raw, self.max_frame_bytes, self.version.facts.message_types)
         except FrameError as err:
@@ -396,6 +414,7 @@ class BackendLink:
         peer = self._peer
         if peer is None:
             return False
+        self.owner.log_frame(self.id, "out", text)
         try:
             await peer.send_str(text)
         except (ConnectionError, RuntimeError) as err:

@@ -29,15 +29,19 @@ from ocpp_proxy.protocol.frames import (
     build_call,
     build_call_error,
     build_call_result,
+    dumps,
     parse_frame,
     with_unique_id,
 )
 from ocpp_proxy.protocol.local_csms import local_answer, refusal
 from ocpp_proxy.protocol.versions import OcppVersion
-from ocpp_proxy.relay.arbiter import AllowAll, Arbiter, CommandRequest
+from ocpp_proxy.relay.arbiter import AllowAll, Arbiter, CommandRequest, Decision
 from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction, LinkState, Peer
 from ocpp_proxy.relay.command_queue import Command, CommandQueue
+from ocpp_proxy.relay.journal import CHARGER, Journal
+from ocpp_proxy.relay.sessions import LOCAL, SessionRecorder, transaction_key
 from ocpp_proxy.relay.transaction_ids import TransactionIds, rewrite_transaction_id
+from ocpp_proxy.store import Store
 from ocpp_proxy.tasks import spawn
 
 _LOGGER = logging.getLogger(__name__)
@@ -95,6 +99,7 @@ class ChargerHub:
     Args:
         charge_point_id: the charge point's id (the last part of its URL).
         config: the proxy's configuration.
+        store: where transaction messages, sessions and the message log are kept.
         arbiter: decides which backend commands reach the charger.
         upstream_factory: makes the outbound client of a service (None: no outbound links).
         on_change: called when something ``/status`` shows has changed.
@@ -104,6 +109,7 @@ class ChargerHub:
         self,
         charge_point_id: str,
         config: ProxyConfig,
+        store: Store,
         *,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
@@ -118,6 +124,23 @@ class ChargerHub:
         self.last_boot: Frame | None = None
         self.connectors: dict[str, dict[str, Any]] = {}
         self.transaction_ids = TransactionIds()
+        self.store = store
+        self.journal = Journal(
+            store,
+            charge_point_id,
+            durable_outbox=config.durable_outbox,
+            message_log=config.message_log,
+        )
+        self.sessions = SessionRecorder(
+            store,
+            charge_point_id,
+            tariffs={
+                backend.id: (backend.rate_per_kwh, backend.currency)
+                for backend in (*config.ocpp_services, *config.inbound_backends)
+                if backend.rate_per_kwh > 0
+            },
+            claim_window_s=config.remote_start_window,
+        )
         self._on_change = on_change
         self._upstream_factory = upstream_factory
         self._services = {s.id: s for s in config.ocpp_services if s.enabled}
@@ -152,8 +175,28 @@ class ChargerHub:
             response_timeout=self.config.response_timeout,
             version=version,
             max_frame_bytes=self.config.max_frame_bytes,
+            max_queue=self.config.outbox_max_messages,
             on_change=lambda _link: self._changed(),
         )
+
+    async def restore(self) -> None:
+        """Take up where the proxy stopped: unconfirmed messages, transaction ids, sessions."""
+        self.transaction_ids.load(await self.store.transaction_id_map(self.id))
+        await self.sessions.restore()
+        for backend_id, rows in (await self.journal.outbox()).items():
+            link = self.links.get(backend_id)
+            if link is None:
+                _LOGGER.warning(
+                    "%s: %d queued messages for %s, which is no longer configured; kept",
+                    self.id,
+                    len(rows),
+                    backend_id,
+                )
+                continue
+            for row in rows:
+                frame = parse_frame(row.frame)
+                link.restore(Delivery(frame, True, None, row.transaction_id, outbox_id=row.id))
+            _LOGGER.info("%s: %d queued messages for %s", self.id, len(rows), backend_id)
 
     # -- the charger's connection --------------------------------------------------------
 
@@ -178,6 +221,7 @@ class ChargerHub:
                 link.version = version
         for service_id, service in self._services.items():
             self._start_upstream(self.links[service_id], service, version)
+        await self.journal.connected()
         self._changed()
         return connection
 
@@ -186,6 +230,7 @@ class ChargerHub:
         if self.charger is not connection:
             return  # an old connection that was replaced
         self.charger = None
+        await self.journal.disconnected()
         await self._drop_charger_state("the charge point disconnected")
         for service_id in list(self._upstreams):
             self._draining[service_id] = spawn(self._drain_and_close(service_id))
@@ -246,6 +291,7 @@ class ChargerHub:
         connection = self.charger
         if connection is None:
             return False
+        self.journal.frame(CHARGER, "out", text)
         try:
             await connection.peer.send_str(text)
         except (ConnectionError, RuntimeError) as err:
@@ -260,6 +306,8 @@ class ChargerHub:
         if connection is not self.charger:
             return
         self.last_message_at = time.time()
+        self.journal.frame(CHARGER, "in", raw)
+        self.journal.seen()
         try:
             frame = parse_frame(raw, self.config.max_frame_bytes, self.version.facts.message_types)
         except FrameError as err:
@@ -303,17 +351,27 @@ class ChargerHub:
         transaction_id: int | None = None
         if action == "BootNotification":
             self.last_boot = frame
+            spawn(self.journal.booted(payload))
         elif action == facts.status_action:
             self._record_status(frame)
         if not facts.charger_assigns_transaction_id and transactional:
             if action == "StartTransaction":
-                transaction_id = self.transaction_ids.allocate()
+                transaction_id = await self.store.allocate_transaction_id(self.id)
+                self.transaction_ids.add(transaction_id)
             else:
                 named = payload.get("transactionId")
                 transaction_id = named if type(named) is int else None
                 # MeterValues outside a transaction is plain telemetry (OCPP 1.6 §4.7).
                 transactional = transaction_id is not None or action != "MeterValues"
         targets = tuple(link for link in self._preference if link.wants(transactional))
+        outbox: dict[str, int] = {}
+        if transactional:
+            # Written down before anyone can answer the charger: once the charger has its
+            # answer it forgets the message, so from then on the proxy must not lose it.
+            await self.sessions.on_charger_call(action or "", payload, transaction_id)
+            outbox = await self.journal.outbox_add(
+                [link.id for link in targets], action or "", frame.raw, transaction_id
+            )
         pending = PendingCall(frame, transaction_id, self._choose_primary(), targets)
         self._pending[frame.unique_id] = pending
         if pending.primary is None:
@@ -321,7 +379,9 @@ class ChargerHub:
         else:
             self._watch(pending)
         for link in targets:
-            await link.offer(Delivery(frame, transactional, pending, transaction_id))
+            delivery = Delivery(frame, transactional, pending, transaction_id)
+            delivery.outbox_id = outbox.get(link.id)
+            await link.offer(delivery)
 
     def _choose_primary(self) -> BackendLink | None:
         # preferred_provider first, then services in config order, then inbound backends. A
@@ -381,16 +441,30 @@ class ChargerHub:
         frames = ([self.last_boot] if self.last_boot else []) + list(self._statuses.values())
         return [Delivery(frame, False, replay=True) for frame in frames]
 
+    def on_delivery_dropped(self, link: BackendLink, delivery: Delivery) -> None:
+        """A backend will not get a kept message after all: forget its outbox row."""
+        self.journal.outbox_dropped(delivery.outbox_id)
+
+    def log_frame(self, peer: str, direction: str, raw: str) -> None:
+        """Log a frame between the proxy and a backend."""
+        self.journal.frame(peer, direction, raw)
+
     async def on_backend_answer(self, link: BackendLink, delivery: Delivery, frame: Frame) -> None:
         """A backend answered a charger CALL: keep its transaction id; maybe answer the charger."""
+        charger_tx = delivery.transaction_id
         if (
-            delivery.transaction_id is not None
+            charger_tx is not None
             and delivery.frame.action == "StartTransaction"
             and frame.message_type == CALLRESULT
         ):
             backend_tx = (frame.payload or {}).get("transactionId")
             if type(backend_tx) is int:
-                self.transaction_ids.record(delivery.transaction_id, link.id, backend_tx)
+                self.transaction_ids.record(charger_tx, link.id, backend_tx)
+                await self.store.record_backend_transaction_id(
+                    self.id, charger_tx, link.id, backend_tx
+                )
+                await self.sessions.on_backend_transaction(str(charger_tx), link.id, backend_tx)
+        await self.journal.outbox_done(delivery.outbox_id)
         pending = delivery.pending
         if pending is None or pending.done:
             return
@@ -409,6 +483,12 @@ class ChargerHub:
             if type(backend_tx) is int:
                 text = rewrite_transaction_id(text, backend_tx, pending.transaction_id)
         await self._send_to_charger(text)
+        await self._started_by(pending, pending.primary.id if pending.primary else LOCAL)
+
+    async def _started_by(self, pending: PendingCall, answered_by: str) -> None:
+        frame = pending.frame
+        key = transaction_key(frame.action or "", frame.payload or {}, pending.transaction_id)
+        await self.sessions.on_start_answered(key, answered_by)
 
     async def _answer_locally(self, pending: PendingCall) -> None:
         self._finish(pending)
@@ -429,6 +509,7 @@ class ChargerHub:
         else:
             text = build_call_result(frame.unique_id, payload)
         await self._send_to_charger(text)
+        await self._started_by(pending, LOCAL)
 
     def _finish(self, pending: PendingCall) -> None:
         pending.done = True
@@ -500,35 +581,58 @@ class ChargerHub:
         await self._send_to_charger(frame.raw)
 
     async def on_backend_call(self, link: BackendLink, frame: Frame) -> None:
-        """A backend's command for the charger: arbitrate, map ids, queue (OCPP-J 1.6 §4.1.1)."""
+        """A backend's command for the charger: arbitrate, map ids, queue (OCPP-J 1.6 §4.1.1).
+
+        Every command, passed or refused, goes to the audit log with the rule that decided.
+        """
         action = frame.action or ""
         payload = frame.payload or {}
         if self.charger is None:
+            reason = f"charge point {self.id} is not connected"
+            self._audit(link.id, frame, Decision(False, "charger_offline", reason), None)
             await link.send(
-                build_call_error(
-                    frame.unique_id,
-                    self.version.facts.generic_error,
-                    f"charge point {self.id} is not connected",
-                )
+                build_call_error(frame.unique_id, self.version.facts.generic_error, reason)
             )
             return
         decision = self.arbiter.decide(
             CommandRequest(self.id, self.version, link.id, action, payload)
         )
         if not decision.allowed:
-            await self._refuse(link, frame, f"refused by rule {decision.rule}: {decision.reason}")
+            await self._refuse(link, frame, decision)
             return
         text: str | None = frame.raw
         if not self.version.facts.charger_assigns_transaction_id:
             text = self._command_for_charger(link, frame)
             if text is None:
-                await self._refuse(link, frame, "unknown transactionId")
+                reason = "the transactionId names no transaction of this backend"
+                await self._refuse(link, frame, Decision(False, "unknown_transaction", reason))
                 return
 
         async def respond(answer: Frame) -> None:
             await link.send(with_unique_id(answer.raw, frame.unique_id))
+            if answer.message_type == CALLRESULT and (answer.payload or {}).get("status") == (
+                "Accepted"
+            ):
+                self.sessions.on_command_accepted(link.id, action, payload)
+            self._audit(link.id, frame, decision, answer)
 
         await self.commands.submit(Command(link.id, frame, text, respond))
+
+    def _audit(self, actor: str, frame: Frame, decision: Decision, answer: Frame | None) -> None:
+        # Written behind: a command's answer must not wait for the audit log.
+        spawn(
+            self.store.audit(
+                self.id,
+                actor=actor,
+                action=frame.action or "",
+                summary=_summary(frame.payload),
+                decision="allowed" if decision.allowed else "refused",
+                rule=decision.rule,
+                reason=decision.reason or None,
+                answer=_answer_summary(answer),
+                at=time.time(),
+            )
+        )
 
     def _command_for_charger(self, link: BackendLink, frame: Frame) -> str | None:
         """A 1.6 command with the backend's transaction id changed to the charger's."""
@@ -545,15 +649,16 @@ class ChargerHub:
             return None
         return rewrite_transaction_id(frame.raw, named, charger_tx)
 
-    async def _refuse(self, link: BackendLink, frame: Frame, reason: str) -> None:
-        _LOGGER.info("%s: %s from %s refused: %s", self.id, frame.action, link.id, reason)
+    async def _refuse(self, link: BackendLink, frame: Frame, decision: Decision) -> None:
+        reason = f"refused by rule {decision.rule}: {decision.reason}"
+        _LOGGER.info("%s: %s from %s %s", self.id, frame.action, link.id, reason)
         payload = refusal(self.version, frame.action or "")
         if payload is not None:
-            await link.send(build_call_result(frame.unique_id, payload))
+            text = build_call_result(frame.unique_id, payload)
         else:
-            await link.send(
-                build_call_error(frame.unique_id, self.version.facts.generic_error, reason)
-            )
+            text = build_call_error(frame.unique_id, self.version.facts.generic_error, reason)
+        await link.send(text)
+        self._audit(link.id, frame, decision, parse_frame(text))
 
     # -- status --------------------------------------------------------------------------
 
@@ -582,3 +687,17 @@ class ChargerHub:
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change()
+
+
+def _summary(payload: dict[str, Any] | None, limit: int = 200) -> str:
+    """A payload as compact JSON, cut to ``limit`` characters, for the audit log."""
+    text = dumps(payload or {})
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _answer_summary(answer: Frame | None) -> str | None:
+    if answer is None:
+        return None
+    if answer.error is not None:
+        return f"{answer.error[0]}: {answer.error[1]}"
+    return _summary(answer.payload)

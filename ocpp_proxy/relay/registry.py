@@ -9,6 +9,7 @@ from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.relay.arbiter import Arbiter
 from ocpp_proxy.relay.changes import ChangeFeed
 from ocpp_proxy.relay.hub import ChargerHub, UpstreamFactory
+from ocpp_proxy.store import Store
 
 
 class HubRegistry:
@@ -21,29 +22,45 @@ class HubRegistry:
     def __init__(
         self,
         config: ProxyConfig,
+        store: Store,
         *,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
     ) -> None:
         self.config = config
+        self.store = store
         self.changes = ChangeFeed()
         self._arbiter = arbiter
         self._upstream_factory = upstream_factory
         self._hubs: dict[str, ChargerHub] = {}
+        self._opening = asyncio.Lock()
 
-    def hub(self, charge_point_id: str) -> ChargerHub:
-        """Return the hub of ``charge_point_id``, creating it on first use."""
+    async def restore(self) -> None:
+        """Open the hub of every charge point the store knows, with what it kept for it."""
+        known = {row.id for row in await self.store.chargers()}
+        known.update(await self.store.outbox_charge_point_ids())
+        for charge_point_id in sorted(known):
+            await self.open(charge_point_id)
+
+    async def open(self, charge_point_id: str) -> ChargerHub:
+        """Return the hub of ``charge_point_id``; a new one first restores what was kept."""
         hub = self._hubs.get(charge_point_id)
-        if hub is None:
-            hub = ChargerHub(
-                charge_point_id,
-                self.config,
-                arbiter=self._arbiter,
-                upstream_factory=self._upstream_factory,
-                on_change=self.changes.notify,
-            )
-            self._hubs[charge_point_id] = hub
-            self.changes.notify()
+        if hub is not None:
+            return hub
+        async with self._opening:
+            hub = self._hubs.get(charge_point_id)
+            if hub is None:
+                hub = ChargerHub(
+                    charge_point_id,
+                    self.config,
+                    self.store,
+                    arbiter=self._arbiter,
+                    upstream_factory=self._upstream_factory,
+                    on_change=self.changes.notify,
+                )
+                await hub.restore()
+                self._hubs[charge_point_id] = hub
+                self.changes.notify()
         return hub
 
     def get(self, charge_point_id: str) -> ChargerHub | None:

@@ -11,7 +11,6 @@ the id each backend assigned. Every backend then sees only its own ids.
 from __future__ import annotations
 
 import re
-import time
 from collections import OrderedDict
 
 _TRANSACTION_ID = re.compile(r'("transactionId"\s*:\s*)(-?[0-9]+)(?![0-9.eE])')
@@ -40,27 +39,30 @@ def rewrite_transaction_id(raw: str, old: int, new: int) -> str:
 class TransactionIds:
     """The map between the charger's transaction ids and each backend's (OCPP 1.6 §4.8).
 
-    The proxy assigns the charger's ids itself, from a counter that starts at the current
-    time in seconds since 2024 so that ids stay unique across restarts of an in-memory map.
+    The charger's ids are the proxy's own, allocated durably by the store; this is the
+    in-memory map the relay consults on every transaction message.
     """
 
-    def __init__(self, first_id: int | None = None) -> None:
-        self._next = first_id if first_id is not None else int(time.time()) - 1_704_067_200
+    def __init__(self) -> None:
         # charger transaction id -> {backend id: backend transaction id}
         self._by_charger: OrderedDict[int, dict[str, int]] = OrderedDict()
         # (backend id, backend transaction id) -> charger transaction id
         self._by_backend: dict[tuple[str, int], int] = {}
 
-    def allocate(self) -> int:
-        """Return a new charger-side transaction id (for a StartTransaction.conf)."""
-        transaction_id = self._next
-        self._next += 1
-        self._by_charger[transaction_id] = {}
+    def load(self, known: dict[int, dict[str, int]]) -> None:
+        """Take the map as the store kept it (charger id -> {backend id: its id})."""
+        for charger_id, backends in known.items():
+            self.add(charger_id)
+            for backend_id, backend_transaction_id in backends.items():
+                self.record(charger_id, backend_id, backend_transaction_id)
+
+    def add(self, charger_id: int) -> None:
+        """Remember a charger-side id the proxy just gave out (for a StartTransaction.conf)."""
+        self._by_charger.setdefault(charger_id, {})
         while len(self._by_charger) > _KEEP:
             _, forgotten = self._by_charger.popitem(last=False)
             for key in forgotten.items():
                 self._by_backend.pop(key, None)
-        return transaction_id
 
     def record(self, charger_id: int, backend_id: str, backend_transaction_id: int) -> None:
         """Remember the id a backend assigned to the charger's transaction ``charger_id``."""

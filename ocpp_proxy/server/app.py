@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 from aiohttp import WSCloseCode, web
@@ -15,6 +17,7 @@ from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
 from ocpp_proxy.server.keys import CONFIG, REGISTRY, SOCKETS, STARTED_AT
 from ocpp_proxy.server.status import health, index, status
+from ocpp_proxy.store import DATABASE_FILE, Store
 from ocpp_proxy.transport.upstream import UpstreamClient
 
 _LOGGER = logging.getLogger(__name__)
@@ -39,6 +42,13 @@ def create_app(config: ProxyConfig) -> web.Application:
 
 async def _relay(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
+    data_dir = Path(config.data_dir)
+    await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+    store = await Store.open(
+        data_dir / DATABASE_FILE,
+        message_log_days=config.message_log_days,
+        message_log_max_rows=config.message_log_max_rows,
+    )
     # No pool limit: each charger holds one WebSocket per service for as long as it is connected.
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
@@ -52,10 +62,15 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
             max_frame_bytes=config.max_frame_bytes,
         )
 
-    app[REGISTRY] = HubRegistry(config, upstream_factory=upstream)
-    yield
-    await app[REGISTRY].close()
-    await session.close()
+    try:
+        registry = HubRegistry(config, store, upstream_factory=upstream)
+        await registry.restore()
+        app[REGISTRY] = registry
+        yield
+        await registry.close()
+    finally:
+        await session.close()
+        await store.close()
 
 
 async def _close_sockets(app: web.Application) -> None:

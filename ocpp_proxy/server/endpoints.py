@@ -72,7 +72,7 @@ async def charger_endpoint(request: web.Request) -> web.WebSocketResponse:
     ws = await _open(request, subprotocol)
     remote = request.remote or "?"
     _LOGGER.info("charge point %s connected from %s (OCPP %s)", charge_point_id, remote, version)
-    hub = request.app[REGISTRY].hub(charge_point_id)
+    hub = await request.app[REGISTRY].open(charge_point_id)
     connection = await hub.attach_charger(ws, version, remote)
     try:
         await pump_frames(ws, lambda text: hub.on_charger_text(connection, text), charge_point_id)
@@ -114,7 +114,7 @@ async def backend_endpoint(request: web.Request) -> web.WebSocketResponse:
     backend = _inbound_backend(request)
     registry = request.app[REGISTRY]
     charge_point_id = request.query.get("charge_point_id") or registry.default_charge_point_id()
-    hub = registry.hub(charge_point_id)
+    hub = await registry.open(charge_point_id)
     offered = offered_subprotocols(request)
     subprotocol = choose_subprotocol(offered, (hub.version.subprotocol,))
     if subprotocol is None and offered:

@@ -1,0 +1,276 @@
+"""Charging sessions of one charge point, recorded from what the charger reports.
+
+A session is a transaction: OCPP 1.6 StartTransaction, MeterValues, StopTransaction (§4.8, §4.7,
+§4.10) or OCPP 2.0.1 TransactionEvent Started / Updated / Ended (E01-E07). Its owner is the
+backend whose accepted remote start began it (1.6 RemoteStartTransaction §5.11; 2.0.1
+RequestStartTransaction F01, matched by ``remoteStartId``), else whoever answered the charger's
+start: the primary backend for a local start (an RFID card, say), or ``local`` when the proxy
+answered it itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ocpp_proxy.relay.meter_values import meter_samples, parse_timestamp
+from ocpp_proxy.store import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+#: The owner of a session the proxy's local fallback answered.
+LOCAL = "local"
+
+#: How many recent sessions keep their transaction id -> session id entry (late answers).
+_RECENT = 256
+
+_REMOTE_STARTS = frozenset({"RemoteStartTransaction", "RequestStartTransaction"})
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStart:
+    """A backend's remote start the charger accepted, waiting for its transaction."""
+
+    backend_id: str
+    connector_id: int | None
+    id_tag: str | None
+    remote_start_id: int | None
+    at: float  # monotonic s
+
+
+class SessionRecorder:
+    """Writes the sessions of one charge point to the store.
+
+    Args:
+        store: the proxy's store.
+        charge_point_id: the charge point.
+        tariffs: backend id -> (price per kWh, currency), for the revenue of its sessions.
+        claim_window_s: how long an accepted remote start claims the next matching start (s).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        charge_point_id: str,
+        *,
+        tariffs: Mapping[str, tuple[float, str]],
+        claim_window_s: float,
+    ) -> None:
+        self.store = store
+        self.id = charge_point_id
+        self.tariffs = dict(tariffs)
+        self.claim_window_s = claim_window_s
+        self._sessions: OrderedDict[str, int] = OrderedDict()  # transaction id -> session id
+        self._unowned: set[str] = set()
+        self._claims: list[RemoteStart] = []
+
+    async def restore(self) -> None:
+        """Pick up the sessions that were open when the proxy stopped."""
+        for row in await self.store.open_sessions(self.id):
+            self._sessions[row.transaction_id] = row.id
+
+    # -- what the charger says -------------------------------------------------------------
+
+    async def on_charger_call(
+        self, action: str, payload: dict[str, Any], transaction_id: int | None
+    ) -> None:
+        """Record a transaction message before it is forwarded (so before it is answered).
+
+        ``transaction_id`` is the charger-side OCPP 1.6 id (None in 2.x, where it is in the
+        payload).
+        """
+        now = time.time()
+        if action == "TransactionEvent":
+            await self._transaction_event(payload, now)
+        elif transaction_id is None:
+            return
+        elif action == "StartTransaction":
+            await self._start(
+                str(transaction_id),
+                connector_id=_int(payload.get("connectorId")),
+                evse_id=None,
+                id_tag=_str(payload.get("idTag")),
+                meter_start_wh=_number(payload.get("meterStart")),
+                at=parse_timestamp(payload.get("timestamp"), now),
+                remote_start_id=None,
+            )
+        elif action == "MeterValues":
+            await self._samples(str(transaction_id), payload.get("meterValue"), now)
+        elif action == "StopTransaction":
+            key = str(transaction_id)
+            await self._samples(key, payload.get("transactionData"), now)
+            await self._stop(
+                key,
+                at=parse_timestamp(payload.get("timestamp"), now),
+                meter_stop_wh=_number(payload.get("meterStop")),
+                reason=_str(payload.get("reason")) or "Local",
+            )
+
+    async def _transaction_event(self, payload: dict[str, Any], now: float) -> None:
+        info = payload.get("transactionInfo") or {}
+        key = _str(info.get("transactionId"))
+        if key is None:
+            return
+        at = parse_timestamp(payload.get("timestamp"), now)
+        if key not in self._sessions or payload.get("eventType") == "Started":
+            # A charger that was offline may report Updated or Ended first: start it then.
+            evse = payload.get("evse") or {}
+            id_token = payload.get("idToken") or {}
+            await self._start(
+                key,
+                connector_id=_int(evse.get("connectorId")),
+                evse_id=_int(evse.get("id")),
+                id_tag=_str(id_token.get("idToken")),
+                meter_start_wh=None,
+                at=at,
+                remote_start_id=_int(info.get("remoteStartId")),
+            )
+        await self._samples(key, payload.get("meterValue"), now)
+        if payload.get("eventType") == "Ended":
+            await self._stop(key, at=at, meter_stop_wh=None, reason=_str(info.get("stoppedReason")))
+
+    async def _start(
+        self,
+        key: str,
+        *,
+        connector_id: int | None,
+        evse_id: int | None,
+        id_tag: str | None,
+        meter_start_wh: float | None,
+        at: float,
+        remote_start_id: int | None,
+    ) -> None:
+        claim = self._claim(connector_id, id_tag, remote_start_id)
+        session_id = await self.store.session_started(
+            self.id,
+            transaction_id=key,
+            connector_id=connector_id,
+            evse_id=evse_id,
+            id_tag=id_tag,
+            meter_start_wh=meter_start_wh,
+            started_at=at,
+            owner=claim.backend_id if claim else None,
+        )
+        self._remember(key, session_id)
+        if claim is None:
+            self._unowned.add(key)
+
+    async def _samples(self, key: str, meter_values: Any, now: float) -> None:
+        session_id = self._sessions.get(key)
+        samples = meter_samples(meter_values, now)
+        if session_id is not None and samples:
+            await self.store.session_add_samples(session_id, samples)
+
+    async def _stop(
+        self, key: str, *, at: float, meter_stop_wh: float | None, reason: str | None
+    ) -> None:
+        session_id = self._sessions.get(key)
+        if session_id is None:
+            _LOGGER.warning("%s: stop of transaction %s, which was never started", self.id, key)
+            return
+        session = await self.store.session_stopped(
+            session_id,
+            stopped_at=at,
+            meter_stop_wh=meter_stop_wh,
+            stop_reason=reason,
+            tariffs=self.tariffs,
+        )
+        self._unowned.discard(key)
+        _LOGGER.info(
+            "%s: session %s ended: %s kWh, owner %s, revenue %s %s",
+            self.id,
+            key,
+            session.energy_kwh,
+            session.owner,
+            session.revenue,
+            session.currency or "",
+        )
+
+    def _remember(self, key: str, session_id: int) -> None:
+        self._sessions[key] = session_id
+        self._sessions.move_to_end(key)
+        while len(self._sessions) > _RECENT:
+            old, _ = self._sessions.popitem(last=False)
+            self._unowned.discard(old)
+
+    # -- who answered, who asked -----------------------------------------------------------
+
+    async def on_start_answered(self, transaction_key: str | None, answered_by: str) -> None:
+        """The charger's start was answered by ``answered_by`` (a backend id, or ``local``).
+
+        A session that no remote start claimed belongs to whoever answered its start.
+        """
+        if transaction_key is None or transaction_key not in self._unowned:
+            return
+        self._unowned.discard(transaction_key)
+        await self.store.session_set_owner(self._sessions[transaction_key], answered_by)
+
+    def on_command_accepted(self, backend_id: str, action: str, payload: dict[str, Any]) -> None:
+        """A backend's command was accepted by the charger: a remote start claims a session."""
+        if action not in _REMOTE_STARTS:
+            return
+        id_token = payload.get("idToken")
+        self._claims.append(
+            RemoteStart(
+                backend_id=backend_id,
+                connector_id=_int(payload.get("connectorId")),
+                id_tag=_str(payload.get("idTag"))
+                or (_str(id_token.get("idToken")) if isinstance(id_token, dict) else None),
+                remote_start_id=_int(payload.get("remoteStartId")),
+                at=time.monotonic(),
+            )
+        )
+
+    def _claim(
+        self, connector_id: int | None, id_tag: str | None, remote_start_id: int | None
+    ) -> RemoteStart | None:
+        horizon = time.monotonic() - self.claim_window_s
+        self._claims = [c for c in self._claims if c.at >= horizon]
+        for claim in self._claims:
+            if remote_start_id is not None and claim.remote_start_id == remote_start_id:
+                break
+            if (
+                remote_start_id is None
+                and claim.id_tag == id_tag
+                and claim.connector_id in (None, connector_id)
+            ):
+                break
+        else:
+            return None
+        self._claims.remove(claim)
+        return claim
+
+    async def on_backend_transaction(
+        self, transaction_key: str, backend_id: str, backend_transaction_id: int
+    ) -> None:
+        """Record the id a backend gave the charger's transaction (OCPP 1.6 §4.8)."""
+        session_id = self._sessions.get(transaction_key)
+        if session_id is not None:
+            await self.store.session_set_backend_transaction(
+                session_id, backend_id, str(backend_transaction_id)
+            )
+
+
+def transaction_key(action: str, payload: dict[str, Any], transaction_id: int | None) -> str | None:
+    """The key of the session a start message begins: the 1.6 id, or 2.x TransactionEvent's."""
+    if action == "StartTransaction" and transaction_id is not None:
+        return str(transaction_id)
+    if action == "TransactionEvent" and payload.get("eventType") == "Started":
+        return _str((payload.get("transactionInfo") or {}).get("transactionId"))
+    return None
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if type(value) in (int, float) else None
