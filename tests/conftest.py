@@ -16,6 +16,7 @@ from ocpp_proxy.relay.hub import ChargerHub
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.server.app import create_app
 from ocpp_proxy.server.keys import REGISTRY
+from ocpp_proxy.simulator.charger import SimulatedCharger
 from tests.peers import Csms
 
 
@@ -99,3 +100,30 @@ async def start_csms() -> AsyncIterator[Callable[..., Awaitable[Csms]]]:
 def service(csms: Csms, **extra: Any) -> dict[str, Any]:
     """An ``ocpp_services`` entry pointing at ``csms``."""
     return {"id": csms.name, "url": csms.url, "version": csms.version, **extra}
+
+
+ConnectCharger = Callable[..., Awaitable[SimulatedCharger]]
+
+
+@pytest.fixture
+async def connect_charger() -> AsyncIterator[ConnectCharger]:
+    chargers: list[SimulatedCharger] = []
+
+    async def connect(
+        proxy: Proxy, charge_point_id: str = "CP_1", **kwargs: Any
+    ) -> SimulatedCharger:
+        kwargs.setdefault("log", lambda _line: None)
+        kwargs.setdefault("response_timeout", 10)
+        charger = await SimulatedCharger.connect(
+            proxy.charger_url(charge_point_id), charge_point_id, **kwargs
+        )
+        chargers.append(charger)
+        return charger
+
+    yield connect
+    for charger in chargers:
+        await charger.close()
+
+
+def tx_ids(csms: Csms, action: str) -> list[int]:
+    return [r.payload["transactionId"] for r in csms.calls(action)]

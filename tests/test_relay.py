@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from ocpp_proxy.simulator.charger import SimulatedCharger
-from tests.conftest import Proxy, StartProxy, service
+from tests.conftest import ConnectCharger, StartProxy, service, tx_ids
 from tests.peers import Csms
-
-ConnectCharger = Callable[..., Awaitable[SimulatedCharger]]
-
-
-@pytest.fixture
-async def connect_charger() -> AsyncIterator[ConnectCharger]:
-    chargers: list[SimulatedCharger] = []
-
-    async def connect(
-        proxy: Proxy, charge_point_id: str = "CP_1", **kwargs: Any
-    ) -> SimulatedCharger:
-        kwargs.setdefault("log", lambda _line: None)
-        kwargs.setdefault("response_timeout", 10)
-        charger = await SimulatedCharger.connect(
-            proxy.charger_url(charge_point_id), charge_point_id, **kwargs
-        )
-        chargers.append(charger)
-        return charger
-
-    yield connect
-    for charger in chargers:
-        await charger.close()
-
-
-def tx_ids(csms: Csms, action: str) -> list[int]:
-    return [r.payload["transactionId"] for r in csms.calls(action)]
 
 
 async def test_full_16_session_reaches_two_csms_each_with_its_own_transaction_ids(

@@ -199,7 +199,7 @@ class BackendLink:
         self.opening = opening
         if error:
             self.last_error = error
-        if state not in (LinkState.CONNECTED, LinkState.CONNECTING):
+        if self._peer is None and not opening:
             self._purge_untransactional()
         if was_opening and not opening and self._peer is None:
             self.owner.on_link_down(self)
@@ -251,12 +251,18 @@ class BackendLink:
     # -- charger -> backend ------------------------------------------------------------
 
     def wants(self, transactional: bool) -> bool:
-        """Whether a new charger CALL should be queued for this backend."""
+        """Whether a new charger CALL should be queued for this backend.
+
+        Transaction messages are kept for every backend that is not refused, connected or
+        not: that is the outbox (OCPP 1.6 §4.9 asks the same of a charger).
+        """
         if self.state is LinkState.REFUSED:
             return False
         if transactional:
             return True
-        return self.state in (LinkState.CONNECTED, LinkState.CONNECTING)
+        # Other messages only while the link is up or opening for the first time: a link
+        # that comes up later gets the charger's state replayed instead.
+        return self._peer is not None or self.opening
 
     def restore(self, delivery: Delivery) -> None:
         """Queue a delivery kept from before a restart (sent when the link is up)."""

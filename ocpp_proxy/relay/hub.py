@@ -589,7 +589,7 @@ class ChargerHub:
         payload = frame.payload or {}
         if self.charger is None:
             reason = f"charge point {self.id} is not connected"
-            self._audit(link.id, frame, Decision(False, "charger_offline", reason), None)
+            await self._audit(link.id, frame, Decision(False, "charger_offline", reason), None)
             await link.send(
                 build_call_error(frame.unique_id, self.version.facts.generic_error, reason)
             )
@@ -609,29 +609,29 @@ class ChargerHub:
                 return
 
         async def respond(answer: Frame) -> None:
-            await link.send(with_unique_id(answer.raw, frame.unique_id))
             if answer.message_type == CALLRESULT and (answer.payload or {}).get("status") == (
                 "Accepted"
             ):
                 self.sessions.on_command_accepted(link.id, action, payload)
-            self._audit(link.id, frame, decision, answer)
+            await self._audit(link.id, frame, decision, answer)
+            await link.send(with_unique_id(answer.raw, frame.unique_id))
 
         await self.commands.submit(Command(link.id, frame, text, respond))
 
-    def _audit(self, actor: str, frame: Frame, decision: Decision, answer: Frame | None) -> None:
-        # Written behind: a command's answer must not wait for the audit log.
-        spawn(
-            self.store.audit(
-                self.id,
-                actor=actor,
-                action=frame.action or "",
-                summary=_summary(frame.payload),
-                decision="allowed" if decision.allowed else "refused",
-                rule=decision.rule,
-                reason=decision.reason or None,
-                answer=_answer_summary(answer),
-                at=time.time(),
-            )
+    async def _audit(
+        self, actor: str, frame: Frame, decision: Decision, answer: Frame | None
+    ) -> None:
+        # Written before the requester hears the outcome: no decision goes unrecorded.
+        await self.store.audit(
+            self.id,
+            actor=actor,
+            action=frame.action or "",
+            summary=_summary(frame.payload),
+            decision="allowed" if decision.allowed else "refused",
+            rule=decision.rule,
+            reason=decision.reason or None,
+            answer=_answer_summary(answer),
+            at=time.time(),
         )
 
     def _command_for_charger(self, link: BackendLink, frame: Frame) -> str | None:
@@ -657,8 +657,8 @@ class ChargerHub:
             text = build_call_result(frame.unique_id, payload)
         else:
             text = build_call_error(frame.unique_id, self.version.facts.generic_error, reason)
+        await self._audit(link.id, frame, decision, parse_frame(text))
         await link.send(text)
-        self._audit(link.id, frame, decision, parse_frame(text))
 
     # -- status --------------------------------------------------------------------------
 
