@@ -180,14 +180,14 @@ class SessionRecorder:
             tariffs=self.tariffs,
         )
         self._unowned.discard(key)
+        revenue = f", revenue {session.revenue} {session.currency}" if session.revenue else ""
         _LOGGER.info(
-            "%s: session %s ended: %s kWh, owner %s, revenue %s %s",
+            "%s: session %s ended: %s kWh, owner %s%s",
             self.id,
             key,
             session.energy_kwh,
             session.owner,
-            session.revenue,
-            session.currency or "",
+            revenue,
         )
 
     def _remember(self, key: str, session_id: int) -> None:
