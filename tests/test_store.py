@@ -145,7 +145,7 @@ def log(
 
 def test_migrations_are_numbered_from_one_without_gaps() -> None:
     assert [m.version for m in schema.MIGRATIONS] == list(range(1, len(schema.MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == schema.MIGRATIONS[-1].version == 2
+    assert SCHEMA_VERSION == schema.MIGRATIONS[-1].version == 3
     for migration in schema.MIGRATIONS:
         assert schema.split_statements(migration.script)
 
@@ -238,7 +238,10 @@ async def test_a_newer_file_is_refused(db_path: Path) -> None:
     with pytest.raises(StoreError) as caught:
         await Store.open(db_path)
     message = str(caught.value)
-    assert "database schema version 99 is newer than this ocpp-proxy supports (2)" in message
+    assert (
+        f"database schema version 99 is newer than this ocpp-proxy supports ({SCHEMA_VERSION})"
+        in message
+    )
     assert "upgrade ocpp-proxy or use another data dir" in message
     assert user_version(db_path) == 99
 
@@ -858,3 +861,18 @@ async def test_async_with_closes(db_path: Path) -> None:
     async with await Store.open(db_path) as store:
         await queue(store, "StartTransaction")
     assert store.closed
+
+
+async def test_settings_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "ocpp-proxy.sqlite3"
+    store = await Store.open(path)
+    assert await store.settings() == {}
+    await store.set_setting("override", True)
+    await store.set_setting("max_current_a", 16.0)
+    await store.set_setting("max_current_a", None)
+    await store.close()
+    store = await Store.open(path)
+    try:
+        assert await store.settings() == {"override": True, "max_current_a": None}
+    finally:
+        await store.close()

@@ -164,10 +164,20 @@ CREATE INDEX message_log_charge_point ON message_log (charge_point_id, id);
 CREATE INDEX message_log_at ON message_log (at);
 """
 
+_V3_SETTINGS = """
+-- The homeowner's settings changed at run time (override, current limit), as JSON values.
+CREATE TABLE settings (
+    key         TEXT PRIMARY KEY NOT NULL,
+    value       TEXT NOT NULL,
+    updated_at  REAL NOT NULL
+);
+"""
+
 #: Every migration, in order; ``MIGRATIONS[i].version == i + 1``.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "chargers, sessions, transaction ids, counters, outbox", _V1_CORE),
     Migration(2, "audit log and message log", _V2_LOGS),
+    Migration(3, "homeowner settings", _V3_SETTINGS),
 )
 
 #: The schema version this code writes and understands (the last migration's).

@@ -12,6 +12,7 @@ All times in and out are Unix seconds (float, UTC); they are stored as REAL.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import types
@@ -231,6 +232,38 @@ class Store:
             )
 
         await self._db.write("recording a charger", write)
+
+    # -- settings ------------------------------------------------------------------------
+
+    async def settings(self) -> dict[str, Any]:
+        """The homeowner's settings kept across restarts (key -> JSON value).
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def read(connection: aiosqlite.Connection) -> dict[str, Any]:
+            async with connection.execute("SELECT key, value FROM settings") as cursor:
+                return {key: json.loads(value) for key, value in await cursor.fetchall()}
+
+        return await self._db.read("reading settings", read)
+
+    async def set_setting(self, key: str, value: Any) -> None:
+        """Keep ``key`` = ``value`` (any JSON value), committed before it returns.
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def write(connection: aiosqlite.Connection) -> None:
+            await connection.execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                [key, json.dumps(value), time.time()],
+            )
+
+        await self._db.write("saving a setting", write)
 
     # -- OCPP 1.6 transaction ids ------------------------------------------------------
 
