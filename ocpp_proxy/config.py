@@ -65,6 +65,10 @@ DEFAULTS: Final[dict[str, Any]] = {
     "message_log_days": 7.0,
     "message_log_max_rows": 500000,
     "remote_start_window": 300.0,
+    "presence_blocks_backends": True,
+    "max_current_a": None,
+    "charging_schedule": [],
+    "start_race_window": 0.2,
     "host": "0.0.0.0",
     "port": 9000,
     "data_dir": "./data",
@@ -141,6 +145,28 @@ class InboundBackendConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SchedulePeriod:
+    """Daily hours when charging may run, and its limit then (A).
+
+    ``start`` and ``end`` are ``HH:MM`` in the proxy's local time; a period whose end is not
+    after its start runs past midnight. Outside every period the charger gets 0 A.
+    """
+
+    start: str
+    end: str
+    max_current_a: float
+
+    def minutes(self) -> tuple[int, int]:
+        """Start and end in minutes after midnight."""
+        return _minutes(self.start), _minutes(self.end)
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+@dataclass(frozen=True, slots=True)
 class ProxyConfig:
     """The whole validated configuration of the proxy.
 
@@ -177,6 +203,10 @@ class ProxyConfig:
     message_log_days: float = 7.0  # days the message log keeps, > 0
     message_log_max_rows: int = 500000  # rows the message log keeps, >= 1000
     remote_start_window: float = 300.0  # s a backend's remote start claims the next start
+    presence_blocks_backends: bool = True  # no backend starts while someone is home
+    max_current_a: float | None = None  # A, the homeowner's charger-wide limit; None: none
+    charging_schedule: tuple[SchedulePeriod, ...] = ()  # daily hours when charging may run
+    start_race_window: float = 0.2  # s competing remote starts are gathered before one wins
     host: str = "0.0.0.0"
     port: int = 9000  # 1-65535
     data_dir: str = "./data"
@@ -347,6 +377,22 @@ _SERVICE_SCHEMA = vol.Schema(
     }
 )
 
+
+def _time_of_day(value: object) -> str:
+    text = _string(value)
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", text):
+        raise vol.Invalid(f"expected a time of day as HH:MM, got {text!r}")
+    return text
+
+
+_SCHEDULE_PERIOD = vol.Schema(
+    {
+        vol.Required("start"): _time_of_day,
+        vol.Required("end"): _time_of_day,
+        vol.Required("max_current_a"): _number(0.0, exclusive=False),
+    }
+)
+
 _INBOUND_SCHEMA = vol.Schema(
     {
         vol.Required("id"): _identifier,
@@ -382,6 +428,10 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "message_log_days": _number(0.0, exclusive=True),
     "message_log_max_rows": _integer(1000),
     "remote_start_window": _number(1.0, exclusive=False),
+    "presence_blocks_backends": _boolean,
+    "max_current_a": vol.Any(None, _number(0.0, exclusive=False)),
+    "charging_schedule": [_SCHEDULE_PERIOD],
+    "start_race_window": _number(0.0, exclusive=False),
     "host": _string,
     "port": _integer(1, 65535),
     "data_dir": _string,
@@ -471,6 +521,9 @@ def parse_config(data: Mapping[str, Any]) -> ProxyConfig:
             "inbound_backends": inbound,
             "allowed_providers": tuple(options["allowed_providers"]),
             "disallowed_providers": tuple(options["disallowed_providers"]),
+            "charging_schedule": tuple(
+                SchedulePeriod(**period) for period in options["charging_schedule"]
+            ),
         }
     )
 
@@ -550,6 +603,7 @@ def _to_options(config: ProxyConfig) -> dict[str, Any]:
     options["inbound_backends"] = [_entry_to_options(b) for b in config.inbound_backends]
     options["allowed_providers"] = list(config.allowed_providers)
     options["disallowed_providers"] = list(config.disallowed_providers)
+    options["charging_schedule"] = [dataclasses.asdict(p) for p in config.charging_schedule]
     options["ocpp_version"] = str(config.ocpp_version)
     return options
 

@@ -82,7 +82,7 @@ async def test_malformed_answer_from_the_charger_gives_the_backend_a_callerror(
     proxy = await start_proxy(ocpp_services=[service(a)])
     async with websockets.connect(proxy.charger_url(), subprotocols=["ocpp1.6"]) as ws:
         await a.wait_connected("CP_1")
-        asking = asyncio.ensure_future(a.call("CP_1", call16.Reset(type="Soft")))
+        asking = asyncio.ensure_future(a.call("CP_1", call16.UnlockConnector(connector_id=1)))
         command = json.loads(await asyncio.wait_for(ws.recv(), 5))
         await ws.send(f'[3,"{command[1]}"]')  # a CALLRESULT without its payload
         with pytest.raises(FormationViolationError, match="malformed"):
@@ -107,9 +107,9 @@ async def test_bad_frame_from_a_backend(
         await backend.send(frame)
         if code is None:
             # The backend stays connected and its next command reaches the charger.
-            await backend.send('[2,"next","Reset",{"type":"Soft"}]')
+            await backend.send('[2,"next","UnlockConnector",{"connectorId":1}]')
             command = json.loads(await asyncio.wait_for(charger.recv(), 5))
-            assert command[2] == "Reset"
+            assert command[2] == "UnlockConnector"
         else:
             answer = json.loads(await asyncio.wait_for(backend.recv(), 5))
             assert answer[0] == 4 and answer[2] == code

@@ -176,7 +176,7 @@ async def test_audit_log_records_each_command_with_its_decision_and_answer(
     start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger
 ) -> None:
     a = await start_csms("a")
-    proxy = await start_proxy(ocpp_services=[service(a)])
+    proxy = await start_proxy(ocpp_services=[service(a, allow_config_changes=True)])
     charger = await connect_charger(proxy)
     await charger.boot()
     await a.call("CP_1", call16.ChangeConfiguration(key="HeartbeatInterval", value="60"))

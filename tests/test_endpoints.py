@@ -116,14 +116,15 @@ async def test_inbound_backend_with_its_secret_relays_both_ways(
                 {"currentTime": "2030-01-01T00:00:00Z"},
             ]
             # And its commands reach the charger under a proxy id, the answer under its own.
-            await backend.send('[2,"mine-1","Reset",{"type":"Soft"}]')
+            await backend.send('[2,"mine-1","UnlockConnector",{"connectorId":1}]')
             command = json.loads(await asyncio.wait_for(charger.recv(), 5))
-            assert command[2:] == ["Reset", {"type": "Soft"}] and command[1] != "mine-1"
-            await charger.send(f'[3,"{command[1]}",{{"status":"Accepted"}}]')
+            assert command[2:] == ["UnlockConnector", {"connectorId": 1}]
+            assert command[1] != "mine-1"
+            await charger.send(f'[3,"{command[1]}",{{"status":"Unlocked"}}]')
             assert json.loads(await asyncio.wait_for(backend.recv(), 5)) == [
                 3,
                 "mine-1",
-                {"status": "Accepted"},
+                {"status": "Unlocked"},
             ]
 
 
@@ -186,7 +187,9 @@ async def test_dead_charger_link_is_noticed_by_pings_and_closed(start_proxy: Sta
 
 
 async def test_ocpp_21_send_frames_are_relayed_and_never_answered(start_proxy: StartProxy) -> None:
-    proxy = await start_proxy(inbound_backends=[{"id": "fleet", "token": "fleet-secret"}])
+    proxy = await start_proxy(
+        inbound_backends=[{"id": "fleet", "token": "fleet-secret", "allow_config_changes": True}]
+    )
     async with (
         websockets.connect(proxy.charger_url(), subprotocols=["ocpp2.1"]) as charger,
         websockets.connect(

@@ -86,8 +86,8 @@ async def test_remote_start_and_stop_from_each_backend_use_that_backends_ids(
     charger = await connect_charger(proxy)
     await charger.boot()
 
-    # a starts, b stops with b's id; then b starts, a stops with a's id.
-    for starter, stopper, stop_id in ((a, b, 5000), (b, a, 101)):
+    # Each backend starts a session and stops it with its own transaction id.
+    for starter, stopper, stop_id in ((a, a, 100), (b, b, 5001)):
         answer = await starter.call(
             "CP_1", call16.RemoteStartTransaction(id_tag="APP", connector_id=1)
         )
@@ -262,7 +262,7 @@ async def test_charger_that_does_not_answer_a_command_gives_the_backend_a_caller
     async with websockets.connect(proxy.charger_url(), subprotocols=["ocpp1.6"]):
         await a.wait_connected("CP_1")
         with pytest.raises(GenericError, match="did not answer"):
-            await a.call("CP_1", call16.Reset(type="Soft"))
+            await a.call("CP_1", call16.GetConfiguration(key=["HeartbeatInterval"]))
 
 
 async def test_no_backend_configured_the_proxy_answers_the_charger_itself(

@@ -1,31 +1,63 @@
 """The arbiter hook: every command a backend sends to the charger passes here first.
 
-The relay asks :meth:`Arbiter.decide` before a backend's CALL reaches the charger. This
-module holds the interface and the permissive arbiter the core proxy runs with; the
-homeowner's rules plug in behind the same interface.
+The relay asks :meth:`Arbiter.decide` before a backend's CALL reaches the charger, with what
+the relay knows of the charger at that moment. This module holds the interface and a
+permissive arbiter; the homeowner's rules (``ocpp_proxy.policy``) plug in behind it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ocpp_proxy.protocol.versions import OcppVersion
 
+#: The requester name of the homeowner's own commands (web page, REST API, Home Assistant).
+HOMEOWNER = "homeowner"
+
+
+@dataclass(frozen=True, slots=True)
+class RunningSession:
+    """A session the charger is running: its charger-side transaction id, where, and whose."""
+
+    transaction: str
+    connector: int | None  # 1.6 connector, 2.x EVSE
+    owner: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerContext:
+    """What the relay knows of the charger when a command arrives.
+
+    ``connector_status`` is keyed by connector (1.6) or EVSE (2.x) with the last
+    StatusNotification's status; ``claims`` maps a connector (None: any) to the backend whose
+    accepted remote start has not begun its session yet.
+    """
+
+    online: bool = True
+    connector_status: Mapping[int, str] = field(default_factory=dict)
+    sessions: tuple[RunningSession, ...] = ()
+    claims: Mapping[int | None, str] = field(default_factory=dict)
+
 
 @dataclass(frozen=True, slots=True)
 class CommandRequest:
-    """A backend's command to a charger, as the arbiter sees it.
+    """A command to a charger, as the arbiter sees it.
 
-    ``backend_id`` is the config id of the backend (``ocpp_services`` or ``inbound_backends``);
-    ``action`` and ``payload`` are the CALL's (OCPP-J 1.6 §4.2.1).
+    ``requester`` is the backend's config id (``ocpp_services`` or ``inbound_backends``) or
+    :data:`HOMEOWNER`; ``action`` and ``payload`` are the CALL's (OCPP-J 1.6 §4.2.1);
+    ``transaction`` is the charger-side transaction id the command names, if any (1.6 ids are
+    already translated from the backend's).
     """
 
     charge_point_id: str
     version: OcppVersion
-    backend_id: str
+    requester: str
     action: str
     payload: dict[str, Any]
+    transaction: str | None = None
+    context: ChargerContext = field(default_factory=ChargerContext)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +73,7 @@ ALLOW = Decision(True, "allow_all")
 
 
 class Arbiter(Protocol):
-    """Decides whether a backend may send a command to the charger."""
+    """Decides whether a command may reach the charger."""
 
     def decide(self, request: CommandRequest) -> Decision:
         """Return the decision for ``request``; must not block (it runs on the frame path)."""
@@ -49,7 +81,7 @@ class Arbiter(Protocol):
 
 
 class AllowAll:
-    """The arbiter of the core proxy: every command passes."""
+    """An arbiter that lets every command pass (for relaying without a homeowner's rules)."""
 
     def decide(self, request: CommandRequest) -> Decision:
         """Allow ``request``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 from ocpp_proxy.clock import iso_utc
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
+from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.protocol.frames import (
     CALL,
     CALLRESULT,
@@ -35,11 +37,20 @@ from ocpp_proxy.protocol.frames import (
 )
 from ocpp_proxy.protocol.local_csms import local_answer, refusal
 from ocpp_proxy.protocol.versions import OcppVersion
-from ocpp_proxy.relay.arbiter import AllowAll, Arbiter, CommandRequest, Decision
+from ocpp_proxy.relay.arbiter import (
+    HOMEOWNER,
+    AllowAll,
+    Arbiter,
+    ChargerContext,
+    CommandRequest,
+    Decision,
+)
 from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction, LinkState, Peer
 from ocpp_proxy.relay.command_queue import Command, CommandQueue
 from ocpp_proxy.relay.journal import CHARGER, Journal
+from ocpp_proxy.relay.limit_keeper import LimitKeeper
 from ocpp_proxy.relay.sessions import LOCAL, SessionRecorder, transaction_key
+from ocpp_proxy.relay.start_contest import StartContest
 from ocpp_proxy.relay.transaction_ids import TransactionIds, rewrite_transaction_id
 from ocpp_proxy.store import Store
 from ocpp_proxy.tasks import spawn
@@ -48,6 +59,8 @@ _LOGGER = logging.getLogger(__name__)
 
 #: OCPP 1.6 commands that name a transaction id the backend assigned (§5.12, §5.16).
 _COMMANDS_NAMING_TRANSACTION_16 = frozenset({"RemoteStopTransaction", "SetChargingProfile"})
+#: Remote starts (OCPP 1.6 §5.11; 2.0.1 F01), which race for a connector.
+_START_ACTIONS = frozenset({"RemoteStartTransaction", "RequestStartTransaction"})
 
 
 class Upstream(Protocol):
@@ -100,6 +113,7 @@ class ChargerHub:
         charge_point_id: the charge point's id (the last part of its URL).
         config: the proxy's configuration.
         store: where transaction messages, sessions and the message log are kept.
+        home: the homeowner's inputs (current limit); shared by every charger of the house.
         arbiter: decides which backend commands reach the charger.
         upstream_factory: makes the outbound client of a service (None: no outbound links).
         on_change: called when something ``/status`` shows has changed.
@@ -111,6 +125,7 @@ class ChargerHub:
         config: ProxyConfig,
         store: Store,
         *,
+        home: HomeState | None = None,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
         on_change: Callable[[], None] | None = None,
@@ -141,6 +156,12 @@ class ChargerHub:
             },
             claim_window_s=config.remote_start_window,
         )
+        self.home = home or HomeState()
+        self.limits = LimitKeeper(
+            charge_point_id, config, self.home, self.homeowner_command, lambda: self.version
+        )
+        self._limit_task: asyncio.Task[None] | None = None
+        self.alerts: deque[dict[str, Any]] = deque(maxlen=20)
         self._on_change = on_change
         self._upstream_factory = upstream_factory
         self._services = {s.id: s for s in config.ocpp_services if s.enabled}
@@ -166,6 +187,10 @@ class ChargerHub:
         preferred = self.links.get(config.preferred_provider)
         others = [link for link in self.links.values() if link is not preferred]
         self._preference: list[BackendLink] = ([preferred] if preferred else []) + others
+        ranks = {link.id: rank for rank, link in enumerate(self._preference)}
+        self._starts = StartContest(
+            config.start_race_window, lambda backend_id: ranks.get(backend_id, len(ranks))
+        )
 
     def _add_link(self, backend_id: str, direction: Direction, version: OcppVersion) -> None:
         self.links[backend_id] = BackendLink(
@@ -222,6 +247,8 @@ class ChargerHub:
         for service_id, service in self._services.items():
             self._start_upstream(self.links[service_id], service, version)
         await self.journal.connected()
+        self.limits.connected()
+        self._limit_task = spawn(self.limits.after_connect())
         self._changed()
         return connection
 
@@ -230,6 +257,8 @@ class ChargerHub:
         if self.charger is not connection:
             return  # an old connection that was replaced
         self.charger = None
+        if self._limit_task is not None:
+            self._limit_task.cancel()
         await self.journal.disconnected()
         await self._drop_charger_state("the charge point disconnected")
         for service_id in list(self._upstreams):
@@ -405,7 +434,24 @@ class ChargerHub:
             "error_code": payload.get("errorCode"),
             "updated_at": iso_utc(time.time()),
         }
+        if self.connectors[key]["status"] == "Faulted":
+            self._fault(evse_id if evse_id is not None else connector_id, payload)
         self._changed()
+
+    def _fault(self, where: Any, payload: dict[str, Any]) -> None:
+        """A connector faulted: if a backend's session runs there, the homeowner hears of it."""
+        for session in self.sessions.running():
+            if session.connector in (where, None) and session.owner not in (None, LOCAL):
+                alert = {
+                    "at": iso_utc(time.time()),
+                    "connector": where,
+                    "owner": session.owner,
+                    "transaction_id": session.transaction,
+                    "error_code": payload.get("errorCode"),
+                    "message": f"connector {where} faulted during {session.owner}'s session",
+                }
+                self.alerts.append(alert)
+                _LOGGER.warning("%s: %s (%s)", self.id, alert["message"], alert["error_code"])
 
     def render(self, link: BackendLink, delivery: Delivery) -> str | None:
         """The text of ``delivery`` for ``link``: with the backend's own 1.6 transaction id.
@@ -483,12 +529,19 @@ class ChargerHub:
             if type(backend_tx) is int:
                 text = rewrite_transaction_id(text, backend_tx, pending.transaction_id)
         await self._send_to_charger(text)
-        await self._started_by(pending, pending.primary.id if pending.primary else LOCAL)
+        await self._answered(pending, pending.primary.id if pending.primary else LOCAL, frame)
 
-    async def _started_by(self, pending: PendingCall, answered_by: str) -> None:
+    async def _answered(self, pending: PendingCall, answered_by: str, answer: Frame) -> None:
+        """The charger has its answer: note who started a session; re-apply the limit on boot."""
         frame = pending.frame
         key = transaction_key(frame.action or "", frame.payload or {}, pending.transaction_id)
         await self.sessions.on_start_answered(key, answered_by)
+        if (
+            frame.action == "BootNotification"
+            and (answer.payload or {}).get("status") == "Accepted"
+            and self.limits.booted()
+        ):
+            spawn(self.limits.apply())
 
     async def _answer_locally(self, pending: PendingCall) -> None:
         self._finish(pending)
@@ -509,7 +562,7 @@ class ChargerHub:
         else:
             text = build_call_result(frame.unique_id, payload)
         await self._send_to_charger(text)
-        await self._started_by(pending, LOCAL)
+        await self._answered(pending, LOCAL, parse_frame(text))
 
     def _finish(self, pending: PendingCall) -> None:
         pending.done = True
@@ -581,7 +634,7 @@ class ChargerHub:
         await self._send_to_charger(frame.raw)
 
     async def on_backend_call(self, link: BackendLink, frame: Frame) -> None:
-        """A backend's command for the charger: arbitrate, map ids, queue (OCPP-J 1.6 §4.1.1).
+        """A backend's command for the charger: map ids, arbitrate, queue (OCPP-J 1.6 §4.1.1).
 
         Every command, passed or refused, goes to the audit log with the rule that decided.
         """
@@ -594,29 +647,104 @@ class ChargerHub:
                 build_call_error(frame.unique_id, self.version.facts.generic_error, reason)
             )
             return
-        decision = self.arbiter.decide(
-            CommandRequest(self.id, self.version, link.id, action, payload)
-        )
-        if not decision.allowed:
-            await self._refuse(link, frame, decision)
-            return
-        text: str | None = frame.raw
+        text, transaction = frame.raw, _named_transaction(payload)
         if not self.version.facts.charger_assigns_transaction_id:
-            text = self._command_for_charger(link, frame)
-            if text is None:
+            translated = self._translate_16(link, frame)
+            if translated is None:
                 reason = "the transactionId names no transaction of this backend"
                 await self._refuse(link, frame, Decision(False, "unknown_transaction", reason))
                 return
+            text, transaction = translated
+        request = CommandRequest(
+            self.id, self.version, link.id, action, payload, transaction, self.context()
+        )
+        decision = self.arbiter.decide(request)
+        if decision.allowed and action in _START_ACTIONS:
+            decision = await self._contest_start(link.id, payload, decision)
+        if not decision.allowed:
+            await self._refuse(link, frame, decision)
+            return
+        claim = (
+            self.sessions.claim_start(link.id, action, payload)
+            if action in _START_ACTIONS
+            else None
+        )
 
         async def respond(answer: Frame) -> None:
-            if answer.message_type == CALLRESULT and (answer.payload or {}).get("status") == (
-                "Accepted"
-            ):
-                self.sessions.on_command_accepted(link.id, action, payload)
+            if claim is not None and not _accepted(answer):
+                self.sessions.release(claim)
             await self._audit(link.id, frame, decision, answer)
             await link.send(with_unique_id(answer.raw, frame.unique_id))
 
         await self.commands.submit(Command(link.id, frame, text, respond))
+
+    async def _contest_start(
+        self, backend_id: str, payload: dict[str, Any], decision: Decision
+    ) -> Decision:
+        """Remote starts for one connector at the same moment: the preferred backend wins."""
+        connector = _connector_of(payload)
+        winner = await self._starts.enter(connector, backend_id)
+        if winner != backend_id:
+            return Decision(
+                False, "start_race", f"{winner} started on connector {connector} at the same time"
+            )
+        taken_by = self.sessions.claims().get(connector)
+        if taken_by not in (None, backend_id):
+            return Decision(False, "connector_busy", f"{taken_by} is starting a session there")
+        return decision
+
+    def context(self) -> ChargerContext:
+        """What the arbiter needs to know of the charger now."""
+        statuses: dict[int, str] = {}
+        for entry in self.connectors.values():
+            where = entry["evse_id"] if entry["evse_id"] is not None else entry["connector_id"]
+            if type(where) is int and isinstance(entry["status"], str):
+                statuses[where] = entry["status"]
+        return ChargerContext(
+            online=self.charger is not None,
+            connector_status=statuses,
+            sessions=self.sessions.running(),
+            claims=self.sessions.claims(),
+        )
+
+    async def homeowner_command(
+        self, action: str, payload: dict[str, Any], actor: str = HOMEOWNER
+    ) -> HomeownerResult:
+        """Send a command to the charger as the homeowner (or the proxy itself).
+
+        It passes the arbiter as the homeowner (only safety rules apply), goes into the audit
+        log, and waits for the charger's answer in the command queue. Never raises for the
+        charger's sake: a charger that is offline, refuses or does not answer gives a result
+        whose ``answer`` is a CALLERROR, or whose ``decision`` says why it was refused.
+        """
+        frame = parse_frame(build_call(str(uuid.uuid4()), action, payload))
+        if self.charger is None:
+            decision = Decision(
+                False, "charger_offline", f"charge point {self.id} is not connected"
+            )
+            await self._audit(actor, frame, decision, None)
+            return HomeownerResult(decision, None)
+        request = CommandRequest(
+            self.id,
+            self.version,
+            HOMEOWNER,
+            action,
+            payload,
+            _named_transaction(payload),
+            self.context(),
+        )
+        decision = self.arbiter.decide(request)
+        if not decision.allowed:
+            await self._audit(actor, frame, decision, None)
+            return HomeownerResult(decision, None)
+        answered: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+
+        async def respond(answer: Frame) -> None:
+            await self._audit(actor, frame, decision, answer)
+            answered.set_result(answer)
+
+        await self.commands.submit(Command(actor, frame, frame.raw, respond))
+        return HomeownerResult(decision, await answered)
 
     async def _audit(
         self, actor: str, frame: Frame, decision: Decision, answer: Frame | None
@@ -634,20 +762,24 @@ class ChargerHub:
             at=time.time(),
         )
 
-    def _command_for_charger(self, link: BackendLink, frame: Frame) -> str | None:
-        """A 1.6 command with the backend's transaction id changed to the charger's."""
+    def _translate_16(self, link: BackendLink, frame: Frame) -> tuple[str, str | None] | None:
+        """A 1.6 command with the backend's transaction id changed to the charger's.
+
+        Returns the text to send and the charger's transaction id it names (None if it names
+        none), or None when it names a transaction this backend has no id for.
+        """
         if frame.action not in _COMMANDS_NAMING_TRANSACTION_16:
-            return frame.raw
+            return frame.raw, None
         payload = frame.payload or {}
         named = payload.get("transactionId")
         if named is None:
             named = (payload.get("csChargingProfiles") or {}).get("transactionId")
         if type(named) is not int:
-            return frame.raw
+            return frame.raw, None
         charger_tx = self.transaction_ids.to_charger(link.id, named)
         if charger_tx is None:
             return None
-        return rewrite_transaction_id(frame.raw, named, charger_tx)
+        return rewrite_transaction_id(frame.raw, named, charger_tx), str(charger_tx)
 
     async def _refuse(self, link: BackendLink, frame: Frame, decision: Decision) -> None:
         reason = f"refused by rule {decision.rule}: {decision.reason}"
@@ -681,6 +813,12 @@ class ChargerHub:
             "connectors": list(self.connectors.values()),
             "primary": primary.id if primary else None,
             "commands_queued": self.commands.depth,
+            "sessions": [
+                {"transaction_id": s.transaction, "connector": s.connector, "owner": s.owner}
+                for s in self.sessions.running()
+            ],
+            "limit": self.limits.state,
+            "alerts": list(self.alerts),
             "backends": [link.snapshot() for link in self.links.values()],
         }
 
@@ -701,3 +839,38 @@ def _answer_summary(answer: Frame | None) -> str | None:
     if answer.error is not None:
         return f"{answer.error[0]}: {answer.error[1]}"
     return _summary(answer.payload)
+
+
+@dataclass(frozen=True, slots=True)
+class HomeownerResult:
+    """The outcome of a homeowner's command: the decision, and the charger's answer if sent."""
+
+    decision: Decision
+    answer: Frame | None
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the charger answered with a CALLRESULT whose status is Accepted (or none)."""
+        return self.answer is not None and _accepted(self.answer)
+
+
+def _accepted(answer: Frame) -> bool:
+    """A CALLRESULT whose ``status`` (if it has one) is Accepted."""
+    return (
+        answer.message_type == CALLRESULT
+        and (answer.payload or {}).get("status", "Accepted") == "Accepted"
+    )
+
+
+def _named_transaction(payload: dict[str, Any]) -> str | None:
+    """The 2.x transaction id a command names (1.6 ids are numbers and get translated)."""
+    named = payload.get("transactionId")
+    return named if isinstance(named, str) else None
+
+
+def _connector_of(payload: dict[str, Any]) -> int | None:
+    """The connector (1.6) or EVSE (2.x) a remote start asks for, if any."""
+    for key in ("connectorId", "evseId"):
+        if type(payload.get(key)) is int:
+            return payload[key]
+    return None

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 
 from ocpp_proxy.config import ProxyConfig
+from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.relay.arbiter import Arbiter
 from ocpp_proxy.relay.changes import ChangeFeed
 from ocpp_proxy.relay.hub import ChargerHub, UpstreamFactory
@@ -24,11 +25,13 @@ class HubRegistry:
         config: ProxyConfig,
         store: Store,
         *,
+        home: HomeState | None = None,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
     ) -> None:
         self.config = config
         self.store = store
+        self.home = home or HomeState()
         self.changes = ChangeFeed()
         self._arbiter = arbiter
         self._upstream_factory = upstream_factory
@@ -54,6 +57,7 @@ class HubRegistry:
                     charge_point_id,
                     self.config,
                     self.store,
+                    home=self.home,
                     arbiter=self._arbiter,
                     upstream_factory=self._upstream_factory,
                     on_change=self.changes.notify,
@@ -62,6 +66,21 @@ class HubRegistry:
                 self._hubs[charge_point_id] = hub
                 self.changes.notify()
         return hub
+
+    async def set_override(self, enabled: bool) -> None:
+        """The homeowner's override from the API; kept across restarts."""
+        self.home.override_api = enabled
+        await self.store.set_setting("override", enabled)
+        self.home.changed()
+        self.changes.notify()
+
+    async def set_max_current(self, max_current_a: float | None) -> None:
+        """The homeowner's current limit (A; None: none); kept, and sent to every charger."""
+        self.home.max_current_a = max_current_a
+        await self.store.set_setting("max_current_a", max_current_a)
+        self.home.changed()
+        await asyncio.gather(*(hub.limits.apply() for hub in self._hubs.values() if hub.charger))
+        self.changes.notify()
 
     def get(self, charge_point_id: str) -> ChargerHub | None:
         """Return the hub of ``charge_point_id`` if it exists."""

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ocpp_proxy.relay.arbiter import RunningSession
 from ocpp_proxy.relay.meter_values import meter_samples, parse_timestamp
 from ocpp_proxy.store import Store
 
@@ -28,10 +29,8 @@ LOCAL = "local"
 #: How many recent sessions keep their transaction id -> session id entry (late answers).
 _RECENT = 256
 
-_REMOTE_STARTS = frozenset({"RemoteStartTransaction", "RequestStartTransaction"})
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class RemoteStart:
     """A backend's remote start the charger accepted, waiting for its transaction."""
 
@@ -65,6 +64,7 @@ class SessionRecorder:
         self.tariffs = dict(tariffs)
         self.claim_window_s = claim_window_s
         self._sessions: OrderedDict[str, int] = OrderedDict()  # transaction id -> session id
+        self._running: dict[str, RunningSession] = {}
         self._unowned: set[str] = set()
         self._claims: list[RemoteStart] = []
 
@@ -72,6 +72,12 @@ class SessionRecorder:
         """Pick up the sessions that were open when the proxy stopped."""
         for row in await self.store.open_sessions(self.id):
             self._sessions[row.transaction_id] = row.id
+            where = row.evse_id if row.evse_id is not None else row.connector_id
+            self._running[row.transaction_id] = RunningSession(row.transaction_id, where, row.owner)
+
+    def running(self) -> tuple[RunningSession, ...]:
+        """The sessions the charger is running now, with their owners."""
+        return tuple(self._running.values())
 
     # -- what the charger says -------------------------------------------------------------
 
@@ -144,7 +150,8 @@ class SessionRecorder:
         at: float,
         remote_start_id: int | None,
     ) -> None:
-        claim = self._claim(connector_id, id_tag, remote_start_id)
+        where = evse_id if evse_id is not None else connector_id
+        claim = self._claim(where, id_tag, remote_start_id)
         session_id = await self.store.session_started(
             self.id,
             transaction_id=key,
@@ -156,6 +163,7 @@ class SessionRecorder:
             owner=claim.backend_id if claim else None,
         )
         self._remember(key, session_id)
+        self._running[key] = RunningSession(key, where, claim.backend_id if claim else None)
         if claim is None:
             self._unowned.add(key)
 
@@ -172,6 +180,7 @@ class SessionRecorder:
         if session_id is None:
             _LOGGER.warning("%s: stop of transaction %s, which was never started", self.id, key)
             return
+        self._running.pop(key, None)
         session = await self.store.session_stopped(
             session_id,
             stopped_at=at,
@@ -207,30 +216,50 @@ class SessionRecorder:
         if transaction_key is None or transaction_key not in self._unowned:
             return
         self._unowned.discard(transaction_key)
+        running = self._running.get(transaction_key)
+        if running is not None:
+            self._running[transaction_key] = RunningSession(
+                running.transaction, running.connector, answered_by
+            )
         await self.store.session_set_owner(self._sessions[transaction_key], answered_by)
 
-    def on_command_accepted(self, backend_id: str, action: str, payload: dict[str, Any]) -> None:
-        """A backend's command was accepted by the charger: a remote start claims a session."""
-        if action not in _REMOTE_STARTS:
-            return
+    def claim_start(self, backend_id: str, action: str, payload: dict[str, Any]) -> RemoteStart:
+        """A backend's remote start passed the rules: it claims the session it will begin.
+
+        The claim holds the connector (1.6 ``connectorId``, 2.x ``evseId``) against other
+        backends' starts until the session begins, the charger refuses the start
+        (:meth:`release`), or ``claim_window_s`` passes.
+        """
         id_token = payload.get("idToken")
-        self._claims.append(
-            RemoteStart(
-                backend_id=backend_id,
-                connector_id=_int(payload.get("connectorId")),
-                id_tag=_str(payload.get("idTag"))
-                or (_str(id_token.get("idToken")) if isinstance(id_token, dict) else None),
-                remote_start_id=_int(payload.get("remoteStartId")),
-                at=time.monotonic(),
-            )
+        claim = RemoteStart(
+            backend_id=backend_id,
+            connector_id=_int(payload.get("connectorId", payload.get("evseId"))),
+            id_tag=_str(payload.get("idTag"))
+            or (_str(id_token.get("idToken")) if isinstance(id_token, dict) else None),
+            remote_start_id=_int(payload.get("remoteStartId")),
+            at=time.monotonic(),
         )
+        self._claims.append(claim)
+        return claim
+
+    def release(self, claim: RemoteStart) -> None:
+        """The charger did not accept the remote start: its claim goes."""
+        if claim in self._claims:
+            self._claims.remove(claim)
+
+    def claims(self) -> dict[int | None, str]:
+        """Connector (None: any) -> backend, for the remote starts still waiting to begin."""
+        return {claim.connector_id: claim.backend_id for claim in self._live_claims()}
+
+    def _live_claims(self) -> list[RemoteStart]:
+        horizon = time.monotonic() - self.claim_window_s
+        self._claims = [c for c in self._claims if c.at >= horizon]
+        return self._claims
 
     def _claim(
         self, connector_id: int | None, id_tag: str | None, remote_start_id: int | None
     ) -> RemoteStart | None:
-        horizon = time.monotonic() - self.claim_window_s
-        self._claims = [c for c in self._claims if c.at >= horizon]
-        for claim in self._claims:
+        for claim in self._live_claims():
             if remote_start_id is not None and claim.remote_start_id == remote_start_id:
                 break
             if (
@@ -241,7 +270,7 @@ class SessionRecorder:
                 break
         else:
             return None
-        self._claims.remove(claim)
+        self.release(claim)
         return claim
 
     async def on_backend_transaction(

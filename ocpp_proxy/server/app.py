@@ -12,8 +12,16 @@ import aiohttp
 from aiohttp import WSCloseCode, web
 
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
+from ocpp_proxy.policy.home import HomeState
+from ocpp_proxy.policy.rules import HomeownerArbiter
 from ocpp_proxy.relay.backend_link import BackendLink
 from ocpp_proxy.relay.registry import HubRegistry
+from ocpp_proxy.server.controls import (
+    get_max_current,
+    get_override,
+    post_max_current,
+    post_override,
+)
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
 from ocpp_proxy.server.keys import CONFIG, REGISTRY, SOCKETS, STARTED_AT
 from ocpp_proxy.server.status import health, index, status
@@ -36,6 +44,10 @@ def create_app(config: ProxyConfig) -> web.Application:
     app.router.add_get("/backend", backend_endpoint)
     app.router.add_get("/status", status)
     app.router.add_get("/health", health)
+    app.router.add_get("/override", get_override)
+    app.router.add_post("/override", post_override)
+    app.router.add_get("/max_current", get_max_current)
+    app.router.add_post("/max_current", post_max_current)
     app.router.add_get("/", index)
     return app
 
@@ -63,7 +75,18 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         )
 
     try:
-        registry = HubRegistry(config, store, upstream_factory=upstream)
+        settings = await store.settings()
+        home = HomeState(
+            override_api=bool(settings.get("override", False)),
+            max_current_a=settings.get("max_current_a", config.max_current_a),
+        )
+        registry = HubRegistry(
+            config,
+            store,
+            home=home,
+            arbiter=HomeownerArbiter(config, home),
+            upstream_factory=upstream,
+        )
         await registry.restore()
         app[REGISTRY] = registry
         yield

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from typing import Any
 
 from aiohttp import web
 
 from ocpp_proxy import __version__
 from ocpp_proxy.clock import iso_utc
+from ocpp_proxy.server.controls import override_state
 from ocpp_proxy.server.keys import CONFIG, REGISTRY, STARTED_AT
 
 
@@ -21,9 +24,35 @@ async def status(request: web.Request) -> web.Response:
             "started_at": iso_utc(request.app[STARTED_AT]),
             "mode": "relay" if config.backend_ids else "local",
             "preferred_provider": config.preferred_provider or None,
+            "rules": rules_in_force(request.app),
             "chargers": [hub.snapshot() for hub in registry],
         }
     )
+
+
+def rules_in_force(app: web.Application) -> dict[str, Any]:
+    """The homeowner's rules as the arbiter applies them now (see ``ocpp_proxy.policy.rules``)."""
+    config, home = app[CONFIG], app[REGISTRY].home
+    return {
+        "allow_shared_charging": config.allow_shared_charging,
+        "override": override_state(app),
+        "presence": {
+            "sensor": config.presence_sensor or None,
+            "someone_home": home.someone_home,
+            "blocks_backends": config.presence_blocks_backends,
+        },
+        "home_assistant_connected": home.ha_connected,
+        "allowed_providers": list(config.allowed_providers),
+        "disallowed_providers": list(config.disallowed_providers),
+        "config_changes_granted": [
+            b.id
+            for b in (*config.ocpp_services, *config.inbound_backends)
+            if b.allow_config_changes
+        ],
+        "rate_limit_seconds": config.rate_limit_seconds,
+        "max_current_a": home.max_current_a,
+        "charging_schedule": [dataclasses.asdict(p) for p in config.charging_schedule],
+    }
 
 
 async def health(request: web.Request) -> web.Response:

@@ -1,0 +1,1 @@
+"""The homeowner's policy: which commands may reach the charger, and the current limit."""
