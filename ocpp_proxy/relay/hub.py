@@ -158,7 +158,12 @@ class ChargerHub:
         )
         self.home = home or HomeState()
         self.limits = LimitKeeper(
-            charge_point_id, config, self.home, self.homeowner_command, lambda: self.version
+            charge_point_id,
+            config,
+            self.home,
+            self.homeowner_command,
+            lambda: self.version,
+            on_change=self._changed,
         )
         self._limit_task: asyncio.Task[None] | None = None
         self.alerts: deque[dict[str, Any]] = deque(maxlen=20)

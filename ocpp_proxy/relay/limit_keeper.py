@@ -50,6 +50,7 @@ class LimitKeeper:
         home: the homeowner's inputs (``max_current_a`` at run time).
         command: sends a command as the homeowner and returns a ``HomeownerResult``.
         version: returns the charger's OCPP version now.
+        on_change: called when :attr:`state` changes (``/status`` shows it).
     """
 
     def __init__(
@@ -59,12 +60,14 @@ class LimitKeeper:
         home: HomeState,
         command: Commander,
         version: Callable[[], OcppVersion],
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.id = charge_point_id
         self.config = config
         self.home = home
         self._command = command
         self._version = version
+        self._on_change = on_change
         self._lock = asyncio.Lock()
         self._booted = asyncio.Event()
         self._held = False  # the charger holds the proxy's profile (as far as we know)
@@ -97,6 +100,7 @@ class LimitKeeper:
                     await self._command(*clear_profile(version), actor=PROXY)
                     self._held = False
                 self.state = {"status": "none"}
+                self._on_change()
                 return
             query = await self._command(*stack_level_query(version), actor=PROXY)
             answer = query.answer.payload if query.answer is not None else None
@@ -119,6 +123,7 @@ class LimitKeeper:
                 "stack_level": stack_level,
                 "updated_at": iso_utc(time.time()),
             }
+            self._on_change()
             if self._held:
                 _LOGGER.info("%s: the homeowner's limit is set (%s)", self.id, periods)
             else:
