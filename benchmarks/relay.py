@@ -8,6 +8,8 @@ Run by hand from the repository root::
 
 Method
 ------
+The CSMS, charger and proxy plumbing lives in ``_peers.py`` (shared with ``durability.py``).
+
 * **CSMS peers**: a minimal raw ``websockets`` server (no ``ocpp`` library) that answers every
   CALL ``[2, id, action, payload]`` with ``[3, id, {"currentTime": ...}]``, and a
   BootNotification with ``Accepted`` and ``interval`` 12345. Three such servers run on loopback
@@ -58,56 +60,49 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
-import math
 import multiprocessing
 import os
 import platform
-import signal
-import socket
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from _peers import (
+    BOOT_ANSWER,
+    CURRENT_TIME,
+    HOST,
+    BenchmarkError,
+    Charger,
+    CpuMeter,
+    CsmsServers,
+    Goal,
+    Latency,
+    Memory,
+    Proxy,
+    Throughput,
+    connected_chargers,
+    csms_servers,
+    optional,
+    running_proxy,
+    summarize,
+)
 
-HOST = "127.0.0.1"
-SUBPROTOCOL = "ocpp1.6"
 CSMS_COUNT = 3
-#: The heartbeat interval the benchmark CSMS answers a BootNotification with. The proxy's local
-#: fallback answers with its configured ``heartbeat_interval`` (300), so this tells them apart.
-CSMS_INTERVAL = 12345
-CURRENT_TIME = "2025-01-01T00:00:00.000Z"
-BOOT_PAYLOAD = '{"chargePointVendor":"Bench","chargePointModel":"Relay"}'
 
 TARGET_ADDED_P50_US = 150.0
 TARGET_THROUGHPUT_RATIO = 0.35
 TARGET_RSS_MB = 60.0
 
-#: Bounds on waiting, so that the benchmark always ends by itself.
-POLL_TRIES = 200
-POLL_PAUSE_S = 0.05
-CONNECT_CONCURRENCY = 20
-PROXY_STOP_TIMEOUT_S = 10.0
-CSMS_START_TIMEOUT_S = 15.0
+#: Bound on a scenario, so that the benchmark always ends by itself.
 SCENARIO_BASE_TIMEOUT_S = 120.0
 
 _CSMS_HEARTBEAT_ANSWER = {"currentTime": CURRENT_TIME}
-_CSMS_BOOT_ANSWER = {"status": "Accepted", "currentTime": CURRENT_TIME, "interval": CSMS_INTERVAL}
-
-
-class BenchmarkError(Exception):
-    """The benchmark could not measure what it meant to (a peer failed or misbehaved)."""
 
 
 @dataclass(frozen=True)
@@ -120,110 +115,19 @@ class Settings:
     profile_prefix: str | None
 
 
-# --- the CSMS peers (child process) ----------------------------------------------------------
+# --- the CSMS peers (child process, see _peers) ----------------------------------------------
 
 
-async def _csms_connection(ws: ServerConnection) -> None:
-    """Answer every CALL at once: Boot with Accepted/12345, anything else with currentTime."""
-    with contextlib.suppress(ConnectionClosed):
-        async for text in ws:
-            try:
-                frame = json.loads(text)
-            except ValueError:
-                continue
-            if not isinstance(frame, list) or len(frame) < 3 or frame[0] != 2:
-                continue
-            boot = frame[2] == "BootNotification"
-            payload = _CSMS_BOOT_ANSWER if boot else _CSMS_HEARTBEAT_ANSWER
-            await ws.send(json.dumps([3, frame[1], payload], separators=(",", ":")))
-
-
-async def _serve_csms(count: int, control: Connection) -> None:
-    async with contextlib.AsyncExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            server = await stack.enter_async_context(
-                serve(
-                    _csms_connection,
-                    HOST,
-                    0,
-                    subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-                    compression=None,
-                    ping_interval=None,
-                )
-            )
-            ports.append(server.sockets[0].getsockname()[1])
-        control.send(ports)
-        await asyncio.to_thread(_wait_for_stop, control)
-
-
-def _wait_for_stop(control: Connection) -> None:
-    # Any message, or the parent's end closing (EOFError), means stop.
-    with contextlib.suppress(EOFError, OSError):
-        control.recv()
-
-
-def csms_process_main(count: int, control: Connection) -> None:
-    """Entry point of the CSMS child process: serve ``count`` CSMS servers until told to stop."""
-    asyncio.run(_serve_csms(count, control))
-
-
-@dataclass(frozen=True)
-class CsmsServers:
-    ports: list[int]
-    pid: int
-
-
-@contextlib.contextmanager
-def csms_servers(count: int) -> Iterator[CsmsServers]:
-    """Run ``count`` CSMS servers in a child process; yield their ports and its pid."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=csms_process_main, args=(count, theirs), daemon=True)
-    process.start()
-    try:
-        if not ours.poll(CSMS_START_TIMEOUT_S):
-            raise BenchmarkError("the CSMS process did not report its ports")
-        assert process.pid is not None
-        yield CsmsServers(ours.recv(), process.pid)
-    finally:
-        with contextlib.suppress(OSError):
-            ours.send("stop")
-        process.join(timeout=5)
-        if process.is_alive():
-            process.terminate()
-            process.join(timeout=5)
+def csms_answer(action: str, payload: Any) -> Any:
+    """Boot with Accepted/12345, anything else with currentTime."""
+    return BOOT_ANSWER if action == "BootNotification" else _CSMS_HEARTBEAT_ANSWER
 
 
 # --- the charger (this process) --------------------------------------------------------------
 
 
-class Charger:
-    """One OCPP 1.6 charger on a raw ``websockets`` connection, one CALL at a time."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self._ws = ws
-        self._next_id = 0
-
-    async def call(self, action: str, payload: str = "{}") -> tuple[int, Any]:
-        """Send one CALL, wait for its CALLRESULT; return (round trip in ns, result payload)."""
-        self._next_id += 1
-        unique_id = str(self._next_id)
-        text = f'[2,"{unique_id}","{action}",{payload}]'
-        start = time.perf_counter_ns()
-        await self._ws.send(text)
-        reply = await self._ws.recv()
-        elapsed = time.perf_counter_ns() - start
-        frame = json.loads(reply)
-        if frame[0] != 3 or frame[1] != unique_id:
-            raise BenchmarkError(f"unexpected answer to {action} {unique_id}: {reply!r:.200}")
-        return elapsed, frame[2]
-
-    async def boot(self) -> None:
-        """BootNotification; fail unless a CSMS (not the proxy's local fallback) answered."""
-        _, result = await self.call("BootNotification", BOOT_PAYLOAD)
-        if result.get("interval") != CSMS_INTERVAL:
-            raise BenchmarkError(f"BootNotification was not answered by a CSMS: {result}")
+class HeartbeatCharger(Charger):
+    """A charger that sends Heartbeats one after the other."""
 
     async def heartbeat(self) -> int:
         """One Heartbeat; its round trip in ns. Fails unless a CSMS answered it."""
@@ -245,261 +149,7 @@ class Charger:
         return answered
 
 
-async def _open_charger(url: str, limit: asyncio.Semaphore) -> ClientConnection:
-    async with limit:
-        ws = await connect(
-            url,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-            compression=None,
-            ping_interval=None,
-            open_timeout=10,
-            close_timeout=2,
-        )
-    if ws.subprotocol != SUBPROTOCOL:
-        await ws.close()
-        raise BenchmarkError(f"{url} did not accept subprotocol {SUBPROTOCOL}")
-    return ws
-
-
-@contextlib.asynccontextmanager
-async def connected_chargers(base_url: str, ids: Sequence[str]) -> AsyncIterator[list[Charger]]:
-    """Connect one charger per id to ``<base_url>/<id>``; close them all afterwards."""
-    limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    results = await asyncio.gather(
-        *(_open_charger(f"{base_url}/{cp}", limit) for cp in ids), return_exceptions=True
-    )
-    sockets = [r for r in results if isinstance(r, ClientConnection)]
-    try:
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise BenchmarkError(f"{len(failures)} charger(s) could not connect: {failures[0]!r}")
-        yield [Charger(ws) for ws in sockets]
-    finally:
-        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-
-
-# --- the proxy (subprocess) ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Memory:
-    rss_mb: float
-    peak_rss_mb: float
-
-
-class Proxy:
-    """A running proxy subprocess and how to reach it."""
-
-    def __init__(self, process: asyncio.subprocess.Process, port: int, log: Path) -> None:
-        self.process = process
-        self.http_url = f"http://{HOST}:{port}"
-        self.charger_url = f"ws://{HOST}:{port}/charger"
-        self.log = log
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    async def wait_healthy(self, session: aiohttp.ClientSession) -> None:
-        """Poll ``/health`` until it answers (a bounded number of times)."""
-        for _ in range(POLL_TRIES):
-            if self.process.returncode is not None:
-                raise BenchmarkError(
-                    f"the proxy exited with status {self.process.returncode}:\n{self.log_tail()}"
-                )
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with session.get(f"{self.http_url}/health") as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(POLL_PAUSE_S)
-        raise BenchmarkError(f"the proxy did not answer /health:\n{self.log_tail()}")
-
-    async def wait_links_up(self, session: aiohttp.ClientSession, ids: Sequence[str]) -> None:
-        """Poll ``/status`` until every backend link of every charger in ``ids`` is connected."""
-        states: dict[str, list[str]] = {}
-        for _ in range(POLL_TRIES):
-            async with session.get(f"{self.http_url}/status") as response:
-                status = await response.json()
-            states = {
-                hub["id"]: [link["state"] for link in hub["backends"]] for hub in status["chargers"]
-            }
-            if all(cp in states and set(states[cp]) == {"connected"} for cp in ids):
-                return
-            await asyncio.sleep(POLL_PAUSE_S)
-        raise BenchmarkError(f"backend links not all connected: {states}")
-
-    def memory(self) -> Memory | None:
-        """VmRSS and VmHWM of the proxy process, in MiB (None without /proc)."""
-        try:
-            text = Path(f"/proc/{self.process.pid}/status").read_text()
-        except OSError:
-            return None
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-
-        def mib(name: str) -> float:
-            return int(fields[name].split()[0]) / 1024  # the value is in kB
-
-        return Memory(rss_mb=mib("VmRSS"), peak_rss_mb=mib("VmHWM"))
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of process ``pid`` so far (s), from /proc (None without it)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    fields = text.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """CPU used by a few processes between :meth:`start` and :meth:`stop`, in % of one core."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self._pids = pids
-        self._before: dict[str, float | None] = {}
-        self._started = 0.0
-
-    def start(self) -> None:
-        self._before = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
-        self._started = time.perf_counter()
-
-    def stop(self) -> dict[str, float]:
-        seconds = time.perf_counter() - self._started
-        percent = {}
-        for name, pid in self._pids.items():
-            before, after = self._before.get(name), cpu_seconds(pid)
-            if before is not None and after is not None:
-                percent[name] = 100 * (after - before) / seconds
-        return percent
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def _write_config(folder: Path, csms_ports: Sequence[int]) -> Path:
-    config = {
-        "ocpp_version": "1.6",
-        "response_timeout": 10.0,
-        "preferred_provider": "csms1",
-        "ocpp_services": [
-            {"id": f"csms{index}", "url": f"ws://{HOST}:{port}", "version": "1.6"}
-            for index, port in enumerate(csms_ports, start=1)
-        ],
-    }
-    path = folder / "config.json"
-    path.write_text(json.dumps(config, indent=2))
-    return path
-
-
-def _proxy_command(config: Path, port: int, data_dir: Path, profile: str | None) -> list[str]:
-    runner = ["-m", "cProfile", "-o", profile] if profile else []
-    return [
-        sys.executable,
-        *runner,
-        "-m",
-        "ocpp_proxy",
-        "--config",
-        str(config),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--log-level",
-        "WARNING",
-    ]
-
-
-async def _stop_process(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(process.wait(), PROXY_STOP_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-
-
-@contextlib.asynccontextmanager
-async def running_proxy(
-    session: aiohttp.ClientSession, csms_ports: Sequence[int], profile: str | None
-) -> AsyncIterator[Proxy]:
-    """A proxy subprocess relaying to the CSMS servers on ``csms_ports``, ready for chargers."""
-    with tempfile.TemporaryDirectory(prefix="ocpp-proxy-bench-") as tmp:
-        folder = Path(tmp)
-        config = _write_config(folder, csms_ports)
-        port = _free_port()
-        log = folder / "proxy.log"
-        command = _proxy_command(config, port, folder / "data", profile)
-        with log.open("wb") as log_file:
-            process = await asyncio.create_subprocess_exec(
-                *command, stdout=log_file, stderr=log_file, cwd=tmp
-            )
-        proxy = Proxy(process, port, log)
-        try:
-            await proxy.wait_healthy(session)
-            yield proxy
-        finally:
-            await _stop_process(process)
-
-
 # --- scenarios -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Latency:
-    name: str
-    calls: int
-    p50_us: float
-    p99_us: float
-    mean_us: float
-    max_us: float
-
-
-@dataclass(frozen=True)
-class Throughput:
-    name: str
-    chargers: int
-    calls: int
-    seconds: float
-    calls_per_s: float
-    #: CPU used during the window, in % of one core: "chargers", "csms", "proxy".
-    cpu_percent: dict[str, float]
-
-    @property
-    def proxy_cpu_us_per_call(self) -> float | None:
-        """The proxy's CPU time per answered CALL (us), if it ran and /proc was there."""
-        percent = self.cpu_percent.get("proxy")
-        if percent is None or not self.calls:
-            return None
-        return percent / 100 * self.seconds / self.calls * 1e6
-
-
-def percentile(sorted_values: Sequence[int], fraction: float) -> int:
-    """Nearest-rank percentile of already sorted values."""
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def summarize(name: str, samples_ns: Sequence[int]) -> Latency:
-    ordered = sorted(samples_ns)
-    return Latency(
-        name=name,
-        calls=len(ordered),
-        p50_us=percentile(ordered, 0.50) / 1000,
-        p99_us=percentile(ordered, 0.99) / 1000,
-        mean_us=sum(ordered) / len(ordered) / 1000,
-        max_us=ordered[-1] / 1000,
-    )
 
 
 async def _prepare(
@@ -522,7 +172,7 @@ async def measure_latency(
 ) -> tuple[Latency, Memory | None]:
     """Sequential Heartbeats from one charger; also the proxy's memory right after them."""
     ids = ["BENCH-LATENCY"]
-    async with connected_chargers(base_url, ids) as [charger]:
+    async with connected_chargers(base_url, ids, HeartbeatCharger) as [charger]:
         await _prepare([charger], ids, proxy, session)
         await charger.heartbeats(settings.warmup)
         gc.collect()
@@ -544,7 +194,7 @@ async def measure_throughput(
     if proxy is not None:
         pids = {**pids, "proxy": proxy.process.pid}
     cpu = CpuMeter(pids)
-    async with connected_chargers(base_url, ids) as chargers:
+    async with connected_chargers(base_url, ids, HeartbeatCharger) as chargers:
         await _prepare(chargers, ids, proxy, session)
         await asyncio.gather(*(c.heartbeats(settings.throughput_warmup) for c in chargers))
         gc.collect()
@@ -611,19 +261,6 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
 # --- report ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Goal:
-    name: str
-    value: float | None
-    unit: str
-    target: str
-    passed: bool | None
-
-    @property
-    def verdict(self) -> str:
-        return "n/a" if self.passed is None else ("PASS" if self.passed else "MISS")
-
-
 def added_p50_us(results: Results, name: str) -> float:
     return results.latency[name].p50_us - results.latency["direct"].p50_us
 
@@ -662,10 +299,6 @@ def goals(results: Results) -> list[Goal]:
     ]
 
 
-def _optional(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def format_report(results: Results, settings: Settings) -> str:
     lines = [
         f"Latency: {settings.calls} sequential Heartbeats, 1 charger, "
@@ -690,8 +323,8 @@ def format_report(results: Results, settings: Settings) -> str:
         per_call = figures.proxy_cpu_us_per_call
         lines.append(
             f"  {name:<20}{figures.calls:>10}{figures.seconds:>10.2f}{figures.calls_per_s:>10.0f}"
-            f"{_optional(cpu.get('chargers'), '.0f'):>14}{_optional(cpu.get('csms'), '.0f'):>6}"
-            f"{_optional(cpu.get('proxy'), '.0f'):>7}{_optional(per_call, '.1f'):>19}"
+            f"{optional(cpu.get('chargers'), '.0f'):>14}{optional(cpu.get('csms'), '.0f'):>6}"
+            f"{optional(cpu.get('proxy'), '.0f'):>7}{optional(per_call, '.1f'):>19}"
         )
     lines.append(f"  {'ratio proxy/direct':<20}{throughput_ratio(results):>30.1%}")
     lines += ["", "Memory: proxy process, 1 charger + 3 backends connected, after the latency run"]
@@ -769,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings, json_path = parse_args(argv)
     started = time.perf_counter()
     try:
-        with csms_servers(CSMS_COUNT) as csms:
+        with csms_servers(CSMS_COUNT, csms_answer) as csms:
             results = asyncio.run(run_scenarios(settings, csms))
     except (BenchmarkError, TimeoutError) as err:
         print(f"benchmark failed: {err or type(err).__name__}", file=sys.stderr)
