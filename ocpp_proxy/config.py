@@ -69,6 +69,25 @@ DEFAULTS: Final[dict[str, Any]] = {
     "max_current_a": None,
     "charging_schedule": [],
     "start_race_window": 0.2,
+    "ha_url": "",
+    "ha_token": "",
+    "mqtt_host": "",
+    "mqtt_port": 1883,
+    "mqtt_username": "",
+    "mqtt_password": "",
+    "mqtt_discovery_prefix": "homeassistant",
+    "api_token": "",
+    "api_public_read": False,
+    "home_rate_per_kwh": 0.0,
+    "home_currency": "EUR",
+    "chargers": [],
+    "ssl_certfile": "",
+    "ssl_keyfile": "",
+    "ssl_client_ca": "",
+    "strict_charger_validation": False,
+    "handshake_timeout": 10.0,
+    "max_connections": 200,
+    "max_connections_per_address": 20,
     "host": "0.0.0.0",
     "port": 9000,
     "data_dir": "./data",
@@ -126,6 +145,21 @@ class ServiceConfig:
     rate_per_kwh: float = 0.0  # price per kWh, in currency, >= 0
     currency: str = "EUR"
     allow_config_changes: bool = False
+    client_certfile: str = ""  # PEM client certificate (security profile 3); "" = none
+    client_keyfile: str = ""  # its private key
+    verify_tls: bool = True  # False: wss:// without certificate checks (logged as a warning)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerCredential:
+    """A charger allowed to connect (``chargers``): its id and HTTP Basic password.
+
+    OCPP security profiles 1 and 2 (1.6 security whitepaper; 2.0.1 part 2 A00): the username is
+    the charge point id.
+    """
+
+    id: str
+    password: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +241,29 @@ class ProxyConfig:
     max_current_a: float | None = None  # A, the homeowner's charger-wide limit; None: none
     charging_schedule: tuple[SchedulePeriod, ...] = ()  # daily hours when charging may run
     start_race_window: float = 0.2  # s competing remote starts are gathered before one wins
+    # Home Assistant, outside the Supervisor (inside it, SUPERVISOR_TOKEN is used).
+    ha_url: str = ""  # e.g. http://homeassistant.local:8123; "" = none
+    ha_token: str = field(default="", repr=False)  # a long-lived access token
+    # MQTT broker for Home Assistant discovery; "" = no MQTT.
+    mqtt_host: str = ""
+    mqtt_port: int = 1883  # 1-65535
+    mqtt_username: str = ""
+    mqtt_password: str = field(default="", repr=False)
+    mqtt_discovery_prefix: str = "homeassistant"
+    # The homeowner's REST API and web page on the direct port.
+    api_token: str = field(default="", repr=False)  # "" = generated at first start
+    api_public_read: bool = False  # read-only requests without the token
+    home_rate_per_kwh: float = 0.0  # the home's electricity price, for cost estimates, >= 0
+    home_currency: str = "EUR"
+    # Security.
+    chargers: tuple[ChargerCredential, ...] = ()  # known chargers; () = any may connect
+    ssl_certfile: str = ""  # PEM certificate for wss:// on the charger side; "" = plain ws://
+    ssl_keyfile: str = ""
+    ssl_client_ca: str = ""  # CA that charger client certificates must chain to (profile 3)
+    strict_charger_validation: bool = False  # reject charger frames that break the schema
+    handshake_timeout: float = 10.0  # s a peer has to complete the WebSocket handshake, > 0
+    max_connections: int = 200  # open WebSockets in total, >= 1
+    max_connections_per_address: int = 20  # open WebSockets per remote address, >= 1
     host: str = "0.0.0.0"
     port: int = 9000  # 1-65535
     data_dir: str = "./data"
@@ -374,6 +431,16 @@ _SERVICE_SCHEMA = vol.Schema(
         vol.Optional("rate_per_kwh", default=0.0): _RATE,
         vol.Optional("currency", default="EUR"): _string,
         vol.Optional("allow_config_changes", default=False): _boolean,
+        vol.Optional("client_certfile", default=""): _string,
+        vol.Optional("client_keyfile", default=""): _string,
+        vol.Optional("verify_tls", default=True): _boolean,
+    }
+)
+
+_CHARGER_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): _charge_point_id,
+        vol.Required("password"): _string,
     }
 )
 
@@ -432,6 +499,25 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "max_current_a": vol.Any(None, _number(0.0, exclusive=False)),
     "charging_schedule": [_SCHEDULE_PERIOD],
     "start_race_window": _number(0.0, exclusive=False),
+    "ha_url": _string,
+    "ha_token": _string,
+    "mqtt_host": _string,
+    "mqtt_port": _integer(1, 65535),
+    "mqtt_username": _string,
+    "mqtt_password": _string,
+    "mqtt_discovery_prefix": _string,
+    "api_token": _string,
+    "api_public_read": _boolean,
+    "home_rate_per_kwh": _number(0.0, exclusive=False),
+    "home_currency": _string,
+    "chargers": [_CHARGER_SCHEMA],
+    "ssl_certfile": _string,
+    "ssl_keyfile": _string,
+    "ssl_client_ca": _string,
+    "strict_charger_validation": _boolean,
+    "handshake_timeout": _number(0.0, exclusive=True),
+    "max_connections": _integer(1),
+    "max_connections_per_address": _integer(1),
     "host": _string,
     "port": _integer(1, 65535),
     "data_dir": _string,
@@ -524,6 +610,7 @@ def parse_config(data: Mapping[str, Any]) -> ProxyConfig:
             "charging_schedule": tuple(
                 SchedulePeriod(**period) for period in options["charging_schedule"]
             ),
+            "chargers": tuple(ChargerCredential(**entry) for entry in options["chargers"]),
         }
     )
 
@@ -604,6 +691,7 @@ def _to_options(config: ProxyConfig) -> dict[str, Any]:
     options["allowed_providers"] = list(config.allowed_providers)
     options["disallowed_providers"] = list(config.disallowed_providers)
     options["charging_schedule"] = [dataclasses.asdict(p) for p in config.charging_schedule]
+    options["chargers"] = [dataclasses.asdict(c) for c in config.chargers]
     options["ocpp_version"] = str(config.ocpp_version)
     return options
 
