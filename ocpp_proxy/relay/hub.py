@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from ocpp_proxy.clock import iso_utc
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
+from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.protocol.frames import (
     CALL,
@@ -103,6 +104,7 @@ class PendingCall:
     targets: tuple[BackendLink, ...] = ()
     answers: dict[str, Frame] = field(default_factory=dict)
     deadline: float = 0.0  # loop time by which the primary must have answered (s)
+    received_at: float = field(default_factory=time.monotonic)
     done: bool = False
 
 
@@ -126,6 +128,7 @@ class ChargerHub:
         store: Store,
         *,
         home: HomeState | None = None,
+        metrics: Metrics | None = None,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
         on_change: Callable[[], None] | None = None,
@@ -140,11 +143,13 @@ class ChargerHub:
         self.connectors: dict[str, dict[str, Any]] = {}
         self.transaction_ids = TransactionIds()
         self.store = store
+        self.metrics = metrics or Metrics()
         self.journal = Journal(
             store,
             charge_point_id,
             durable_outbox=config.durable_outbox,
             message_log=config.message_log,
+            metrics=self.metrics,
         )
         self.sessions = SessionRecorder(
             store,
@@ -526,6 +531,7 @@ class ChargerHub:
 
     async def _answer_charger(self, pending: PendingCall, frame: Frame) -> None:
         self._finish(pending)
+        self._answered_in(pending, "backend")
         text = frame.raw
         if frame.unique_id != pending.frame.unique_id:
             text = with_unique_id(text, pending.frame.unique_id)
@@ -550,6 +556,7 @@ class ChargerHub:
 
     async def _answer_locally(self, pending: PendingCall) -> None:
         self._finish(pending)
+        self._answered_in(pending, "local")
         frame = pending.frame
         payload = local_answer(
             self.version,
@@ -568,6 +575,11 @@ class ChargerHub:
             text = build_call_result(frame.unique_id, payload)
         await self._send_to_charger(text)
         await self._answered(pending, LOCAL, parse_frame(text))
+
+    def _answered_in(self, pending: PendingCall, by: str) -> None:
+        seconds = time.monotonic() - pending.received_at
+        self.metrics.inc("ocpp_proxy_charger_answers_total", by=by)
+        self.metrics.inc("ocpp_proxy_charger_answer_seconds_total", seconds, by=by)
 
     def _finish(self, pending: PendingCall) -> None:
         pending.done = True
@@ -755,6 +767,8 @@ class ChargerHub:
         self, actor: str, frame: Frame, decision: Decision, answer: Frame | None
     ) -> None:
         # Written before the requester hears the outcome: no decision goes unrecorded.
+        if not decision.allowed:
+            self.metrics.inc("ocpp_proxy_refusals_total", rule=decision.rule)
         await self.store.audit(
             self.id,
             actor=actor,

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.protocol.frames import frame_head
 from ocpp_proxy.store import OutboxRow, Store
 from ocpp_proxy.tasks import spawn
@@ -32,17 +33,29 @@ class Journal:
     """
 
     def __init__(
-        self, store: Store, charge_point_id: str, *, durable_outbox: bool, message_log: bool
+        self,
+        store: Store,
+        charge_point_id: str,
+        *,
+        durable_outbox: bool,
+        message_log: bool,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.id = charge_point_id
         self.durable_outbox = durable_outbox
         self.message_log = message_log
+        self.metrics = metrics or Metrics()
 
     # -- message log -----------------------------------------------------------------------
 
     def frame(self, peer: str, direction: str, raw: str) -> None:
-        """Log one frame (never blocks; written behind in batches)."""
+        """Log one frame (never blocks; written behind in batches) and count it."""
+        self.metrics.inc(
+            "ocpp_proxy_frames_total",
+            peer="charger" if peer == CHARGER else "backend",
+            direction=direction,
+        )
         if not self.message_log:
             return
         message_type, unique_id, action = frame_head(raw)

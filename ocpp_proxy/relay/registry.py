@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 
 from ocpp_proxy.config import ProxyConfig
+from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.relay.arbiter import Arbiter
 from ocpp_proxy.relay.changes import ChangeFeed
@@ -26,12 +27,15 @@ class HubRegistry:
         store: Store,
         *,
         home: HomeState | None = None,
+        metrics: Metrics | None = None,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.home = home or HomeState()
+        self.metrics = metrics or Metrics()
+        self.metrics.gauge_source(self._gauges)
         self.changes = ChangeFeed()
         self._arbiter = arbiter
         self._upstream_factory = upstream_factory
@@ -58,6 +62,7 @@ class HubRegistry:
                     self.config,
                     self.store,
                     home=self.home,
+                    metrics=self.metrics,
                     arbiter=self._arbiter,
                     upstream_factory=self._upstream_factory,
                     on_change=self.changes.notify,
@@ -81,6 +86,18 @@ class HubRegistry:
         self.home.changed()
         await asyncio.gather(*(hub.limits.apply() for hub in self._hubs.values() if hub.charger))
         self.changes.notify()
+
+    def _gauges(self) -> Iterator[tuple[str, tuple[tuple[str, str], ...], float]]:
+        """Connections and queue depths, read when ``/metrics`` is rendered."""
+        for hub in self._hubs.values():
+            cp = ("charge_point", hub.id)
+            yield "ocpp_proxy_charger_connected", (cp,), float(hub.charger is not None)
+            yield "ocpp_proxy_commands_queued", (cp,), float(hub.commands.depth)
+            for link in hub.links.values():
+                labels = (("backend", link.id), cp)
+                yield "ocpp_proxy_backend_connected", labels, float(link.connected)
+                yield "ocpp_proxy_backend_queue_depth", labels, float(link.queue_depth)
+                yield "ocpp_proxy_backend_dropped_total", labels, float(link.dropped)
 
     def get(self, charge_point_id: str) -> ChargerHub | None:
         """Return the hub of ``charge_point_id`` if it exists."""

@@ -12,6 +12,7 @@ import aiohttp
 from aiohttp import WSCloseCode, web
 
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
+from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.policy.rules import HomeownerArbiter
 from ocpp_proxy.relay.backend_link import BackendLink
@@ -23,12 +24,30 @@ from ocpp_proxy.server.controls import (
     post_override,
 )
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
-from ocpp_proxy.server.keys import CONFIG, REGISTRY, SOCKETS, STARTED_AT
+from ocpp_proxy.server.keys import CONFIG, METRICS, REGISTRY, SOCKETS, STARTED_AT
 from ocpp_proxy.server.status import health, index, status
 from ocpp_proxy.store import DATABASE_FILE, Store
 from ocpp_proxy.transport.upstream import UpstreamClient
 
 _LOGGER = logging.getLogger(__name__)
+
+
+def new_metrics() -> Metrics:
+    """The proxy's metrics, declared with their help texts."""
+    metrics = Metrics()
+    for name, kind, help_text in (
+        ("ocpp_proxy_frames_total", "counter", "OCPP-J frames in and out, by peer kind"),
+        ("ocpp_proxy_refusals_total", "counter", "commands refused, by the rule that refused"),
+        ("ocpp_proxy_charger_answers_total", "counter", "charger CALLs answered, by whom"),
+        ("ocpp_proxy_charger_answer_seconds_total", "counter", "time charger CALLs waited (s)"),
+        ("ocpp_proxy_charger_connected", "gauge", "1 while the charger is connected"),
+        ("ocpp_proxy_commands_queued", "gauge", "commands waiting for the charger"),
+        ("ocpp_proxy_backend_connected", "gauge", "1 while the backend link is up"),
+        ("ocpp_proxy_backend_queue_depth", "gauge", "charger messages waiting for a backend"),
+        ("ocpp_proxy_backend_dropped_total", "counter", "queued messages dropped (queue full)"),
+    ):
+        metrics.describe(name, kind, help_text)
+    return metrics
 
 
 def create_app(config: ProxyConfig) -> web.Application:
@@ -37,6 +56,7 @@ def create_app(config: ProxyConfig) -> web.Application:
     app[CONFIG] = config
     app[SOCKETS] = set()
     app[STARTED_AT] = time.time()
+    app[METRICS] = new_metrics()
     app.cleanup_ctx.append(_relay)
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/charger", charger_endpoint)
@@ -84,6 +104,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
             config,
             store,
             home=home,
+            metrics=app[METRICS],
             arbiter=HomeownerArbiter(config, home),
             upstream_factory=upstream,
         )

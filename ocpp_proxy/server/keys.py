@@ -5,9 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ocpp_proxy.config import ProxyConfig
+from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.relay.registry import HubRegistry
 
 CONFIG = web.AppKey("config", ProxyConfig)
 REGISTRY = web.AppKey("registry", HubRegistry)
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 STARTED_AT = web.AppKey("started_at", float)
+METRICS = web.AppKey("metrics", Metrics)
