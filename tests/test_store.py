@@ -631,7 +631,7 @@ async def test_unknown_sessions_are_errors(store: Store) -> None:
         await store.session_set_owner(404, "a")
     with pytest.raises(StoreError, match="no session 404"):
         await store.session_set_backend_transaction(404, "a", "1")
-    with pytest.raises(StoreError, match="no session 404"):
+    with pytest.raises(StoreError, match="FOREIGN KEY"):
         await store.session_add_samples(404, [register(0, 1)])
     with pytest.raises(StoreError, match="no session 404"):
         await store.session_stopped(

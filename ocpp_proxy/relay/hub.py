@@ -520,14 +520,16 @@ class ChargerHub:
                     self.id, charger_tx, link.id, backend_tx
                 )
                 await self.sessions.on_backend_transaction(str(charger_tx), link.id, backend_tx)
-        await self.journal.outbox_done(delivery.outbox_id)
         pending = delivery.pending
-        if pending is None or pending.done:
-            return
-        if pending.primary is link:
-            await self._answer_charger(pending, frame)
-        else:
-            pending.answers[link.id] = frame
+        if pending is not None and not pending.done:
+            if pending.primary is link:
+                await self._answer_charger(pending, frame)
+            else:
+                pending.answers[link.id] = frame
+        # Forgotten after the charger has its answer: deleting first would not make a crash
+        # in between any safer (the charger would send the message again), only slower. The
+        # link sends its next message only once this returns.
+        await self.journal.outbox_done(delivery.outbox_id)
 
     async def _answer_charger(self, pending: PendingCall, frame: Frame) -> None:
         self._finish(pending)

@@ -42,6 +42,17 @@ FILE_MODE = 0o600
 BUSY_TIMEOUT_S = 5.0
 
 
+class _Write:
+    """A write waiting for its group's transaction."""
+
+    __slots__ = ("done", "what", "work")
+
+    def __init__(self, what: str, work: Work[object], done: asyncio.Future[object]) -> None:
+        self.what = what
+        self.work = work
+        self.done = done
+
+
 class Database:
     """An open database file: one aiosqlite connection, its lock, and its transactions.
 
@@ -53,6 +64,8 @@ class Database:
         self.path = path
         self.lock = asyncio.Lock()
         self._writes: set[asyncio.Task[object]] = set()
+        self._queued: list[_Write] = []
+        self._writer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Database:
@@ -112,23 +125,73 @@ class Database:
         return self._connection
 
     async def write(self, what: str, work: Work[_T]) -> _T:
-        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction; return its result once committed.
+        """Run ``work`` in a ``BEGIN IMMEDIATE`` transaction; return its result once committed.
 
-        The transaction runs in a task of its own, under :attr:`lock`: if the caller is
-        cancelled, it still commits (or rolls back) whole.
+        Writes that arrive while another is under way are committed together in the next
+        transaction (group commit): one BEGIN and one COMMIT for all of them, which is what
+        keeps many chargers' MeterValues cheap. If any of a group fails, the group is rolled
+        back and each write is run again alone, so one bad write never takes another with it.
+        The group runs in a task of its own, under :attr:`lock`: a caller that is cancelled
+        leaves its write to commit (or roll back) whole.
 
         Args:
             what: what is being done, for the error message.
             work: issues the statements; must not begin or end a transaction itself.
 
         Raises:
-            StoreError: the store is closed, or SQLite failed (the transaction was rolled back).
+            StoreError: the store is closed, or SQLite failed (the write was rolled back).
         """
         connection = self.connection()
-        task = asyncio.get_running_loop().create_task(self._transaction(connection, what, work))
-        self._writes.add(task)
-        task.add_done_callback(self._write_done)
-        return await asyncio.shield(task)
+        loop = asyncio.get_running_loop()
+        queued = _Write(what, work, loop.create_future())
+        self._queued.append(queued)
+        if self._writer is None:
+            self._writer = loop.create_task(self._write_groups(connection))
+            self._writes.add(self._writer)
+            self._writer.add_done_callback(self._write_done)
+        return await asyncio.shield(queued.done)
+
+    async def _write_groups(self, connection: aiosqlite.Connection) -> None:
+        try:
+            while self._queued:
+                group, self._queued = self._queued, []
+                async with self.lock:
+                    try:
+                        results = await self._group(connection, group)
+                    except Exception:
+                        results = None
+                if results is None:
+                    for write in group:  # one by one: each gets its own outcome
+                        await self._settle(
+                            write, self._transaction(connection, write.what, write.work)
+                        )
+                else:
+                    for write, result in zip(group, results, strict=True):
+                        if not write.done.done():
+                            write.done.set_result(result)
+        finally:
+            self._writer = None
+
+    async def _group(self, connection: aiosqlite.Connection, group: list[_Write]) -> list[object]:
+        await connection.execute("BEGIN IMMEDIATE")
+        try:
+            results = [await write.work(connection) for write in group]
+            await connection.execute("COMMIT")
+        except BaseException:
+            await _rollback(connection)
+            raise
+        return results
+
+    @staticmethod
+    async def _settle(write: _Write, transaction: Awaitable[object]) -> None:
+        try:
+            result = await transaction
+        except Exception as err:
+            if not write.done.done():
+                write.done.set_exception(err)
+        else:
+            if not write.done.done():
+                write.done.set_result(result)
 
     async def read(self, what: str, work: Work[_T]) -> _T:
         """Run ``work`` (reads, or one self-contained statement) under :attr:`lock`.
