@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import ssl
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ocpp_proxy import __version__
 from ocpp_proxy.config import ConfigError, ProxyConfig, load_config
@@ -67,7 +70,38 @@ def load(args: argparse.Namespace) -> ProxyConfig:
         )
         if value is not None
     }
+    overrides.update(mqtt_from_environment())
     return config.with_overrides(**overrides) if overrides else config
+
+
+#: Environment variables the Home Assistant app's run.sh sets from the Supervisor's MQTT service
+#: (environment, not flags, so that the password does not show in the process list).
+MQTT_ENVIRONMENT = {
+    "mqtt_host": "OCPP_PROXY_MQTT_HOST",
+    "mqtt_port": "OCPP_PROXY_MQTT_PORT",
+    "mqtt_username": "OCPP_PROXY_MQTT_USERNAME",
+    "mqtt_password": "OCPP_PROXY_MQTT_PASSWORD",
+}
+
+
+def mqtt_from_environment() -> dict[str, Any]:
+    """The MQTT options set in the environment (``OCPP_PROXY_MQTT_*``), as config overrides.
+
+    Raises:
+        ConfigError: ``OCPP_PROXY_MQTT_PORT`` is not a number.
+    """
+    found: dict[str, Any] = {}
+    for key, variable in MQTT_ENVIRONMENT.items():
+        value = os.environ.get(variable)
+        if not value:
+            continue
+        if key == "mqtt_port":
+            if not value.isdigit():
+                raise ConfigError(variable, f"expected a port number, got {value!r}")
+            found[key] = int(value)
+        else:
+            found[key] = value
+    return found
 
 
 def serve(config: ProxyConfig) -> None:
@@ -81,10 +115,28 @@ def serve(config: ProxyConfig) -> None:
     log.info(
         "ocpp-proxy %s on %s:%s; backends: %s", __version__, config.host, config.port, services
     )
-    log.info("chargers connect to ws://<this host>:%s/charger/<charge point id>", config.port)
+    from ocpp_proxy.security.connections import server_options
+    from ocpp_proxy.security.tls import server_ssl_context
+
+    try:
+        ssl_context = server_ssl_context(config)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError("ssl_certfile", f"cannot load the TLS certificate or key: {err}") from err
+    scheme = "wss" if ssl_context else "ws"
+    log.info(
+        "chargers connect to %s://<this host>:%s/charger/<charge point id>", scheme, config.port
+    )
     loop = new_event_loop()
     log.debug("event loop: %s", type(loop).__module__)
-    web.run_app(create_app(config), host=config.host, port=config.port, print=None, loop=loop)
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        print=None,
+        loop=loop,
+        ssl_context=ssl_context,
+        **server_options(config),
+    )
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -119,11 +171,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from ocpp_proxy.security.redaction import install as install_redaction
+
+    install_redaction(config)
     try:
         serve(config)
     except StoreError as err:
         print(f"ocpp-proxy: database error: {err}", file=sys.stderr)
         return EXIT_STORE_ERROR
+    except ConfigError as err:  # the TLS files, read only when serving
+        print(f"ocpp-proxy: config error: {err}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     return 0
 
 

@@ -14,9 +14,12 @@ from aiohttp import web
 from ocpp_proxy.config import parse_config
 from ocpp_proxy.relay.hub import ChargerHub
 from ocpp_proxy.relay.registry import HubRegistry
+from ocpp_proxy.security.connections import server_options
+from ocpp_proxy.security.tls import server_ssl_context
 from ocpp_proxy.server.app import create_app
 from ocpp_proxy.server.keys import REGISTRY
 from ocpp_proxy.simulator.charger import SimulatedCharger
+from ocpp_proxy.web.keys import API_TOKEN
 from tests.peers import Csms
 
 
@@ -27,10 +30,11 @@ class Proxy:
     app: web.Application
     runner: web.AppRunner
     port: int
+    tls: bool = False
 
     @property
     def base(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}"
 
     def charger_url(self, charge_point_id: str = "CP_1") -> str:
         return f"{self.base}/charger/{charge_point_id}"
@@ -52,6 +56,26 @@ class Proxy:
             assert response.status == 200, await response.text()
             return await response.json()
 
+    @property
+    def api_token(self) -> str:
+        """The REST API's bearer token (configured, or generated at start)."""
+        return self.app[API_TOKEN]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers that authenticate a REST API request on the direct port."""
+        return {"Authorization": f"Bearer {self.api_token}"}
+
+    async def post_json(self, path: str, body: Any) -> tuple[int, Any]:
+        """POST ``body`` as JSON with the API token; return the status and the JSON answer."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{self.port}{path}", json=body, headers=self.auth
+            ) as response,
+        ):
+            return response.status, await response.json()
+
     async def stop(self) -> None:
         await self.runner.cleanup()
 
@@ -68,12 +92,15 @@ async def start_proxy(tmp_path: Path) -> AsyncIterator[StartProxy]:
         options.setdefault("response_timeout", 2)
         options.setdefault("drain_timeout", 1)
         options.setdefault("data_dir", str(tmp_path / "data"))
+        options.setdefault("api_public_read", True)
         config = parse_config(options)
-        runner = web.AppRunner(create_app(config), shutdown_timeout=1)
+        # As cli.serve runs it: the handshake timeout, the redacting access log, TLS.
+        runner = web.AppRunner(create_app(config), shutdown_timeout=1, **server_options(config))
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        ssl_context = server_ssl_context(config)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
-        proxy = Proxy(runner.app, runner, runner.addresses[0][1])
+        proxy = Proxy(runner.app, runner, runner.addresses[0][1], tls=ssl_context is not None)
         proxies.append(proxy)
         return proxy
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,8 +142,10 @@ class Csms:
         *,
         first_transaction_id: int = 1,
         heartbeat_interval: int = 300,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.name = name
+        self.ssl_context = ssl_context  # serve wss:// with it
         self.heartbeat_interval = heartbeat_interval
         self.version = version
         self.received: list[Received] = []
@@ -160,7 +163,7 @@ class Csms:
     @property
     def url(self) -> str:
         """The URL a proxy service entry points at (the charge point id is appended)."""
-        return f"ws://127.0.0.1:{self.port}/ocpp"
+        return f"{'wss' if self.ssl_context else 'ws'}://127.0.0.1:{self.port}/ocpp"
 
     @property
     def assigned_transaction_ids(self) -> list[int]:
@@ -235,7 +238,11 @@ class Csms:
     async def start(self) -> Csms:
         """Start serving (on the same port as before, after a :meth:`stop`)."""
         self._server = await serve(
-            self._handle, "127.0.0.1", self.port, subprotocols=[f"ocpp{self.version}"]
+            self._handle,
+            "127.0.0.1",
+            self.port,
+            subprotocols=[f"ocpp{self.version}"],
+            ssl=self.ssl_context,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aiohttp
 import pytest
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call as call16
@@ -78,11 +77,7 @@ async def limit_accepted(proxy: Proxy) -> None:
 
 
 async def post(proxy: Proxy, path: str, body: Any) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"http://127.0.0.1:{proxy.port}{path}", json=body) as response,
-    ):
-        return response.status, await response.json()
+    return await proxy.post_json(path, body)
 
 
 async def test_denied_provider_controls_nothing(house: Any) -> None:

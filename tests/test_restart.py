@@ -32,7 +32,7 @@ class ProxyProcess:
         self.port = free_port()
         self.data_dir = tmp_path / "data"
         self.config = tmp_path / "config.json"
-        self.config.write_text(json.dumps(options))
+        self.config.write_text(json.dumps({"api_public_read": True, **options}))
         self.log = tmp_path / "proxy.log"
         self.process: asyncio.subprocess.Process | None = None
 

@@ -23,6 +23,8 @@ class HomeState:
     ``input_boolean`` (None while unknown). ``someone_home``: the presence sensor (None while
     unknown). ``ha_connected``: whether Home Assistant is reachable. ``max_current_a``: the
     homeowner's current limit at run time (A; None: the config's ``max_current_a``).
+    ``shared_charging``: whether backends may control the charger, set at run time (None:
+    the config's ``allow_shared_charging``).
     """
 
     override_api: bool = False
@@ -30,12 +32,17 @@ class HomeState:
     someone_home: bool | None = None
     ha_connected: bool = False
     max_current_a: float | None = None
+    shared_charging: bool | None = None
     listeners: list[Callable[[], None]] = field(default_factory=list)
 
     def changed(self) -> None:
         """Tell the listeners (status feeds, the limit keeper) that something changed."""
         for listener in self.listeners:
             listener()
+
+    def shared_charging_allowed(self, default: bool) -> bool:
+        """Whether backends may control the charger: the run-time switch, else ``default``."""
+        return default if self.shared_charging is None else self.shared_charging
 
     def set_presence_state(self, state: str | None) -> None:
         """Take a Home Assistant state of the presence entity (``on``/``home`` = someone home).

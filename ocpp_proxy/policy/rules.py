@@ -74,8 +74,8 @@ def read_only(case: Case) -> Decision | None:
 
 
 def shared_charging_off(case: Case) -> Decision | None:
-    """``allow_shared_charging: false``: the homeowner keeps full control."""
-    if not case.config.allow_shared_charging:
+    """Shared charging off (config, or switched at run time): the homeowner keeps control."""
+    if not case.home.shared_charging_allowed(case.config.allow_shared_charging):
         return _refuse(
             "shared_charging_off", "allow_shared_charging is off: backends may only read"
         )

@@ -61,7 +61,8 @@ class FrameError(Exception):
 
     ``unique_id`` is set when it could be read, so that the sender can get a CALLERROR;
     ``message_type`` when the type id could be read (a malformed CALLRESULT is not answered).
-    ``unknown_type`` marks a well-formed array whose message type id is not 2, 3 or 4.
+    ``unknown_type`` marks a well-formed array whose message type id is not 2, 3 or 4;
+    ``too_large`` a frame over the size limit.
     """
 
     def __init__(
@@ -71,12 +72,14 @@ class FrameError(Exception):
         message_type: int | None = None,
         *,
         unknown_type: bool = False,
+        too_large: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.unique_id = unique_id
         self.message_type = message_type
         self.unknown_type = unknown_type
+        self.too_large = too_large
 
 
 def _head_of(raw: str) -> tuple[int | None, str | None]:
@@ -113,7 +116,12 @@ def parse_frame(
         size = len(raw.encode("utf-8", "surrogatepass"))
         if size > max_bytes:
             message_type, unique_id = _head_of(raw[:256])
-            raise FrameError(f"frame of {size} bytes exceeds {max_bytes}", unique_id, message_type)
+            raise FrameError(
+                f"frame of {size} bytes exceeds {max_bytes}",
+                unique_id,
+                message_type,
+                too_large=True,
+            )
     try:
         message = _loads(raw)
     except ValueError as err:

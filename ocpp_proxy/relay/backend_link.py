@@ -91,6 +91,7 @@ class Delivery:
     enqueued_at: float = field(default_factory=time.monotonic)
     attempts: int = 0
     deadline: float = 0.0  # monotonic time by which the backend must answer (s)
+    answered: bool = False
 
 
 class LinkOwner(Protocol):
@@ -126,6 +127,10 @@ class LinkOwner(Protocol):
 
     def on_link_down(self, link: BackendLink) -> None:
         """The link's connection is gone."""
+        ...
+
+    def limit_hit(self, limit: str) -> None:
+        """A frame from the link was refused by a limit (``max_frame_bytes``), for metrics."""
         ...
 
 
@@ -322,7 +327,7 @@ class BackendLink:
     def _on_deadline(self) -> None:
         self._timer = None
         delivery = self._in_flight
-        if delivery is None:
+        if delivery is None or delivery.answered:
             return
         loop = asyncio.get_running_loop()
         if loop.time() < delivery.deadline:
@@ -395,15 +400,26 @@ class BackendLink:
         if delivery is None:
             _LOGGER.info("%s answered unknown unique id %s; dropped", self.id, frame.unique_id)
             return
-        if delivery is self._in_flight or (self._queue and self._queue[0] is delivery):
-            self._in_flight = None
+        if self._queue and self._queue[0] is delivery:
+            # Held as in flight while the answer is written down, so that neither the timer
+            # nor another task sends anything meanwhile, and /status counts it until it is.
+            self._in_flight = delivery
+            delivery.answered = True
             self._attempt_ids.clear()
-            self._queue.popleft()
-        await self.owner.on_backend_answer(self, delivery, frame)
+            try:
+                await self.owner.on_backend_answer(self, delivery, frame)
+            finally:
+                if self._queue and self._queue[0] is delivery:
+                    self._queue.popleft()
+                self._in_flight = None
+        else:
+            await self.owner.on_backend_answer(self, delivery, frame)
         await self._pump()
 
     async def _reject(self, err: FrameError, raw: str) -> None:
         _LOGGER.warning("%s sent a malformed frame (%s): %.200s", self.id, err.reason, raw)
+        if err.too_large:
+            self.owner.limit_hit("max_frame_bytes")
         if err.unique_id is not None and (
             err.unknown_type or err.message_type not in UNANSWERED_TYPES
         ):

@@ -22,6 +22,10 @@ _LOGGER = logging.getLogger(__name__)
 
 Respond = Callable[[Frame], Awaitable[None]]
 
+#: Commands that may wait for the charger at once. One charger answers a command in well under
+#: a second, and backends send a few a minute; a queue this long means a backend floods.
+MAX_QUEUED_COMMANDS = 100
+
 
 @dataclass(slots=True, eq=False)
 class Command:
@@ -46,12 +50,22 @@ class CommandQueue:
         send: sends a text frame to the charger; returns False if it could not.
         timeout: seconds to wait for the charger's answer to one command (s).
         generic_error: the version's CALLERROR code for "no answer" (``GenericError``).
+        max_queued: commands that may wait at once; past it a command gets a CALLERROR.
+        on_full: called when a command is refused because the queue is full (for metrics).
     """
 
     def __init__(
-        self, send: Callable[[str], Awaitable[bool]], *, timeout: float, generic_error: str
+        self,
+        send: Callable[[str], Awaitable[bool]],
+        *,
+        timeout: float,
+        generic_error: str,
+        max_queued: int = MAX_QUEUED_COMMANDS,
+        on_full: Callable[[], None] | None = None,
     ) -> None:
         self._send = send
+        self._max_queued = max_queued
+        self._on_full = on_full
         self._timeout = timeout
         self._generic_error = generic_error
         self._queue: deque[Command] = deque()
@@ -69,7 +83,24 @@ class CommandQueue:
         return self._in_flight
 
     async def submit(self, command: Command) -> None:
-        """Queue ``command`` and send it if no other command is in flight."""
+        """Queue ``command`` and send it if no other command is in flight.
+
+        When ``max_queued`` commands wait already, ``command`` is answered at once with a
+        CALLERROR (GenericError) instead: one flooding backend cannot grow memory without end,
+        and the others' commands still go through as the queue drains.
+        """
+        if len(self._queue) >= self._max_queued:
+            _LOGGER.warning(
+                "command queue full (%d): %s from %s refused",
+                self._max_queued,
+                command.frame.action,
+                command.requester,
+            )
+            if self._on_full is not None:
+                self._on_full()
+            description = f"too many commands waiting for the charge point ({self._max_queued})"
+            await command.respond(_error_frame(command, self._generic_error, description))
+            return
         self._queue.append(command)
         if self._in_flight is None:
             await self._pump()

@@ -79,6 +79,13 @@ class HubRegistry:
         self.home.changed()
         self.changes.notify()
 
+    async def set_shared_charging(self, enabled: bool) -> None:
+        """Whether backends may control the charger, from the API; kept across restarts."""
+        self.home.shared_charging = enabled
+        await self.store.set_setting("shared_charging", enabled)
+        self.home.changed()
+        self.changes.notify()
+
     async def set_max_current(self, max_current_a: float | None) -> None:
         """The homeowner's current limit (A; None: none); kept, and sent to every charger."""
         self.home.max_current_a = max_current_a

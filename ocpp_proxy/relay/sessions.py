@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ocpp_proxy.relay.arbiter import RunningSession
+from ocpp_proxy.relay.live_meter import LiveMeter
 from ocpp_proxy.relay.meter_values import meter_samples, parse_timestamp
 from ocpp_proxy.store import Store
 
@@ -49,6 +50,7 @@ class SessionRecorder:
         charge_point_id: the charge point.
         tariffs: backend id -> (price per kWh, currency), for the revenue of its sessions.
         claim_window_s: how long an accepted remote start claims the next matching start (s).
+        on_meter: called when ``live`` changed: a session started, got meter values, ended.
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class SessionRecorder:
         *,
         tariffs: Mapping[str, tuple[float, str]],
         claim_window_s: float,
+        on_meter: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.id = charge_point_id
@@ -67,6 +70,9 @@ class SessionRecorder:
         self._running: dict[str, RunningSession] = {}
         self._unowned: set[str] = set()
         self._claims: list[RemoteStart] = []
+        #: Newest readings of each running session, by transaction id (memory only).
+        self.live: dict[str, LiveMeter] = {}
+        self._on_meter = on_meter
 
     async def restore(self) -> None:
         """Pick up the sessions that were open when the proxy stopped."""
@@ -74,6 +80,7 @@ class SessionRecorder:
             self._sessions[row.transaction_id] = row.id
             where = row.evse_id if row.evse_id is not None else row.connector_id
             self._running[row.transaction_id] = RunningSession(row.transaction_id, where, row.owner)
+            self.live[row.transaction_id] = LiveMeter(row.started_at, row.meter_start_wh)
 
     def running(self) -> tuple[RunningSession, ...]:
         """The sessions the charger is running now, with their owners."""
@@ -164,14 +171,20 @@ class SessionRecorder:
         )
         self._remember(key, session_id)
         self._running[key] = RunningSession(key, where, claim.backend_id if claim else None)
+        self.live[key] = LiveMeter(at, meter_start_wh)
         if claim is None:
             self._unowned.add(key)
+        self._meter_changed()
 
     async def _samples(self, key: str, meter_values: Any, now: float) -> None:
         session_id = self._sessions.get(key)
         samples = meter_samples(meter_values, now)
         if session_id is not None and samples:
             await self.store.session_add_samples(session_id, samples)
+        live = self.live.get(key)
+        if live is not None and samples:
+            live.update(samples)
+            self._meter_changed()
 
     async def _stop(
         self, key: str, *, at: float, meter_stop_wh: float | None, reason: str | None
@@ -181,6 +194,8 @@ class SessionRecorder:
             _LOGGER.warning("%s: stop of transaction %s, which was never started", self.id, key)
             return
         self._running.pop(key, None)
+        if self.live.pop(key, None) is not None:
+            self._meter_changed()
         session = await self.store.session_stopped(
             session_id,
             stopped_at=at,
@@ -198,6 +213,10 @@ class SessionRecorder:
             session.owner,
             revenue,
         )
+
+    def _meter_changed(self) -> None:
+        if self._on_meter is not None:
+            self._on_meter()
 
     def _remember(self, key: str, session_id: int) -> None:
         self._sessions[key] = session_id

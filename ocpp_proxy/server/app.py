@@ -12,11 +12,14 @@ import aiohttp
 from aiohttp import WSCloseCode, web
 
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
+from ocpp_proxy.homeassistant.app import home_assistant_ctx, mqtt_ctx
 from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.policy.rules import HomeownerArbiter
 from ocpp_proxy.relay.backend_link import BackendLink
 from ocpp_proxy.relay.registry import HubRegistry
+from ocpp_proxy.security.connections import ConnectionLimiter
+from ocpp_proxy.security.throttle import AuthThrottle
 from ocpp_proxy.server.controls import (
     get_max_current,
     get_override,
@@ -24,10 +27,19 @@ from ocpp_proxy.server.controls import (
     post_override,
 )
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
-from ocpp_proxy.server.keys import CONFIG, METRICS, REGISTRY, SOCKETS, STARTED_AT
-from ocpp_proxy.server.status import health, index, status
+from ocpp_proxy.server.keys import (
+    CONFIG,
+    LIMITER,
+    METRICS,
+    REGISTRY,
+    SOCKETS,
+    STARTED_AT,
+    THROTTLE,
+)
+from ocpp_proxy.server.status import health, status
 from ocpp_proxy.store import DATABASE_FILE, Store
 from ocpp_proxy.transport.upstream import UpstreamClient
+from ocpp_proxy.web import install_web
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,6 +57,9 @@ def new_metrics() -> Metrics:
         ("ocpp_proxy_backend_connected", "gauge", "1 while the backend link is up"),
         ("ocpp_proxy_backend_queue_depth", "gauge", "charger messages waiting for a backend"),
         ("ocpp_proxy_backend_dropped_total", "counter", "queued messages dropped (queue full)"),
+        ("ocpp_proxy_limit_hits_total", "counter", "requests or frames refused by a limit"),
+        ("ocpp_proxy_auth_failures_total", "counter", "failed authentications, by peer kind"),
+        ("ocpp_proxy_schema_violations_total", "counter", "frames breaking the OCPP schema"),
     ):
         metrics.describe(name, kind, help_text)
     return metrics
@@ -57,7 +72,13 @@ def create_app(config: ProxyConfig) -> web.Application:
     app[SOCKETS] = set()
     app[STARTED_AT] = time.time()
     app[METRICS] = new_metrics()
+    app[LIMITER] = ConnectionLimiter(
+        config.max_connections, config.max_connections_per_address, app[METRICS]
+    )
+    app[THROTTLE] = AuthThrottle()
     app.cleanup_ctx.append(_relay)
+    # After the relay: both feed and follow its registry.
+    app.cleanup_ctx.extend((home_assistant_ctx, mqtt_ctx))
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/charger", charger_endpoint)
     app.router.add_get("/charger/{charge_point_id}", charger_endpoint)
@@ -68,7 +89,7 @@ def create_app(config: ProxyConfig) -> web.Application:
     app.router.add_post("/override", post_override)
     app.router.add_get("/max_current", get_max_current)
     app.router.add_post("/max_current", post_max_current)
-    app.router.add_get("/", index)
+    install_web(app)
     return app
 
 
@@ -76,6 +97,11 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     data_dir = Path(config.data_dir)
     await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+    # mkdir's mode does not apply to a folder that exists already (or passes through umask).
+    try:
+        await asyncio.to_thread(data_dir.chmod, 0o700)
+    except OSError as err:  # not ours to change (a mounted volume): say so, carry on
+        _LOGGER.warning("cannot make %s private (0700): %s", data_dir, err.strerror or err)
     store = await Store.open(
         data_dir / DATABASE_FILE,
         message_log_days=config.message_log_days,
@@ -99,6 +125,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         home = HomeState(
             override_api=bool(settings.get("override", False)),
             max_current_a=settings.get("max_current_a", config.max_current_a),
+            shared_charging=settings.get("shared_charging"),
         )
         registry = HubRegistry(
             config,

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
+from collections.abc import Iterator
+from typing import NoReturn
 
 from aiohttp import WSCloseCode, web
 
 from ocpp_proxy.config import InboundBackendConfig
 from ocpp_proxy.protocol.versions import ALL_SUBPROTOCOLS, OcppVersion
-from ocpp_proxy.server.keys import CONFIG, REGISTRY, SOCKETS
+from ocpp_proxy.security.charger_auth import CHALLENGE, check_charger
+from ocpp_proxy.server.keys import CONFIG, LIMITER, METRICS, REGISTRY, SOCKETS, THROTTLE
 from ocpp_proxy.transport.websocket import pump_frames
 
 _LOGGER = logging.getLogger(__name__)
@@ -52,14 +57,64 @@ async def _refuse_subprotocol(request: web.Request, offered: list[str]) -> web.W
     return ws
 
 
+async def _auth_failed(
+    request: web.Request, peer: str, who: str, reason: str, challenge: str
+) -> NoReturn:
+    """Log and count a failed authentication, wait out the throttle, raise HTTP 401."""
+    remote = request.remote or "?"
+    # Never the presented secret: only who claimed to be whom, from where, and why not.
+    _LOGGER.warning("%s %r from %s refused: %s", peer, who, remote, reason)
+    request.app[METRICS].inc("ocpp_proxy_auth_failures_total", peer=peer)
+    delay = request.app[THROTTLE].failed(remote)
+    if delay > 0:
+        request.app[METRICS].inc("ocpp_proxy_limit_hits_total", limit="auth_throttle")
+        # Only this request waits: no lock, other addresses and right secrets pass at once.
+        await asyncio.sleep(delay)
+    raise web.HTTPUnauthorized(
+        text=f"{peer} refused: {reason}", headers={"WWW-Authenticate": challenge}
+    )
+
+
+@contextlib.contextmanager
+def _connection_slot(request: web.Request) -> Iterator[None]:
+    """Hold a capped connection slot for the request; HTTP 503 before the upgrade if none is free.
+
+    A slot is held by a WebSocket, and by an attempt being authenticated (or throttled).
+    """
+    limiter, remote = request.app[LIMITER], request.remote or "?"
+    limit = limiter.acquire(remote)
+    if limit is not None:
+        _LOGGER.warning("connection from %s refused: %s reached", remote, limit)
+        raise web.HTTPServiceUnavailable(text=f"too many connections ({limit})")
+    try:
+        yield
+    finally:
+        limiter.release(remote)
+
+
 async def charger_endpoint(request: web.Request) -> web.WebSocketResponse:
     """A charger's WebSocket (OCPP-J 1.6 §3; OCPP 2.0.1 part 4 §3).
 
     The OCPP version comes from the negotiated subprotocol; a charger that offers none gets
-    ``ocpp_version`` from the config.
+    ``ocpp_version`` from the config. With ``chargers`` configured, HTTP Basic with the charge
+    point id and its password is required (security profiles 1 and 2, OCPP 2.0.1 part 2 A00):
+    HTTP 401 before the upgrade otherwise. Over the connection caps: HTTP 503.
     """
     config = request.app[CONFIG]
     charge_point_id = request.match_info.get("charge_point_id") or config.charge_point_id
+    # The slot is taken first: a refused attempt waiting out the throttle holds one too, so
+    # one address cannot pile up more than max_connections_per_address of them.
+    with _connection_slot(request):
+        refused = check_charger(
+            config.chargers, charge_point_id, request.headers.get("Authorization", "")
+        )
+        if refused is not None:
+            await _auth_failed(request, "charge point", charge_point_id, refused, CHALLENGE)
+        return await _serve_charger(request, charge_point_id)
+
+
+async def _serve_charger(request: web.Request, charge_point_id: str) -> web.WebSocketResponse:
+    config = request.app[CONFIG]
     offered = offered_subprotocols(request)
     accepted = (
         ALL_SUBPROTOCOLS if config.auto_detect_ocpp_version else (config.ocpp_version.subprotocol,)
@@ -83,7 +138,7 @@ async def charger_endpoint(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-def _inbound_backend(request: web.Request) -> InboundBackendConfig:
+async def _inbound_backend(request: web.Request) -> InboundBackendConfig:
     """The configured inbound backend the request authenticates as; HTTP 401 otherwise."""
     config = request.app[CONFIG]
     backend_id = request.query.get("id", "")
@@ -96,12 +151,8 @@ def _inbound_backend(request: web.Request) -> InboundBackendConfig:
             if hmac.compare_digest(presented.encode(), backend.token.encode()):
                 return backend
             break
-    _LOGGER.warning(
-        "backend %r from %s refused: unknown id or wrong secret", backend_id, request.remote
-    )
-    raise web.HTTPUnauthorized(
-        text="unknown backend id or wrong secret",
-        headers={"WWW-Authenticate": 'Bearer realm="ocpp-proxy"'},
+    await _auth_failed(
+        request, "backend", backend_id, "unknown id or wrong secret", 'Bearer realm="ocpp-proxy"'
     )
 
 
@@ -109,9 +160,18 @@ async def backend_endpoint(request: web.Request) -> web.WebSocketResponse:
     """An inbound backend's WebSocket: it plays a CSMS over a connection it opened.
 
     Query: ``id`` (the backend's config id), ``charge_point_id`` (optional), ``token`` (or an
-    ``Authorization: Bearer`` header). Unknown id or wrong secret: HTTP 401 before the upgrade.
+    ``Authorization: Bearer`` header). Unknown id or wrong secret: HTTP 401 before the upgrade
+    (repeated failures from one address wait longer and longer first); over the connection
+    caps: HTTP 503.
     """
-    backend = _inbound_backend(request)
+    with _connection_slot(request):  # before authentication: see charger_endpoint
+        backend = await _inbound_backend(request)
+        return await _serve_backend(request, backend)
+
+
+async def _serve_backend(
+    request: web.Request, backend: InboundBackendConfig
+) -> web.WebSocketResponse:
     registry = request.app[REGISTRY]
     charge_point_id = request.query.get("charge_point_id") or registry.default_charge_point_id()
     hub = await registry.open(charge_point_id)

@@ -7,9 +7,13 @@ from aiohttp import web
 from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.relay.registry import HubRegistry
+from ocpp_proxy.security.connections import ConnectionLimiter
+from ocpp_proxy.security.throttle import AuthThrottle
 
 CONFIG = web.AppKey("config", ProxyConfig)
 REGISTRY = web.AppKey("registry", HubRegistry)
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 STARTED_AT = web.AppKey("started_at", float)
 METRICS = web.AppKey("metrics", Metrics)
+LIMITER = web.AppKey("limiter", ConnectionLimiter)
+THROTTLE = web.AppKey("throttle", AuthThrottle)

@@ -1,4 +1,4 @@
-"""``/status``, ``/health`` and the placeholder page at ``/``."""
+"""``/status`` and ``/health`` (the page at ``/`` is ``ocpp_proxy.web``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ocpp_proxy import __version__
 from ocpp_proxy.clock import iso_utc
+from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.server.controls import override_state
 from ocpp_proxy.server.keys import CONFIG, REGISTRY, STARTED_AT
 
@@ -25,6 +26,7 @@ async def status(request: web.Request) -> web.Response:
             "mode": "relay" if config.backend_ids else "local",
             "preferred_provider": config.preferred_provider or None,
             "rules": rules_in_force(request.app),
+            "security": security_in_force(config),
             "chargers": [hub.snapshot() for hub in registry],
         }
     )
@@ -34,7 +36,7 @@ def rules_in_force(app: web.Application) -> dict[str, Any]:
     """The homeowner's rules as the arbiter applies them now (see ``ocpp_proxy.policy.rules``)."""
     config, home = app[CONFIG], app[REGISTRY].home
     return {
-        "allow_shared_charging": config.allow_shared_charging,
+        "allow_shared_charging": home.shared_charging_allowed(config.allow_shared_charging),
         "override": override_state(app),
         "presence": {
             "sensor": config.presence_sensor or None,
@@ -55,20 +57,22 @@ def rules_in_force(app: web.Application) -> dict[str, Any]:
     }
 
 
+def security_in_force(config: ProxyConfig) -> dict[str, Any]:
+    """How chargers are let in (``ocpp_proxy.security``), never with a secret.
+
+    ``charger_auth``: ``"basic"`` when ``chargers`` lists who may connect (security profiles
+    1 and 2), ``"open"`` when any id may; ``tls``: the charger side serves ``wss://``;
+    ``client_certificates``: chargers must present a certificate (profile 3).
+    """
+    return {
+        "charger_auth": "basic" if config.chargers else "open",
+        "tls": bool(config.ssl_certfile),
+        "client_certificates": bool(config.ssl_certfile and config.ssl_client_ca),
+    }
+
+
 async def health(request: web.Request) -> web.Response:
     """``GET /health``: liveness, for watchdogs."""
     return web.json_response(
         {"status": "ok", "uptime_s": round(time.time() - request.app[STARTED_AT], 1)}
-    )
-
-
-async def index(request: web.Request) -> web.Response:
-    """``GET /``: what this server is and where to look."""
-    return web.Response(
-        text=(
-            f"ocpp-proxy {__version__}\n"
-            "Chargers connect to ws://<host>:<port>/charger/<charge point id>.\n"
-            "Status: /status  Health: /health\n"
-        ),
-        content_type="text/plain",
     )

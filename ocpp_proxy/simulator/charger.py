@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import logging
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
@@ -1074,6 +1076,8 @@ class SimulatedCharger:
         log: Callable[[str], None] | None = None,
         response_timeout: float = 30.0,
         open_timeout: float = 10.0,
+        password: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> SimulatedCharger:
         """Open the WebSocket to ``url`` (used as is) and start answering the CSMS.
 
@@ -1081,7 +1085,10 @@ class SimulatedCharger:
         version's subprotocol (``ocpp1.6`` / ``ocpp2.0.1`` / ``ocpp2.1``, OCPP-J §3.1.2); ``[]``
         offers none.  ``log`` receives one line per exchange (default: the
         ``ocpp_proxy.simulator`` logger).  ``response_timeout`` (s) bounds the wait for each
-        answer; ``open_timeout`` (s) bounds the opening handshake.
+        answer; ``open_timeout`` (s) bounds the opening handshake.  ``password`` sends HTTP
+        Basic with the charge point id as username (security profiles 1 and 2, OCPP 2.0.1
+        part 2 A00); ``ssl_context`` is the TLS context for ``wss://`` (profile 3: with a
+        client certificate loaded).
 
         Raises ``ValueError`` for an unsupported version, ``OSError`` / ``TimeoutError`` /
         ``websockets.exceptions.InvalidHandshake`` / ``InvalidURI`` when the connection fails.
@@ -1091,8 +1098,18 @@ class SimulatedCharger:
                 f"unsupported OCPP version {version!r}; use one of {', '.join(SUPPORTED_VERSIONS)}"
             )
         offered = [SUBPROTOCOLS[version]] if subprotocols is None else list(subprotocols)
+        headers: dict[str, str] = {}
+        if password is not None:
+            token = base64.b64encode(f"{charge_point_id}:{password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        # websockets takes ssl=None for "plain TCP" even on wss://: pass it only when given.
+        tls: dict[str, Any] = {"ssl": ssl_context} if ssl_context is not None else {}
         connection = await websockets.connect(
-            url, subprotocols=offered or None, open_timeout=open_timeout
+            url,
+            subprotocols=offered or None,
+            open_timeout=open_timeout,
+            additional_headers=headers or None,
+            **tls,
         )
         charger = cls(
             connection,

@@ -11,6 +11,7 @@ from ocpp_proxy.store.errors import StoreError
 from ocpp_proxy.store.rows import (
     AuditRow,
     ChargerRow,
+    EnergyTotal,
     FrameDirection,
     MessageRow,
     MeterSample,
@@ -29,6 +30,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AuditRow",
     "ChargerRow",
+    "EnergyTotal",
     "FrameDirection",
     "MessageRow",
     "MeterSample",

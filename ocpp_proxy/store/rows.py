@@ -142,3 +142,21 @@ class MessageRow:
     unique_id: str
     frame: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyTotal:
+    """Finished sessions of one period, charge point and owner, summed.
+
+    ``period`` is ``YYYY-MM-DD`` (a day, or the Monday of a week) or ``YYYY-MM``; ``owner``
+    the backend the sessions are attributed to (None: nobody); ``energy_kwh`` their energy
+    (kWh; unknown energies count 0); ``revenue`` in ``currency`` (None when none had one).
+    """
+
+    period: str
+    charge_point_id: str
+    owner: str | None
+    sessions: int
+    energy_kwh: float
+    revenue: float | None
+    currency: str | None

@@ -27,6 +27,7 @@ from ocpp_proxy.store.errors import StoreError
 from ocpp_proxy.store.rows import (
     AuditRow,
     ChargerRow,
+    EnergyTotal,
     FrameDirection,
     MessageRow,
     MeterSample,
@@ -55,6 +56,13 @@ _SESSION_COLUMNS = (
 )
 _SAMPLE_COLUMNS = "at, measurand, phase, value, unit, context"
 _AUDIT_COLUMNS = "id, charge_point_id, at, actor, action, summary, decision, rule, reason, answer"
+
+#: SQL of the period a session's start falls in (local time), by period name.
+_PERIOD_BUCKETS = {
+    "day": "date(started_at, 'unixepoch', 'localtime')",
+    "week": "date(started_at, 'unixepoch', 'localtime', '-6 days', 'weekday 1')",
+    "month": "strftime('%Y-%m', started_at, 'unixepoch', 'localtime')",
+}
 
 
 class Store:
@@ -664,7 +672,7 @@ class Store:
         ]
 
         async def write(connection: aiosqlite.Connection) -> None:
-            await _require_session(connection, session_id)
+            # No look-up first: the foreign key refuses a sample of an unknown session.
             await connection.executemany(
                 f"INSERT INTO meter_samples (session_id, {_SAMPLE_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -779,12 +787,15 @@ class Store:
         until: float | None = None,
         limit: int = 100,
         offset: int = 0,
+        backend: str | None = None,
     ) -> list[SessionRow]:
         """Return sessions, newest start first.
 
         Args:
             charge_point_id: only this charge point's.
             owner: only those attributed to this backend.
+            backend: only those this backend took part in (it owns the session or assigned
+                a transaction id to it).
             since: only those started at or after this Unix time (s).
             until: only those started before this Unix time (s).
             limit: most rows returned (>= 0).
@@ -807,6 +818,12 @@ class Store:
             if value is not None:
                 conditions.append(condition)
                 params.append(value)
+        if backend is not None:
+            conditions.append(
+                "(owner = ? OR id IN "
+                "(SELECT session_id FROM session_backends WHERE backend_id = ?))"
+            )
+            params.extend([backend, backend])
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         return await self._sessions(
             f"{where} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
@@ -818,6 +835,55 @@ class Store:
             return await _select_sessions(connection, clauses, params)
 
         return await self._db.read("reading sessions", read)
+
+    async def energy_totals(
+        self,
+        period: str = "day",
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        charge_point_id: str | None = None,
+    ) -> list[EnergyTotal]:
+        """Energy, revenue and session count of finished sessions per period, charger and owner.
+
+        Periods are local calendar days (``YYYY-MM-DD``), weeks (the date of their Monday)
+        or months (``YYYY-MM``) of the session's start, in the proxy's local time zone.
+
+        Args:
+            period: ``day``, ``week`` or ``month``.
+            since: only sessions started at or after this Unix time (s).
+            until: only sessions started before this Unix time (s).
+            charge_point_id: only this charge point's.
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+            ValueError: ``period`` is none of the above.
+        """
+        bucket = _PERIOD_BUCKETS.get(period)
+        if bucket is None:
+            raise ValueError(f"period must be day, week or month, got {period!r}")
+        conditions = ["stopped_at IS NOT NULL"]
+        params: list[Any] = []
+        for condition, value in (
+            ("charge_point_id = ?", charge_point_id),
+            ("started_at >= ?", since),
+            ("started_at < ?", until),
+        ):
+            if value is not None:
+                conditions.append(condition)
+                params.append(value)
+
+        async def read(connection: aiosqlite.Connection) -> list[EnergyTotal]:
+            rows = await connection.execute_fetchall(
+                f"SELECT {bucket} AS period, charge_point_id, owner, COUNT(*), "
+                "COALESCE(SUM(energy_kwh), 0), SUM(revenue), MAX(currency) FROM sessions "
+                f"WHERE {' AND '.join(conditions)} "
+                "GROUP BY period, charge_point_id, owner ORDER BY period, charge_point_id, owner",
+                params,
+            )
+            return [EnergyTotal(*row) for row in rows]
+
+        return await self._db.read("reading energy totals", read)
 
     # -- audit log ---------------------------------------------------------------------
 

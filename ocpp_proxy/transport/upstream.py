@@ -21,6 +21,7 @@ import aiohttp
 
 from ocpp_proxy.config import ServiceConfig
 from ocpp_proxy.relay.backend_link import BackendLink, LinkState
+from ocpp_proxy.security.tls import client_ssl_context
 from ocpp_proxy.transport.websocket import pump_frames
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,10 +62,13 @@ def auth_headers(service: ServiceConfig, charge_point_id: str) -> dict[str, str]
 
 
 def ssl_context(service: ServiceConfig) -> ssl.SSLContext | None:
-    """Certificate verification for ``wss://``: system CAs, or the service's ``ca_file``."""
-    if not service.url.lower().startswith("wss://"):
-        return None
-    return ssl.create_default_context(cafile=service.ca_file or None)
+    """TLS for ``wss://`` (None for ``ws://``): see ``ocpp_proxy.security.tls``.
+
+    The server certificate is verified against the system CAs or the service's ``ca_file``
+    unless ``verify_tls`` is false; ``client_certfile`` / ``client_keyfile`` are presented as
+    the proxy's client certificate (security profile 3).
+    """
+    return client_ssl_context(service)
 
 
 class UpstreamClient:
@@ -93,7 +97,13 @@ class UpstreamClient:
         self.service = service
         self.url = service_url(service, charge_point_id)
         self._headers = auth_headers(service, charge_point_id)
-        self._ssl = ssl_context(service)
+        self._ssl: ssl.SSLContext | None = None
+        self._ssl_error = ""
+        try:
+            self._ssl = ssl_context(service)
+        except (OSError, ssl.SSLError) as err:
+            # A missing or mismatched certificate file fails this link, not the charger's hub.
+            self._ssl_error = f"cannot load the TLS files: {err}"
         self._session = session
         self._ping_interval = ping_interval
         # Frames over the proxy's limit get a CALLERROR, not a closed socket: let aiohttp
@@ -137,6 +147,16 @@ class UpstreamClient:
     async def _connect_once(self) -> float | None:
         """One connection: dial, relay until closed. Returns when it was up (monotonic s)."""
         subprotocol = self.service.version.subprotocol
+        if self._ssl_error:
+            self._failed(self._ssl_error)
+            return None
+        if self._ssl is not None and not self.service.verify_tls:
+            # Said at every connect, not once: an unverified link is open to interception.
+            _LOGGER.warning(
+                "%s: verify_tls is false: the certificate of %s is not checked",
+                self.link.id,
+                self.url,
+            )
         try:
             ws = await self._session.ws_connect(
                 self.url,

@@ -1,0 +1,134 @@
+"""The homeowner's controls over REST: switches, the current limit, and charger commands.
+
+Commands go through ``ChargerHub.homeowner_command``: the arbiter decides as for the homeowner
+(only safety rules apply) and the audit log records them. Each request gets an answer, never
+a hang: the charger's reply (200, or 502 for a CALLERROR), or a refusal: 400 invalid input,
+404 unknown charger, 409 refused by a rule or charger offline, 504 charger timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ocpp_proxy.relay.hub import ChargerHub
+from ocpp_proxy.server.controls import get_max_current, override_state, post_max_current
+from ocpp_proxy.server.keys import CONFIG, REGISTRY
+from ocpp_proxy.web.commands import COMMANDS, build
+from ocpp_proxy.web.errors import ApiError, bad_request
+
+#: Seconds beyond ``response_timeout`` a command may take before the API gives up (504).
+_GRACE_S = 5.0
+
+#: How the command queue says that the charger did not answer in time.
+_NO_ANSWER = "did not answer within"
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object (an empty body is ``{}``)."""
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request("body", "expected a JSON object") from None
+    if not isinstance(body, dict):
+        raise bad_request("body", "expected a JSON object")
+    return body
+
+
+async def post_override(request: web.Request) -> web.Response:
+    """``POST /api/v1/override {"enabled": bool}``: backends may only read while on."""
+    enabled = (await json_body(request)).get("enabled")
+    if not isinstance(enabled, bool):
+        raise bad_request("enabled", "expected true or false")
+    await request.app[REGISTRY].set_override(enabled)
+    return web.json_response(override_state(request.app))
+
+
+async def get_override(request: web.Request) -> web.Response:
+    """``GET /api/v1/override``: whether backends are held to read-only, and why."""
+    return web.json_response(override_state(request.app))
+
+
+def _shared_state(request: web.Request) -> dict[str, Any]:
+    config, home = request.app[CONFIG], request.app[REGISTRY].home
+    return {
+        "enabled": home.shared_charging_allowed(config.allow_shared_charging),
+        "config_default": config.allow_shared_charging,
+        "set_at_run_time": home.shared_charging is not None,
+    }
+
+
+async def get_shared_charging(request: web.Request) -> web.Response:
+    """``GET /api/v1/shared_charging``: whether backends may control the charger."""
+    return web.json_response(_shared_state(request))
+
+
+async def post_shared_charging(request: web.Request) -> web.Response:
+    """``POST /api/v1/shared_charging {"enabled": bool}``: allow or stop backends' control."""
+    enabled = (await json_body(request)).get("enabled")
+    if not isinstance(enabled, bool):
+        raise bad_request("enabled", "expected true or false")
+    await request.app[REGISTRY].set_shared_charging(enabled)
+    return web.json_response(_shared_state(request))
+
+
+async def max_current(request: web.Request) -> web.Response:
+    """``GET /api/v1/max_current``: the homeowner's limit (A) and each charger's state of it."""
+    return await get_max_current(request)
+
+
+async def set_max_current(request: web.Request) -> web.Response:
+    """``POST /api/v1/max_current {"max_current_a": number >= 0 | null}``: set or lift it."""
+    return await post_max_current(request)
+
+
+def _hub(request: web.Request) -> ChargerHub:
+    charge_point_id = request.match_info["charge_point_id"]
+    hub = request.app[REGISTRY].get(charge_point_id)
+    if hub is None:
+        raise ApiError(404, f"no charger {charge_point_id}", field="charge_point_id")
+    return hub
+
+
+async def command(request: web.Request) -> web.Response:
+    """``POST /api/v1/chargers/{charge_point_id}/commands/{command}``: as the homeowner."""
+    name = request.match_info["command"]
+    if name not in COMMANDS:
+        raise ApiError(404, f"no command {name}", field="command", commands=sorted(COMMANDS))
+    hub = _hub(request)
+    action, payload = build(name, hub.version, await json_body(request))
+    if hub.charger is None:
+        raise ApiError(409, f"charger {hub.id} is offline", reason="charger_offline")
+    wait_s = request.app[CONFIG].response_timeout + _GRACE_S
+    try:
+        async with asyncio.timeout(wait_s):
+            result = await hub.homeowner_command(action, payload)
+    except TimeoutError:
+        raise ApiError(504, f"charger {hub.id} did not answer {action}", action=action) from None
+    decision, answer = result.decision, result.answer
+    if answer is None:
+        if decision.rule == "charger_offline":
+            raise ApiError(409, decision.reason, reason="charger_offline", action=action)
+        raise ApiError(409, decision.reason, rule=decision.rule, action=action)
+    if answer.error is not None:
+        code, description = answer.error[0], answer.error[1]
+        if _NO_ANSWER in description:
+            raise ApiError(504, description, action=action)
+        if "not connected" in description:
+            raise ApiError(409, description, reason="charger_offline", action=action)
+        raise ApiError(502, f"the charger answered {code}: {description}", action=action)
+    reply = answer.payload or {}
+    return web.json_response(
+        {
+            "action": action,
+            "request": payload,
+            "accepted": result.accepted,
+            "status": reply.get("status"),
+            "answer": reply,
+        }
+    )

@@ -1,0 +1,140 @@
+"""The homeowner's page in a real headless Chromium (Playwright), during a relayed session.
+
+Set ``UPDATE_SCREENSHOT=1`` to write the page's screenshots to ``docs/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ocpp.v16 import call as call16
+
+from tests.conftest import ConnectCharger, StartProxy, service
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} for the browser test"
+)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        await chromium.close()
+
+
+async def test_page_shows_a_live_session_and_its_override_refuses_a_backend(
+    browser: Any, start_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    from playwright.async_api import expect
+
+    a = await start_csms("a", first_transaction_id=100)
+    proxy = await start_proxy(
+        ocpp_services=[service(a, rate_per_kwh=0.30, currency="EUR")],
+        api_public_read=False,
+        home_rate_per_kwh=0.25,
+    )
+    charger = await connect_charger(proxy)
+    await charger.boot()
+    await charger.status(1, "Available")
+    await a.wait_connected("CP_1")
+    # A finished session for the energy chart, then a running one.
+    done = await charger.start_transaction(1, "TAG1", 10000)
+    await charger.meter_values(1, done, 14000, 7400)
+    await charger.stop_transaction(done, 18200)
+    running = await charger.start_transaction(1, "TAG1", 20000)
+    await charger.status(1, "Charging")
+    await charger.meter_values(1, running, 20500, 3600)
+
+    page = await browser.new_page(viewport={"width": 1100, "height": 1400})
+    # The token is passed once in the URL; the page keeps it and drops it from the address.
+    await page.goto(f"http://127.0.0.1:{proxy.port}/?token={proxy.api_token}")
+    await expect(page.get_by_test_id("link")).to_have_text("live", timeout=10000)
+    assert "token=" not in page.url
+    power = page.get_by_test_id("power-CP_1-1")
+    energy = page.get_by_test_id("energy-CP_1-1")
+    await expect(power).to_have_text("3.60 kW", timeout=10000)
+    await expect(energy).to_have_text("0.500 kWh")
+    await expect(page.get_by_test_id("state-CP_1-1")).to_have_text("Charging")
+    await expect(page.get_by_test_id("owner-CP_1-1")).to_have_text("a")
+    await expect(page.get_by_test_id("backend-CP_1-a")).to_contain_text("connected")
+
+    # New meter values show up without a reload.
+    await charger.meter_values(1, running, 21500, 7400)
+    await expect(power).to_have_text("7.40 kW", timeout=10000)
+    await expect(energy).to_have_text("1.500 kWh")
+
+    # The charts have content: the power line of the session, a bar of the finished one.
+    line = page.locator("#power-chart svg path[data-testid=power-line]")
+    await expect(line).to_have_count(1)
+    assert len(await line.get_attribute("d") or "") > 10
+    await expect(page.locator('#energy-chart svg rect[data-owner="a"]')).to_have_count(1)
+    await expect(page.locator("#energy-legend")).to_contain_text("a")
+    await expect(page.get_by_test_id("sessions-table").locator("tbody tr")).to_have_count(2)
+
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        await page.set_viewport_size({"width": 1100, "height": 900})
+        await page.screenshot(path=str(DOCS / "screenshot.png"), full_page=True)
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.screenshot(path=str(DOCS / "screenshot-phone.png"), full_page=True)
+        await page.set_viewport_size({"width": 1100, "height": 1400})
+
+    # The override switch: on in the page, then a backend's remote start is refused.
+    override = page.get_by_test_id("override-switch")
+    await expect(override).not_to_be_checked()
+    await page.locator("label.switch", has=override).click()
+    await expect(page.locator("#feedback")).to_contain_text("Override on")
+    await expect(override).to_be_checked()
+    assert proxy.registry.home.override_api is True
+    await charger.stop_transaction(running, 21500)
+    await charger.status(1, "Available")
+    start = call16.RemoteStartTransaction(id_tag="APP", connector_id=1)
+    assert (await a.call("CP_1", start)).status == "Rejected"
+    assert not any(action == "RemoteStartTransaction" for action, _ in charger.received)
+
+    # A command to a charger that went away: the page says so.
+    await charger.close()
+    await expect(page.get_by_test_id("charger-CP_1")).to_contain_text("offline", timeout=10000)
+    await page.get_by_test_id("connector-CP_1-1").get_by_role("button", name="Start").click()
+    await expect(page.locator("#feedback")).to_contain_text("offline")
+
+
+async def test_page_asks_for_the_token_on_the_direct_port_and_keeps_it(
+    browser: Any, start_proxy: StartProxy
+) -> None:
+    from playwright.async_api import expect
+
+    proxy = await start_proxy(api_public_read=False)
+    page = await browser.new_page()
+    await page.goto(f"http://127.0.0.1:{proxy.port}/")
+    form = page.locator("#token-form")
+    await expect(form).to_be_visible(timeout=10000)
+    await expect(page.get_by_test_id("link")).not_to_have_text("live")
+    await page.locator("#token-input").fill(proxy.api_token)
+    await form.get_by_role("button", name="Save").click()
+    await expect(page.get_by_test_id("link")).to_have_text("live", timeout=10000)
+    await expect(form).to_be_hidden()
+    await expect(page.locator("#chargers")).to_contain_text("No charger yet")
+    # A reload needs no token again: the page kept it.
+    await page.reload()
+    await expect(page.get_by_test_id("link")).to_have_text("live", timeout=10000)
+    await expect(form).to_be_hidden()
