@@ -351,6 +351,10 @@ def _write_config(folder: Path, csms_ports: Sequence[int], options: dict[str, An
         "ocpp_version": "1.6",
         "response_timeout": 10.0,
         "preferred_provider": "csms1",
+        # Every load charger connects from 127.0.0.1: lift the per-address cap meant for a LAN.
+        "max_connections": 100_000,
+        "max_connections_per_address": 100_000,
+        "api_public_read": True,  # the scripts read /status without the API token
         "ocpp_services": [
             {"id": f"csms{index}", "url": f"ws://{HOST}:{port}", "version": "1.6"}
             for index, port in enumerate(csms_ports, start=1)
