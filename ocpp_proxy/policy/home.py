@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 #: Home Assistant states that mean "someone is home" for a presence entity.
 HOME_STATES = frozenset({"on", "home"})
@@ -69,3 +70,14 @@ class HomeState:
             )
             if entity and (value is None or not self.ha_connected)
         ]
+
+    def override_state(self, override_entity: str, presence_entity: str) -> dict[str, Any]:
+        """The override as the arbiter reads it, with where each part comes from."""
+        unreadable = self.unreadable(override_entity, presence_entity)
+        return {
+            "enabled": self.override_api or bool(self.override_ha) or bool(unreadable),
+            "api": self.override_api,
+            "home_assistant": self.override_ha,
+            "fail_closed": bool(unreadable),
+            "unreadable": unreadable,
+        }

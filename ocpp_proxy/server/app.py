@@ -20,12 +20,6 @@ from ocpp_proxy.relay.backend_link import BackendLink
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.security.connections import ConnectionLimiter
 from ocpp_proxy.security.throttle import AuthThrottle
-from ocpp_proxy.server.controls import (
-    get_max_current,
-    get_override,
-    post_max_current,
-    post_override,
-)
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
 from ocpp_proxy.server.keys import (
     CONFIG,
@@ -36,7 +30,6 @@ from ocpp_proxy.server.keys import (
     STARTED_AT,
     THROTTLE,
 )
-from ocpp_proxy.server.status import health, status
 from ocpp_proxy.store import DATABASE_FILE, Store
 from ocpp_proxy.transport.upstream import UpstreamClient
 from ocpp_proxy.web import install_web
@@ -83,13 +76,7 @@ def create_app(config: ProxyConfig) -> web.Application:
     app.router.add_get("/charger", charger_endpoint)
     app.router.add_get("/charger/{charge_point_id}", charger_endpoint)
     app.router.add_get("/backend", backend_endpoint)
-    app.router.add_get("/status", status)
-    app.router.add_get("/health", health)
-    app.router.add_get("/override", get_override)
-    app.router.add_post("/override", post_override)
-    app.router.add_get("/max_current", get_max_current)
-    app.router.add_post("/max_current", post_max_current)
-    install_web(app)
+    install_web(app)  # the REST API, its short aliases (/status, /override, ...) and the page
     return app
 
 

@@ -11,7 +11,6 @@ from aiohttp import web
 from ocpp_proxy import __version__
 from ocpp_proxy.clock import iso_utc
 from ocpp_proxy.config import ProxyConfig
-from ocpp_proxy.server.controls import override_state
 from ocpp_proxy.server.keys import CONFIG, REGISTRY, STARTED_AT
 
 
@@ -37,7 +36,7 @@ def rules_in_force(app: web.Application) -> dict[str, Any]:
     config, home = app[CONFIG], app[REGISTRY].home
     return {
         "allow_shared_charging": home.shared_charging_allowed(config.allow_shared_charging),
-        "override": override_state(app),
+        "override": home.override_state(config.override_input_boolean, config.presence_sensor),
         "presence": {
             "sensor": config.presence_sensor or None,
             "someone_home": home.someone_home,

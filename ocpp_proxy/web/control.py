@@ -15,7 +15,6 @@ from typing import Any
 from aiohttp import web
 
 from ocpp_proxy.relay.hub import ChargerHub
-from ocpp_proxy.server.controls import get_max_current, override_state, post_max_current
 from ocpp_proxy.server.keys import CONFIG, REGISTRY
 from ocpp_proxy.web.commands import COMMANDS, build
 from ocpp_proxy.web.errors import ApiError, bad_request
@@ -38,6 +37,12 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request("body", "expected a JSON object")
     return body
+
+
+def override_state(app: web.Application) -> dict[str, Any]:
+    """The override as the arbiter reads it (see ``HomeState.override_state``)."""
+    config = app[CONFIG]
+    return app[REGISTRY].home.override_state(config.override_input_boolean, config.presence_sensor)
 
 
 async def post_override(request: web.Request) -> web.Response:
@@ -79,12 +84,24 @@ async def post_shared_charging(request: web.Request) -> web.Response:
 
 async def max_current(request: web.Request) -> web.Response:
     """``GET /api/v1/max_current``: the homeowner's limit (A) and each charger's state of it."""
-    return await get_max_current(request)
+    registry = request.app[REGISTRY]
+    return web.json_response(
+        {
+            "max_current_a": registry.home.max_current_a,
+            "chargers": {hub.id: hub.limits.state for hub in registry},
+        }
+    )
 
 
 async def set_max_current(request: web.Request) -> web.Response:
     """``POST /api/v1/max_current {"max_current_a": number >= 0 | null}``: set or lift it."""
-    return await post_max_current(request)
+    value = (await json_body(request)).get("max_current_a", ...)
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+    ):
+        raise bad_request("max_current_a", "expected a number of amperes >= 0, or null")
+    await request.app[REGISTRY].set_max_current(None if value is None else float(value))
+    return await max_current(request)
 
 
 def _hub(request: web.Request) -> ChargerHub:
