@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -49,9 +48,7 @@ async def home_assistant_ctx(app: web.Application) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _stop(task)
 
 
 async def mqtt_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -68,6 +65,14 @@ async def mqtt_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _stop(task)
+
+
+async def _stop(task: asyncio.Task[None], timeout_s: float = 5.0) -> None:
+    """Cancel a background task and wait for it, but never hold up the shutdown for long."""
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=timeout_s)
+    if not done:
+        _LOGGER.warning("%s did not stop within %.0f s; left behind", task.get_name(), timeout_s)
+    elif not task.cancelled() and task.exception() is not None:
+        _LOGGER.error("%s failed", task.get_name(), exc_info=task.exception())

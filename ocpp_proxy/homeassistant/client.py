@@ -117,6 +117,9 @@ class HomeAssistantReader:
                 # Repeated failed logins can get this address banned (HA's ip_ban): go slow.
                 backoff = self._max_backoff_s
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as err:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from err  # shutting down, not a failure
                 reason = f"{type(err).__name__}: {err}"
             if self._was_up:
                 backoff = self._min_backoff_s  # it worked until now: retry soon

@@ -97,6 +97,7 @@ class MqttBridge:
             try:
                 await self._serve()
             except aiomqtt.MqttError as err:
+                _raise_if_cancelled()
                 if time.monotonic() - connected_at > self.max_backoff_s:
                     backoff = 1.0  # it worked for a while: retry soon
                 _LOGGER.warning(
@@ -107,6 +108,7 @@ class MqttBridge:
                     backoff,
                 )
             except Exception:
+                _raise_if_cancelled()
                 # A bug here must not end the entities for good, nor pass unnoticed.
                 _LOGGER.exception("MQTT: unexpected error; reconnecting in %.0f s", backoff)
             await asyncio.sleep(backoff)
@@ -145,9 +147,11 @@ class MqttBridge:
                     for task in done:
                         task.result()
                 finally:
-                    for task in (*tasks, *self._commands):
+                    running = (*tasks, *self._commands)
+                    for task in running:
                         task.cancel()
-                    await asyncio.gather(*tasks, *self._commands, return_exceptions=True)
+                    # Bounded: a command waiting for the charger must not hold up a shutdown.
+                    await asyncio.wait(running, timeout=2)
             finally:
                 # A clean stop says so itself; the last will is for a crash.
                 with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
@@ -161,6 +165,7 @@ class MqttBridge:
         """Publish after every change of the relay (and every ``refresh_s``) since ``seen``."""
         changes = self.registry.changes
         while True:
+            _raise_if_cancelled()
             with contextlib.suppress(TimeoutError):
                 await changes.wait_for(lambda seen=seen: changes.version != seen, self.refresh_s)
             seen = changes.version
@@ -223,6 +228,7 @@ class MqttBridge:
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            _raise_if_cancelled()
             topic = message.topic.value
             payload = _text(message.payload)
             if topic == f"{self.prefix}/status":
@@ -258,8 +264,9 @@ class MqttBridge:
         except ValueError:
             _LOGGER.warning("MQTT: %s/%s: not a valid value: %r", node, key, payload)
         finally:
-            # HA shows the state it gets back: also after a refused or invalid command.
-            await self.publish()
+            # HA shows the state it gets back: also after a refused or invalid command. A
+            # wake-up, not a publish here: nothing to await once the bridge is stopping.
+            self.registry.changes.notify()
 
     async def _proxy_command(self, key: str, payload: str) -> None:
         if payload not in (ON, "OFF"):
@@ -308,6 +315,18 @@ class MqttBridge:
             answer=None,
             at=time.time(),
         )
+
+
+def _raise_if_cancelled() -> None:
+    """Re-raise a cancellation that was lost on the way.
+
+    The client's exit can raise MqttError while the task is being cancelled, and Python 3.11's
+    ``asyncio.wait_for`` (inside aiomqtt's publish) drops a cancellation that arrives as the
+    awaited operation completes. Either would leave a loop running and the shutdown waiting.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _text(payload: Any) -> str:

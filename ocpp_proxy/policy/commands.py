@@ -183,6 +183,9 @@ def describe(version: OcppVersion, action: str, payload: dict[str, Any]) -> Comm
     effect = EFFECTS.get(action, Effect.OTHER)
     profile = payload.get("csChargingProfiles") or payload.get("chargingProfile") or {}
     criteria = payload.get("chargingProfileCriteria") or {}
+    # Actions without a schema reach this unchecked: any JSON value may stand here.
+    profile = profile if isinstance(profile, dict) else {}
+    criteria = criteria if isinstance(criteria, dict) else {}
     connector = _first_int(
         payload.get("connectorId"), payload.get("evseId"), criteria.get("evseId")
     )

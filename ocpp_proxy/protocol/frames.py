@@ -36,7 +36,23 @@ MAX_UNIQUE_ID_LENGTH = 36
 _HEAD = re.compile(r'\s*\[\s*([0-9]+)\s*,\s*"((?:[^"\\]|\\.)*)"')
 
 _loads = json.loads
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_encode_ascii = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON text that is valid UTF-8 (sendable as a WebSocket text frame).
+
+    A peer may send the JSON escape of a lone UTF-16 surrogate (e.g. in a unique id); written
+    back unescaped it could not be encoded, so such text is written all-ASCII.
+    """
+    text = _encode(value)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return _encode_ascii(value)
+    return text
 
 
 @dataclass(slots=True)
@@ -82,6 +98,35 @@ class FrameError(Exception):
         self.too_large = too_large
 
 
+def _type_number(digits: str) -> int | None:
+    """The message type id written as ``digits``, or None if it is absurdly long.
+
+    Python refuses to convert more than 4300 digits (ValueError), and SQLite stores no integer
+    past 2**63; no message type id has more than one digit.
+    """
+    return int(digits) if len(digits) <= 9 else None
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a string anywhere in the parsed JSON ``value`` (keys too) has a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif kind is dict:
+            stack.extend(item)
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+    return False
+
+
 def _head_of(raw: str) -> tuple[int | None, str | None]:
     """Read the message type id and unique id from the start of a frame that may be broken."""
     match = _HEAD.match(raw)
@@ -90,8 +135,8 @@ def _head_of(raw: str) -> tuple[int | None, str | None]:
     try:
         unique_id = _loads('"' + match.group(2) + '"')
     except ValueError:
-        return int(match.group(1)), None
-    return int(match.group(1)), unique_id
+        return _type_number(match.group(1)), None
+    return _type_number(match.group(1)), unique_id
 
 
 def parse_frame(
@@ -124,7 +169,8 @@ def parse_frame(
             )
     try:
         message = _loads(raw)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
+        # RecursionError: nested deeper than the parser's recursion limit (about 1000 levels).
         message_type, unique_id = _head_of(raw)
         raise FrameError(f"not valid JSON: {err}", unique_id, message_type) from None
     if type(message) is not list or len(message) < 3:
@@ -139,6 +185,10 @@ def parse_frame(
         raise FrameError(
             f"unknown message type id {message_type}", unique_id, message_type, unknown_type=True
         )
+    if "\\u" in raw and _has_lone_surrogate(message):
+        # Only a JSON escape can make one (the text itself is UTF-8). It is no Unicode text,
+        # so no OCPP string: it could be neither stored (SQLite) nor sent on unescaped.
+        raise FrameError("a string holds a lone UTF-16 surrogate", unique_id, message_type)
     if message_type in (CALL, SEND):
         if len(message) != 4:
             raise FrameError("a CALL has 4 elements", unique_id, message_type)
@@ -174,7 +224,9 @@ def frame_head(raw: str) -> tuple[int, str, str | None]:
     match = _HEAD_AND_ACTION.match(raw)
     if match is None:
         return 0, "", None
-    message_type = int(match.group(1))
+    message_type = _type_number(match.group(1))
+    if message_type is None:
+        return 0, "", None
     return message_type, match.group(2), match.group(3) if message_type in (CALL, SEND) else None
 
 

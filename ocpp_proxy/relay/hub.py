@@ -444,7 +444,8 @@ class ChargerHub:
                 self.transaction_ids.add(transaction_id)
             else:
                 named = payload.get("transactionId")
-                transaction_id = named if type(named) is int else None
+                # Past 64 bits it is none the proxy gave (and SQLite could not store it).
+                transaction_id = named if type(named) is int and -(2**63) <= named < 2**63 else None
                 # MeterValues outside a transaction is plain telemetry (OCPP 1.6 §4.7).
                 transactional = transaction_id is not None or action != "MeterValues"
         targets = tuple(link for link in self._preference if link.wants(transactional))

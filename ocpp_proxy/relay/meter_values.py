@@ -8,6 +8,7 @@ measurand names.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,10 @@ def parse_timestamp(value: Any, default: float) -> float:
         return default
     if parsed.tzinfo is None:
         return default  # OCPP requires a time zone; a local time without one is a guess
-    return parsed.timestamp()
+    try:
+        return parsed.timestamp()
+    except (OverflowError, ValueError, OSError):  # e.g. 0001-01-01T00:00:00+14:00
+        return default
 
 
 def meter_samples(meter_values: Any, default_at: float) -> list[MeterSample]:
@@ -46,7 +50,10 @@ def meter_samples(meter_values: Any, default_at: float) -> list[MeterSample]:
         if not isinstance(meter_value, dict):
             continue
         at = parse_timestamp(meter_value.get("timestamp"), default_at)
-        for sampled in meter_value.get("sampledValue") or ():
+        sampled_values = meter_value.get("sampledValue")
+        if not isinstance(sampled_values, list):
+            continue
+        for sampled in sampled_values:
             sample = _sample(sampled, at)
             if sample is not None:
                 samples.append(sample)
@@ -58,23 +65,35 @@ def _sample(sampled: Any, at: float) -> MeterSample | None:
         return None
     try:
         value = float(sampled.get("value"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past 1e308
         return None
     unit = sampled.get("unit")
     unit_of_measure = sampled.get("unitOfMeasure")
     if isinstance(unit_of_measure, dict):
         unit = unit_of_measure.get("unit", "Wh")
         multiplier = unit_of_measure.get("multiplier", 0)
-        if isinstance(multiplier, int) and multiplier:
-            value *= 10.0**multiplier
+        if type(multiplier) is int and multiplier:
+            try:
+                value *= 10.0**multiplier
+            except OverflowError:
+                return None
+    if not math.isfinite(value):  # "NaN", "1e999": no reading
+        return None
     measurand = sampled.get("measurand") or DEFAULT_MEASURAND
+    if not isinstance(measurand, str):
+        return None
     if unit is None and measurand == DEFAULT_MEASURAND:
         unit = "Wh"
+    # Only text is stored: a field of another JSON type counts as absent.
     return MeterSample(
         at=at,
         measurand=measurand,
-        phase=sampled.get("phase"),
+        phase=_text(sampled.get("phase")),
         value=value,
-        unit=unit,
-        context=sampled.get("context"),
+        unit=_text(unit),
+        context=_text(sampled.get("context")),
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -124,15 +124,15 @@ class SessionRecorder:
             )
 
     async def _transaction_event(self, payload: dict[str, Any], now: float) -> None:
-        info = payload.get("transactionInfo") or {}
+        info = _dict(payload.get("transactionInfo"))
         key = _str(info.get("transactionId"))
         if key is None:
             return
         at = parse_timestamp(payload.get("timestamp"), now)
         if key not in self._sessions or payload.get("eventType") == "Started":
             # A charger that was offline may report Updated or Ended first: start it then.
-            evse = payload.get("evse") or {}
-            id_token = payload.get("idToken") or {}
+            evse = _dict(payload.get("evse"))
+            id_token = _dict(payload.get("idToken"))
             await self._start(
                 key,
                 connector_id=_int(evse.get("connectorId")),
@@ -308,12 +308,17 @@ def transaction_key(action: str, payload: dict[str, Any], transaction_id: int | 
     if action == "StartTransaction" and transaction_id is not None:
         return str(transaction_id)
     if action == "TransactionEvent" and payload.get("eventType") == "Started":
-        return _str((payload.get("transactionInfo") or {}).get("transactionId"))
+        return _str(_dict(payload.get("transactionInfo")).get("transactionId"))
     return None
 
 
 def _int(value: Any) -> int | None:
-    return value if type(value) is int else None
+    # Only what SQLite can store (a 64-bit integer): a charger may send any JSON number.
+    return value if type(value) is int and -(2**63) <= value < 2**63 else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _str(value: Any) -> str | None:
@@ -321,4 +326,7 @@ def _str(value: Any) -> str | None:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if type(value) in (int, float) else None
+    if type(value) is float:
+        return value
+    # float() of an int past about 1e308 raises OverflowError: such a reading is no reading.
+    return float(value) if type(value) is int and -(2**63) <= value < 2**63 else None
