@@ -225,10 +225,15 @@ async def test_backend_answering_start_late_still_gets_its_own_id_on_meter_value
     await charger.meter_values(1, transaction_id, 500, 7000)
     link = proxy.hub().links["b"]
     assert link.queue_depth == 2  # the start in flight, the meter values behind it
+    # The charger has its answers (from a), so the proxy keeps both for b, and none for a.
+    store = proxy.registry.store
+    assert await store.outbox_depths("CP_1") == {"b": 2}
     b.gate.set()
     await b.wait_for_call("MeterValues")
     assert tx_ids(b, "MeterValues") == [5000]
     assert tx_ids(a, "MeterValues") == [100]
+    assert await link.drained(5)
+    assert await store.outbox_depths("CP_1") == {}
 
 
 async def test_slow_backend_gets_the_last_stop_after_the_charger_hung_up(

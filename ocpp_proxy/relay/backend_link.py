@@ -92,6 +92,7 @@ class Delivery:
     attempts: int = 0
     deadline: float = 0.0  # monotonic time by which the backend must answer (s)
     answered: bool = False
+    dropped: bool = False
 
 
 class LinkOwner(Protocol):

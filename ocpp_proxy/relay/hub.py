@@ -98,7 +98,9 @@ class PendingCall:
 
     ``transaction_id`` is the charger-side 1.6 transaction id it refers to or assigns;
     ``targets`` are the backends it was sent to; ``answers`` holds the answers of those that
-    are not the primary, in case the primary goes away.
+    are not the primary, in case the primary goes away; ``deliveries`` are a transaction
+    message's deliveries by backend id, which must be kept for those that have not confirmed
+    it by the time the charger gets its answer.
     """
 
     frame: Frame
@@ -106,6 +108,7 @@ class PendingCall:
     primary: BackendLink | None = None
     targets: tuple[BackendLink, ...] = ()
     answers: dict[str, Frame] = field(default_factory=dict)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
     deadline: float = 0.0  # loop time by which the primary must have answered (s)
     received_at: float = field(default_factory=time.monotonic)
     done: bool = False
@@ -449,14 +452,10 @@ class ChargerHub:
                 # MeterValues outside a transaction is plain telemetry (OCPP 1.6 §4.7).
                 transactional = transaction_id is not None or action != "MeterValues"
         targets = tuple(link for link in self._preference if link.wants(transactional))
-        outbox: dict[str, int] = {}
         if transactional:
-            # Written down before anyone can answer the charger: once the charger has its
-            # answer it forgets the message, so from then on the proxy must not lose it.
+            # The homeowner's record first; the outbox rows come just before the charger has
+            # its answer (see _keep_unconfirmed).
             await self.sessions.on_charger_call(action or "", payload, transaction_id)
-            outbox = await self.journal.outbox_add(
-                [link.id for link in targets], action or "", frame.raw, transaction_id
-            )
         pending = PendingCall(frame, transaction_id, self._choose_primary(), targets)
         self._pending[frame.unique_id] = pending
         if pending.primary is None:
@@ -465,7 +464,8 @@ class ChargerHub:
             self._watch(pending)
         for link in targets:
             delivery = Delivery(frame, transactional, pending, transaction_id)
-            delivery.outbox_id = outbox.get(link.id)
+            if transactional:
+                pending.deliveries[link.id] = delivery
             await link.offer(delivery)
 
     def _choose_primary(self) -> BackendLink | None:
@@ -545,6 +545,7 @@ class ChargerHub:
 
     def on_delivery_dropped(self, link: BackendLink, delivery: Delivery) -> None:
         """A backend will not get a kept message after all: forget its outbox row."""
+        delivery.dropped = True
         self.journal.outbox_dropped(delivery.outbox_id)
 
     def limit_hit(self, limit: str) -> None:
@@ -590,8 +591,34 @@ class ChargerHub:
             backend_tx = (frame.payload or {}).get("transactionId")
             if type(backend_tx) is int:
                 text = rewrite_transaction_id(text, backend_tx, pending.transaction_id)
+        await self._keep_unconfirmed(pending)
         await self._send_to_charger(text)
         await self._answered(pending, pending.primary.id if pending.primary else LOCAL, frame)
+
+    async def _keep_unconfirmed(self, pending: PendingCall) -> None:
+        """Keep a transaction message for each backend that has not confirmed it yet.
+
+        A charger keeps a transaction message until it is answered and sends it again after a
+        reconnect (OCPP 1.6 §4.9; 2.0.1 E11): until its answer the charger is the message's
+        durable copy. Once the charger has its answer, the proxy is, for every backend still
+        waiting, so the rows are written (and committed) just before that answer goes out.
+        A backend that answered in time, the primary among them, costs no write at all.
+        """
+        waiting = {
+            backend_id: delivery
+            for backend_id, delivery in pending.deliveries.items()
+            if not (delivery.answered or delivery.dropped or delivery.outbox_id is not None)
+        }
+        if not waiting:
+            return
+        frame = pending.frame
+        rows = await self.journal.outbox_add(
+            list(waiting), frame.action or "", frame.raw, pending.transaction_id
+        )
+        for backend_id, delivery in waiting.items():
+            delivery.outbox_id = rows.get(backend_id)
+            if delivery.answered or delivery.dropped:  # confirmed while the row was written
+                self.journal.outbox_dropped(delivery.outbox_id)
 
     async def _answered(self, pending: PendingCall, answered_by: str, answer: Frame) -> None:
         """The charger has its answer: note who started a session; re-apply the limit on boot."""
@@ -624,6 +651,7 @@ class ChargerHub:
             )
         else:
             text = build_call_result(frame.unique_id, payload)
+        await self._keep_unconfirmed(pending)
         await self._send_to_charger(text)
         await self._answered(pending, LOCAL, parse_frame(text))
 
