@@ -35,6 +35,10 @@ class Metrics:
         """Add ``amount`` to the counter ``name`` with ``labels``."""
         self._counters[name][tuple(sorted(labels.items()))] += amount
 
+    def counter(self, name: str, **labels: str) -> Counter:
+        """A handle on one series of counter ``name``, for code that counts on every frame."""
+        return Counter(self._counters[name], tuple(sorted(labels.items())))
+
     def value(self, name: str, **labels: str) -> float:
         """The current value of a counter (0 if it never counted)."""
         return self._counters.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
@@ -59,6 +63,20 @@ class Metrics:
             for labels, value in samples[name]:
                 lines.append(f"{name}{_labels(labels)} {value:g}")
         return "\n".join(lines) + "\n"
+
+
+class Counter:
+    """One series of a counter: :meth:`inc` costs one dict update."""
+
+    __slots__ = ("_key", "_series")
+
+    def __init__(self, series: defaultdict[Labels, float], key: Labels) -> None:
+        self._series = series
+        self._key = key
+
+    def inc(self, amount: float = 1.0) -> None:
+        """Add ``amount`` (default 1)."""
+        self._series[self._key] += amount
 
 
 def _labels(labels: Labels) -> str:

@@ -122,8 +122,17 @@ class LinkOwner(Protocol):
         """The link gave up on a delivery without an answer (queue full, nothing to send)."""
         ...
 
-    def log_frame(self, peer: str, direction: str, raw: str) -> None:
-        """A frame passed between the proxy and a backend (``in`` or ``out``)."""
+    def log_frame(
+        self,
+        peer: str,
+        direction: str,
+        raw: str,
+        head: tuple[int, str, str | None] | None = None,
+    ) -> None:
+        """A frame passed between the proxy and a backend (``in`` or ``out``).
+
+        ``head`` is (message type, unique id, action) if the frame was parsed already.
+        """
         ...
 
     def on_link_down(self, link: BackendLink) -> None:
@@ -381,13 +390,14 @@ class BackendLink:
     async def on_text(self, raw: str) -> None:
         """Handle one text frame from the backend (OCPP-J 1.6 §4)."""
         self.last_message_at = time.time()
-        self.owner.log_frame(self.id, "in", raw)
         try:
             frame = parse_frame(raw, self.max_frame_bytes, self.version.facts.message_types)
         except FrameError as err:
+            self.owner.log_frame(self.id, "in", raw)
             await self._reject(err, raw)
             return
         kind = frame.message_type
+        self.owner.log_frame(self.id, "in", raw, (kind, frame.unique_id, frame.action))
         if kind == CALL:
             await self.owner.on_backend_call(self, frame)
             return

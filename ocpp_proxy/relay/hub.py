@@ -150,6 +150,13 @@ class ChargerHub:
         self.transaction_ids = TransactionIds()
         self.store = store
         self.metrics = metrics or Metrics()
+        self._answer_counters = {
+            by: (
+                self.metrics.counter("ocpp_proxy_charger_answers_total", by=by),
+                self.metrics.counter("ocpp_proxy_charger_answer_seconds_total", by=by),
+            )
+            for by in ("backend", "local")
+        }
         self.journal = Journal(
             store,
             charge_point_id,
@@ -353,14 +360,15 @@ class ChargerHub:
         if connection is not self.charger:
             return
         self.last_message_at = time.time()
-        self.journal.frame(CHARGER, "in", raw)
         self.journal.seen()
         try:
             frame = parse_frame(raw, self.config.max_frame_bytes, self.version.facts.message_types)
         except FrameError as err:
+            self.journal.frame(CHARGER, "in", raw)
             await self._charger_frame_error(err, raw)
             return
         kind = frame.message_type
+        self.journal.frame(CHARGER, "in", raw, (kind, frame.unique_id, frame.action))
         if kind == CALL:
             if self.config.strict_charger_validation:
                 if not await self._charger_call_conforms(connection, frame):
@@ -552,9 +560,15 @@ class ChargerHub:
         """Count a refusal by one of the proxy's limits (``ocpp_proxy_limit_hits_total``)."""
         self.metrics.inc("ocpp_proxy_limit_hits_total", limit=limit)
 
-    def log_frame(self, peer: str, direction: str, raw: str) -> None:
+    def log_frame(
+        self,
+        peer: str,
+        direction: str,
+        raw: str,
+        head: tuple[int, str, str | None] | None = None,
+    ) -> None:
         """Log a frame between the proxy and a backend."""
-        self.journal.frame(peer, direction, raw)
+        self.journal.frame(peer, direction, raw, head)
 
     async def on_backend_answer(self, link: BackendLink, delivery: Delivery, frame: Frame) -> None:
         """A backend answered a charger CALL: keep its transaction id; maybe answer the charger."""
@@ -657,8 +671,9 @@ class ChargerHub:
 
     def _answered_in(self, pending: PendingCall, by: str) -> None:
         seconds = time.monotonic() - pending.received_at
-        self.metrics.inc("ocpp_proxy_charger_answers_total", by=by)
-        self.metrics.inc("ocpp_proxy_charger_answer_seconds_total", seconds, by=by)
+        answers, waited = self._answer_counters[by]
+        answers.inc()
+        waited.inc(seconds)
 
     def _finish(self, pending: PendingCall) -> None:
         pending.done = True

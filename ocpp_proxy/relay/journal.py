@@ -46,19 +46,28 @@ class Journal:
         self.durable_outbox = durable_outbox
         self.message_log = message_log
         self.metrics = metrics or Metrics()
+        self._frames = {
+            (peer, direction): self.metrics.counter(
+                "ocpp_proxy_frames_total", peer=peer, direction=direction
+            )
+            for peer in ("charger", "backend")
+            for direction in ("in", "out")
+        }
 
     # -- message log -----------------------------------------------------------------------
 
-    def frame(self, peer: str, direction: str, raw: str) -> None:
-        """Log one frame (never blocks; written behind in batches) and count it."""
-        self.metrics.inc(
-            "ocpp_proxy_frames_total",
-            peer="charger" if peer == CHARGER else "backend",
-            direction=direction,
-        )
+    def frame(
+        self, peer: str, direction: str, raw: str, head: tuple[int, str, str | None] | None = None
+    ) -> None:
+        """Log one frame (never blocks; written behind in batches) and count it.
+
+        ``head`` is (message type, unique id, action) when the caller has parsed the frame
+        already; else it is read from the text.
+        """
+        self._frames[("charger" if peer == CHARGER else "backend", direction)].inc()
         if not self.message_log:
             return
-        message_type, unique_id, action = frame_head(raw)
+        message_type, unique_id, action = head or frame_head(raw)
         self.store.log_frame(
             self.id,
             peer=peer,

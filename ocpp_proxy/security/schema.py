@@ -65,6 +65,18 @@ def check_request(version: OcppVersion, action: str, payload: dict[str, Any]) ->
     # Only names with a schema reach the caches: names from the wire may be anything.
     if action not in actions(version):
         return None
+    if not payload:
+        # An empty payload (every Heartbeat) is valid or not once and for all per action.
+        return _empty_payload_violation(version, action)
+    return _check(version, action, payload)
+
+
+@functools.cache
+def _empty_payload_violation(version: OcppVersion, action: str) -> Violation | None:
+    return _check(version, action, {})
+
+
+def _check(version: OcppVersion, action: str, payload: dict[str, Any]) -> Violation | None:
     validator = _validator(version, action)
     if validator is None:
         return None

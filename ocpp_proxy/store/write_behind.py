@@ -37,7 +37,7 @@ MAX_BUFFERED_FRAMES = 100_000
 
 _SECONDS_PER_DAY = 86_400.0
 
-_FrameRecord = tuple[str, float, str, str, int, str | None, str, str, int]
+_FrameRecord = tuple[str, float, str, str, int, str | None, str, str]
 
 _MESSAGE_COLUMNS = (
     "id, charge_point_id, at, peer, direction, message_type, action, unique_id, frame, size"
@@ -114,22 +114,13 @@ class WriteBehind:
         if self._db.closed:
             self.frames_dropped += 1
             return
-        try:
-            size = len(frame.encode())
-        except UnicodeEncodeError:  # lone surrogates: SQLite could not store the text either
-            frame = frame.encode("utf-8", "backslashreplace").decode()
-            size = len(frame.encode())
-        record = (
-            charge_point_id,
-            at,
-            peer,
-            direction,
-            message_type,
-            action,
-            unique_id,
-            frame,
-            size,
-        )
+        if not frame.isascii():
+            try:
+                frame.encode()
+            except UnicodeEncodeError:  # lone surrogates: SQLite could not store the text either
+                frame = frame.encode("utf-8", "backslashreplace").decode()
+        # The size (UTF-8 bytes) is left to SQLite, which knows it without a copy.
+        record = (charge_point_id, at, peer, direction, message_type, action, unique_id, frame)
         self._frames.append(record)
         self._frames_logged += 1
         if len(self._frames) > MAX_BUFFERED_FRAMES:
@@ -138,7 +129,8 @@ class WriteBehind:
             self.frames_dropped += 1
             if self.frames_dropped % 10_000 == 1:
                 _LOGGER.warning("message log buffer full; %d frames dropped", self.frames_dropped)
-        self._pending.set()
+        if not self._pending.is_set():
+            self._pending.set()
         if len(self._frames) >= BATCH_ROWS:
             self._batch_full.set()
 
@@ -184,7 +176,7 @@ class WriteBehind:
                 await connection.executemany(
                     "INSERT INTO message_log (charge_point_id, at, peer, direction, "
                     "message_type, action, unique_id, frame, size) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, length(CAST(?8 AS BLOB)))",
                     frames,
                 )
             if seen:
