@@ -441,43 +441,6 @@ async def test_outbox_row_ids_are_never_reused(store: Store, open_store: OpenSto
     assert (await queue(store, "MeterValues"))["a"] > last
 
 
-async def test_outbox_trim_drops_meter_values_first_and_never_starts_or_stops(store: Store) -> None:
-    actions = [
-        "StartTransaction",
-        "MeterValues",
-        "StatusNotification",
-        "MeterValues",
-        "DataTransfer",
-        "TransactionEvent",
-        "MeterValues",
-        "StopTransaction",
-    ]
-    ids = {}
-    for i, action in enumerate(actions):
-        ids[i] = (await queue(store, action, ("a", "b")))["a"]
-
-    assert await store.outbox_trim(CP, "a", 8) == []
-    assert await store.outbox_trim(CP, "a", 6) == [ids[1], ids[3]]  # the oldest MeterValues
-    assert await store.outbox_trim(CP, "a", 4) == [
-        ids[2],
-        ids[6],
-    ]  # last MeterValues, then oldest other
-    assert await store.outbox_trim(CP, "a", 0) == [ids[4]]  # only starts and stops are left
-    kept = [r.action for r in (await store.outbox_load(CP))["a"]]
-    assert kept == ["StartTransaction", "TransactionEvent", "StopTransaction"]
-    assert await store.outbox_depths(CP) == {"a": 3, "b": 8}  # other backends untouched
-
-
-async def test_outbox_trim_spares_the_rows_it_is_told_to_keep(store: Store) -> None:
-    meters = [(await queue(store, "MeterValues"))["a"] for _ in range(4)]
-    assert await store.outbox_trim(CP, "a", 2, keep={meters[0]}) == meters[1:3]
-    with pytest.raises(ValueError):
-        await store.outbox_trim(CP, "a", -1)
-
-
-# -- sessions, energy, revenue ---------------------------------------------------------------
-
-
 async def test_energy_and_revenue_from_meter_start_and_stop(store: Store) -> None:
     session_id = await start_session(store, "1", meter_start_wh=1_000.0)
     await store.session_add_samples(session_id, [register(1_100.0, 99_999.0)])  # not used

@@ -28,9 +28,6 @@ BASE_MESSAGE_TYPES = frozenset({CALL, CALLRESULT, CALLERROR})
 #: Frames that are never answered, not even with a CALLERROR when malformed.
 UNANSWERED_TYPES = frozenset({CALLRESULT, CALLERROR, CALLRESULTERROR, SEND})
 
-#: OCPP-J 1.6 §4.1.3: a unique id is a string of at most 36 characters.
-MAX_UNIQUE_ID_LENGTH = 36
-
 # The head of a frame: message type id and unique id, as they stand in the text. Used to
 # rewrite the unique id byte-exactly and to find it in a frame that does not parse as JSON.
 _HEAD = re.compile(r'\s*\[\s*([0-9]+)\s*,\s*"((?:[^"\\]|\\.)*)"')

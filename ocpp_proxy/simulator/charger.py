@@ -46,18 +46,6 @@ from ocpp.v21.enums import Action as Action21
 from ocpp.v201.enums import Action as Action201
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-__all__ = [
-    "DEFAULT_POWER_W",
-    "SUBPROTOCOLS",
-    "SUPPORTED_VERSIONS",
-    "SimulatedCharger",
-    "SimulationError",
-    "add_arguments",
-    "charger_url",
-    "main_async",
-    "run_simulation",
-]
-
 _LOGGER = logging.getLogger("ocpp_proxy.simulator")
 
 #: WebSocket subprotocol offered for each supported OCPP version (OCPP-J 1.6 §3.1.2,

@@ -16,7 +16,7 @@ import json
 import os
 import time
 import types
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiosqlite
@@ -43,8 +43,6 @@ TRANSACTION_ID_EPOCH = 1_704_067_200
 #: How many charger transactions :meth:`Store.transaction_id_map` loads (the newest).
 TRANSACTION_ID_MAP_SIZE = 512
 
-#: Outbox actions :meth:`Store.outbox_trim` never deletes.
-NEVER_TRIMMED = frozenset({"StartTransaction", "StopTransaction", "TransactionEvent"})
 
 _TRANSACTION_ID_COUNTER = "transaction_id"
 
@@ -508,58 +506,6 @@ class Store:
             return {row[0]: int(row[1]) for row in rows}
 
         return await self._db.read("reading the outbox", read)
-
-    async def outbox_trim(
-        self, cp_id: str, backend_id: str, max_rows: int, *, keep: Collection[int] = ()
-    ) -> list[int]:
-        """Bound a backend's queue to ``max_rows``, dropping what matters least, committed.
-
-        Past the bound the oldest MeterValues go first, then the oldest rows of any action
-        but StartTransaction, StopTransaction and TransactionEvent; those are never deleted,
-        so the queue may stay above the bound.
-
-        Args:
-            cp_id: the charge point id.
-            backend_id: the backend whose queue is trimmed.
-            max_rows: the most rows to keep (>= 0).
-            keep: row ids never to delete (e.g. the one in flight).
-
-        Returns:
-            The deleted row ids, ascending.
-
-        Raises:
-            StoreError: the database failed, or the store is closed.
-            ValueError: ``max_rows`` is negative.
-        """
-        if max_rows < 0:
-            raise ValueError(f"max_rows must be >= 0, got {max_rows}")
-        spared = set(keep)
-        never = sorted(NEVER_TRIMMED | {"MeterValues"})
-        marks = ", ".join("?" * len(never))
-
-        async def write(connection: aiosqlite.Connection) -> list[int]:
-            queue = "FROM outbox WHERE charge_point_id = ? AND backend_id = ?"
-            depth = await _scalar(connection, f"SELECT count(*) {queue}", [cp_id, backend_id])
-            excess = int(depth) - max_rows
-            if excess <= 0:
-                return []
-            doomed: list[int] = []
-            for condition, params in (
-                ("action = ?", ["MeterValues"]),
-                (f"action NOT IN ({marks})", never),
-            ):
-                wanted = excess - len(doomed)
-                if wanted <= 0:
-                    break
-                candidates = await connection.execute_fetchall(
-                    f"SELECT id {queue} AND {condition} ORDER BY id LIMIT ?",
-                    [cp_id, backend_id, *params, wanted + len(spared)],
-                )
-                doomed += [row[0] for row in candidates if row[0] not in spared][:wanted]
-            await connection.executemany("DELETE FROM outbox WHERE id = ?", [[i] for i in doomed])
-            return sorted(doomed)
-
-        return await self._db.write("trimming the outbox", write)
 
     # -- sessions ----------------------------------------------------------------------
 
