@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 
@@ -10,3 +11,15 @@ def iso_utc(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+class Clock:
+    """Wall time and waiting, injectable: tests pass a clock they advance by hand."""
+
+    def time(self) -> float:
+        """Now, as Unix time (s)."""
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (s)."""
+        await asyncio.sleep(max(0.0, seconds))

@@ -24,6 +24,7 @@ import aiosqlite
 from ocpp_proxy.store.database import Database
 from ocpp_proxy.store.energy import ENERGY_REGISTER, session_energy_kwh, session_revenue
 from ocpp_proxy.store.errors import StoreError
+from ocpp_proxy.store.notify import TokenTable, WebhookTables
 from ocpp_proxy.store.rows import (
     AuditRow,
     ChargerRow,
@@ -148,6 +149,16 @@ class Store:
     def closed(self) -> bool:
         """Whether the store was closed."""
         return self._db.closed
+
+    @property
+    def webhooks(self) -> WebhookTables:
+        """The webhooks and their delivery queue."""
+        return WebhookTables(self._db)
+
+    @property
+    def tokens(self) -> TokenTable:
+        """The API tokens made through the API (hashed)."""
+        return TokenTable(self._db)
 
     # -- chargers ----------------------------------------------------------------------
 
