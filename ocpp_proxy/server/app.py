@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,28 +12,37 @@ from pathlib import Path
 import aiohttp
 from aiohttp import WSCloseCode, web
 
+from ocpp_proxy.clock import Clock
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
+from ocpp_proxy.event_bus import EventBus
 from ocpp_proxy.homeassistant.app import home_assistant_ctx, mqtt_ctx
 from ocpp_proxy.metrics import Metrics
+from ocpp_proxy.notify.watcher import PublishingArbiter, RelayWatcher
+from ocpp_proxy.notify.webhooks import WebhookDispatcher
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.policy.rules import HomeownerArbiter
 from ocpp_proxy.relay.backend_link import BackendLink
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.security.connections import ConnectionLimiter
+from ocpp_proxy.security.networks import NetworkPolicy, network_middleware
 from ocpp_proxy.security.throttle import AuthThrottle
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
 from ocpp_proxy.server.keys import (
+    CLOCK,
     CONFIG,
+    EVENT_BUS,
     LIMITER,
     METRICS,
     REGISTRY,
     SOCKETS,
     STARTED_AT,
     THROTTLE,
+    WEBHOOKS,
 )
 from ocpp_proxy.store import DATABASE_FILE, Store
 from ocpp_proxy.transport.upstream import UpstreamClient
 from ocpp_proxy.web import install_web
+from ocpp_proxy.web.auth import INGRESS_ADDRESS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,10 +68,15 @@ def new_metrics() -> Metrics:
     return metrics
 
 
-def create_app(config: ProxyConfig) -> web.Application:
-    """Build the proxy's application for ``config`` (serve it with ``web.run_app`` or a runner)."""
+def create_app(config: ProxyConfig, clock: Clock | None = None) -> web.Application:
+    """Build the proxy's application for ``config`` (serve it with ``web.run_app`` or a runner).
+
+    ``clock`` drives webhook retries and the backend-down grace period (tests pass their own).
+    """
     app = web.Application()
     app[CONFIG] = config
+    app[CLOCK] = clock or Clock()
+    app[EVENT_BUS] = EventBus()
     app[SOCKETS] = set()
     app[STARTED_AT] = time.time()
     app[METRICS] = new_metrics()
@@ -69,6 +84,17 @@ def create_app(config: ProxyConfig) -> web.Application:
         config.max_connections, config.max_connections_per_address, app[METRICS]
     )
     app[THROTTLE] = AuthThrottle()
+    # First of all: clients outside allowed_networks get 403 before any handler or upgrade.
+    # As the Home Assistant app, the ingress proxy is always let in.
+    policy = NetworkPolicy.from_config(
+        config, always=(INGRESS_ADDRESS,) if os.environ.get("SUPERVISOR_TOKEN") else ()
+    )
+    metrics = app[METRICS]
+    app.middlewares.append(
+        network_middleware(
+            policy, lambda: metrics.inc("ocpp_proxy_limit_hits_total", limit="allowed_networks")
+        )
+    )
     app.cleanup_ctx.append(_relay)
     # After the relay: both feed and follow its registry.
     app.cleanup_ctx.extend((home_assistant_ctx, mqtt_ctx))
@@ -119,12 +145,22 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
             store,
             home=home,
             metrics=app[METRICS],
-            arbiter=HomeownerArbiter(config, home),
+            arbiter=PublishingArbiter(HomeownerArbiter(config, home), app[EVENT_BUS]),
             upstream_factory=upstream,
         )
         await registry.restore()
         app[REGISTRY] = registry
-        yield
+        # Events for other systems: taken off the relay's change feed, delivered elsewhere.
+        watcher = RelayWatcher(registry, app[EVENT_BUS], config, app[CLOCK])
+        webhooks = WebhookDispatcher(store.webhooks, app[EVENT_BUS], session, app[CLOCK])
+        await webhooks.start(config.webhooks)
+        app[WEBHOOKS] = webhooks
+        watcher.start()
+        try:
+            yield
+        finally:
+            await watcher.close()
+            await webhooks.close()
         await registry.close()
     finally:
         await session.close()

@@ -787,6 +787,26 @@ class Store:
             [*params, limit, offset],
         )
 
+    async def latest_session(self, cp_id: str, transaction_id: str) -> SessionRow | None:
+        """The newest session of ``cp_id`` with ``transaction_id``, or None.
+
+        Read in the write queue, so it sees every write issued before it (a stop that the
+        relay has just recorded, say).
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def read(connection: aiosqlite.Connection) -> list[SessionRow]:
+            return await _select_sessions(
+                connection,
+                "WHERE charge_point_id = ? AND transaction_id = ? ORDER BY id DESC LIMIT 1",
+                [cp_id, transaction_id],
+            )
+
+        rows = await self._db.write("reading a session", read)
+        return rows[0] if rows else None
+
     async def _sessions(self, clauses: str, params: Sequence[Any]) -> list[SessionRow]:
         async def read(connection: aiosqlite.Connection) -> list[SessionRow]:
             return await _select_sessions(connection, clauses, params)

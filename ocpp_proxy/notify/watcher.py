@@ -1,0 +1,289 @@
+"""Events derived from what the relay shows, so that the relay core needs no hooks for them.
+
+:class:`RelayWatcher` wakes on the registry's change feed (the relay only sets an event: no
+work on its path), compares what the hubs show with what it saw last, and publishes the
+differences on the :class:`~ocpp_proxy.event_bus.EventBus`: chargers online/offline,
+sessions started/stopped, connectors faulted/recovered, backend links down/up (only once a
+link has stayed down for ``backend_down_grace`` s), the homeowner's override, shared charging
+and current limit, and the relay's "messages at risk" alerts. :class:`PublishingArbiter`
+publishes the commands an arbiter refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ocpp_proxy import event_bus as ev
+from ocpp_proxy.clock import Clock, iso_utc
+from ocpp_proxy.config import ProxyConfig
+from ocpp_proxy.relay.arbiter import Arbiter, CommandRequest, Decision
+from ocpp_proxy.relay.registry import HubRegistry
+from ocpp_proxy.store import StoreError
+from ocpp_proxy.tasks import spawn
+
+_LOGGER = logging.getLogger(__name__)
+
+#: The connector status that counts as a fault (1.6 ChargePointStatus, 2.0.1 ConnectorStatus).
+FAULTED = "Faulted"
+
+#: The relay's alert kind for transaction messages that may be lost.
+AT_RISK_KIND = "messages_at_risk"
+
+
+class PublishingArbiter:
+    """An arbiter that asks ``inner`` and publishes each refusal as ``command.refused``."""
+
+    def __init__(self, inner: Arbiter, bus: ev.EventBus) -> None:
+        self.inner = inner
+        self._bus = bus
+
+    def decide(self, request: CommandRequest) -> Decision:
+        """``inner``'s decision; a refusal is also published (never blocks)."""
+        decision = self.inner.decide(request)
+        if not decision.allowed:
+            self._bus.publish(
+                ev.COMMAND_REFUSED,
+                request.charge_point_id,
+                backend_id=request.requester,
+                action=request.action,
+                rule=decision.rule,
+                reason=decision.reason,
+            )
+        return decision
+
+    def __getattr__(self, name: str) -> Any:
+        # The homeowner's arbiter has more than decide(): keep it reachable.
+        return getattr(self.inner, name)
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What the watcher saw of one charge point last time."""
+
+    online: bool = False
+    connectors: dict[str, str | None] = field(default_factory=dict)
+    sessions: dict[str, Any] = field(default_factory=dict)
+    links: dict[str, bool] = field(default_factory=dict)
+    alerts: set[int] = field(default_factory=set)
+
+
+class RelayWatcher:
+    """Publishes what changed in the relay (see the module), until :meth:`close`.
+
+    Args:
+        registry: the relay's charge points.
+        bus: where events go.
+        config: for the override's Home Assistant entities, the shared charging default and
+            ``backend_down_grace`` (s).
+        clock: wall time and waiting (the grace period runs on it).
+    """
+
+    def __init__(
+        self,
+        registry: HubRegistry,
+        bus: ev.EventBus,
+        config: ProxyConfig,
+        clock: Clock | None = None,
+    ) -> None:
+        self._registry = registry
+        self._bus = bus
+        self._config = config
+        self._clock = clock or Clock()
+        self._seen: dict[str, _Seen] = {}
+        self._home: dict[str, Any] = self._home_state()
+        self._down: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._down_since: dict[tuple[str, str], float] = {}
+        self._announced: set[tuple[str, str]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Take what the relay shows now as the baseline, and follow it from there."""
+        self._observe(publish=False)
+        self._task = spawn(self._run())
+
+    async def close(self) -> None:
+        """Stop following (pending grace periods are dropped)."""
+        tasks = [t for t in (self._task, *self._down.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        feed = self._registry.changes
+        while True:
+            seen = feed.version
+            with contextlib.suppress(TimeoutError):
+                await feed.wait_for(lambda s=seen: feed.version != s, 3600.0)
+            self._observe(publish=True)
+
+    # -- comparing ---------------------------------------------------------------------------
+
+    def _observe(self, *, publish: bool) -> None:
+        for hub in self._registry:
+            seen = self._seen.setdefault(hub.id, _Seen())
+            emit = self._emitter(hub.id, publish)
+            self._charger(hub, seen, emit)
+            self._connectors(hub, seen, emit)
+            self._sessions(hub, seen, emit, publish)
+            self._links(hub, seen, publish)
+            self._alerts(hub, seen, emit)
+        home = self._home_state()
+        if publish:
+            self._home_changes(self._home, home)
+        self._home = home
+
+    def _emitter(self, charge_point_id: str, publish: bool) -> Callable[..., None]:
+        def emit(name: str, **data: Any) -> None:
+            if publish:
+                self._bus.publish(name, charge_point_id, **data)
+
+        return emit
+
+    def _charger(self, hub: Any, seen: _Seen, emit: Callable[..., None]) -> None:
+        online = hub.charger is not None
+        if online == seen.online:
+            return
+        seen.online = online
+        if online:
+            emit(
+                ev.CHARGER_CONNECTED,
+                online=True,
+                ocpp_version=hub.version.value,
+                remote=hub.charger.remote,
+                last_seen=iso_utc(hub.last_message_at),
+            )
+        else:
+            emit(ev.CHARGER_DISCONNECTED, online=False, last_seen=iso_utc(hub.last_message_at))
+
+    def _connectors(self, hub: Any, seen: _Seen, emit: Callable[..., None]) -> None:
+        for key, connector in list(hub.connectors.items()):
+            status = connector.get("status")
+            before = seen.connectors.get(key)
+            seen.connectors[key] = status
+            where = {
+                "connector": key,
+                "evse_id": connector.get("evse_id"),
+                "connector_id": connector.get("connector_id"),
+            }
+            if status == FAULTED and before != FAULTED:
+                emit(ev.CONNECTOR_FAULTED, **where, error_code=connector.get("error_code"))
+            elif before == FAULTED and status != FAULTED:
+                emit(ev.CONNECTOR_RECOVERED, **where, status=status)
+
+    def _sessions(self, hub: Any, seen: _Seen, emit: Callable[..., None], publish: bool) -> None:
+        running = {s.transaction: s for s in hub.sessions.running()}
+        for transaction, session in running.items():
+            if transaction not in seen.sessions:
+                emit(
+                    ev.SESSION_STARTED,
+                    transaction_id=transaction,
+                    connector=session.connector,
+                    owner=session.owner,
+                )
+        for transaction, session in seen.sessions.items():
+            if transaction not in running and publish:
+                # Energy and revenue are in the store once the stop is written: read it there.
+                spawn(self._stopped(hub.id, transaction, session.owner))
+        seen.sessions = running
+
+    async def _stopped(self, charge_point_id: str, transaction: str, owner: str | None) -> None:
+        try:
+            row = await self._registry.store.latest_session(charge_point_id, transaction)
+        except StoreError as err:
+            _LOGGER.warning("session.stopped of %s without its figures: %s", transaction, err)
+            row = None
+        data: dict[str, Any] = {"transaction_id": transaction, "owner": owner}
+        if row is not None:
+            stopped = row.stopped_at
+            data.update(
+                owner=row.owner,
+                session_id=row.id,
+                connector=row.evse_id if row.evse_id is not None else row.connector_id,
+                id_tag=row.id_tag,
+                started_at=iso_utc(row.started_at),
+                stopped_at=iso_utc(stopped),
+                duration_s=round(stopped - row.started_at, 3) if stopped is not None else None,
+                energy_kwh=row.energy_kwh,
+                stop_reason=row.stop_reason,
+                revenue=row.revenue,
+                currency=row.currency,
+            )
+        self._bus.publish(ev.SESSION_STOPPED, charge_point_id, **data)
+
+    def _links(self, hub: Any, seen: _Seen, publish: bool) -> None:
+        for link in hub.links.values():
+            up = bool(link.connected)
+            before = seen.links.get(link.id)
+            seen.links[link.id] = up
+            if before is None or before == up or not publish:
+                continue
+            key = (hub.id, link.id)
+            if not up:
+                self._down_since[key] = self._clock.time()
+                self._down[key] = spawn(self._grace(key))
+                continue
+            task = self._down.pop(key, None)
+            if task is not None:
+                task.cancel()
+            since = self._down_since.pop(key, None)
+            if key in self._announced:
+                self._announced.discard(key)
+                down_s = None if since is None else round(self._clock.time() - since, 3)
+                self._bus.publish(ev.BACKEND_UP, hub.id, backend_id=link.id, down_s=down_s)
+
+    async def _grace(self, key: tuple[str, str]) -> None:
+        await self._clock.sleep(self._config.backend_down_grace)
+        self._down.pop(key, None)
+        hub = self._registry.get(key[0])
+        link = hub.links.get(key[1]) if hub is not None else None
+        if link is None or link.connected or key in self._announced:
+            return
+        self._announced.add(key)
+        snapshot = link.snapshot()
+        self._bus.publish(
+            ev.BACKEND_DOWN,
+            key[0],
+            backend_id=key[1],
+            since=iso_utc(self._down_since.get(key)),
+            error=snapshot.get("last_error"),
+        )
+
+    def _alerts(self, hub: Any, seen: _Seen, emit: Callable[..., None]) -> None:
+        # The hub keeps its recent alerts (a bounded deque of dicts): new ones are those not
+        # there last time.
+        alerts = list(hub.alerts)
+        before, seen.alerts = seen.alerts, {id(alert) for alert in alerts}
+        for alert in alerts:
+            if id(alert) not in before and alert.get("kind") == AT_RISK_KIND:
+                emit(ev.MESSAGES_AT_RISK, **{k: v for k, v in alert.items() if k != "kind"})
+
+    # -- the homeowner -----------------------------------------------------------------------
+
+    def _home_state(self) -> dict[str, Any]:
+        config, home = self._config, self._registry.home
+        override = home.override_state(config.override_input_boolean, config.presence_sensor)
+        return {
+            "override": override,
+            "shared_charging": home.shared_charging_allowed(config.allow_shared_charging),
+            "max_current_a": home.max_current_a,
+        }
+
+    def _home_changes(self, before: dict[str, Any], now: dict[str, Any]) -> None:
+        if before["override"]["enabled"] != now["override"]["enabled"]:
+            self._bus.publish(ev.OVERRIDE_CHANGED, None, **now["override"])
+        if before["shared_charging"] != now["shared_charging"]:
+            self._bus.publish(ev.SHARED_CHARGING_CHANGED, None, enabled=now["shared_charging"])
+        if before["max_current_a"] != now["max_current_a"]:
+            self._bus.publish(
+                ev.LIMIT_CHANGED,
+                None,
+                max_current_a=now["max_current_a"],
+                previous_max_current_a=before["max_current_a"],
+            )
