@@ -68,6 +68,7 @@ class _Seen:
     online: bool = False
     connectors: dict[str, str | None] = field(default_factory=dict)
     sessions: dict[str, Any] = field(default_factory=dict)
+    started: set[str] = field(default_factory=set)
     links: dict[str, bool] = field(default_factory=dict)
     alerts: set[int] = field(default_factory=set)
 
@@ -100,15 +101,19 @@ class RelayWatcher:
         self._down_since: dict[tuple[str, str], float] = {}
         self._announced: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
+        # Events leave in the order they were seen; a stop waits for its figures first.
+        self._ordered: asyncio.Queue[tuple[str, str | None, dict[str, Any]]] = asyncio.Queue()
+        self._publisher: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Take what the relay shows now as the baseline, and follow it from there."""
         self._observe(publish=False)
         self._task = spawn(self._run())
+        self._publisher = spawn(self._publish_in_order())
 
     async def close(self) -> None:
         """Stop following (pending grace periods are dropped)."""
-        tasks = [t for t in (self._task, *self._down.values()) if t is not None]
+        tasks = [t for t in (self._task, self._publisher, *self._down.values()) if t]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -122,6 +127,18 @@ class RelayWatcher:
             with contextlib.suppress(TimeoutError):
                 await feed.wait_for(lambda s=seen: feed.version != s, 3600.0)
             self._observe(publish=True)
+
+    def _publish(self, name: str, charge_point_id: str | None, **data: Any) -> None:
+        self._ordered.put_nowait((name, charge_point_id, data))
+
+    async def _publish_in_order(self) -> None:
+        while True:
+            name, charge_point_id, data = await self._ordered.get()
+            if name == ev.SESSION_STOPPED and charge_point_id is not None:
+                data = await self._stopped(charge_point_id, data)
+            elif name == ev.SESSION_STARTED and charge_point_id and data["owner"] is None:
+                data = await self._owner(charge_point_id, data)
+            self._bus.publish(name, charge_point_id, **data)
 
     # -- comparing ---------------------------------------------------------------------------
 
@@ -142,7 +159,7 @@ class RelayWatcher:
     def _emitter(self, charge_point_id: str, publish: bool) -> Callable[..., None]:
         def emit(name: str, **data: Any) -> None:
             if publish:
-                self._bus.publish(name, charge_point_id, **data)
+                self._publish(name, charge_point_id, **data)
 
         return emit
 
@@ -180,7 +197,9 @@ class RelayWatcher:
     def _sessions(self, hub: Any, seen: _Seen, emit: Callable[..., None], publish: bool) -> None:
         running = {s.transaction: s for s in hub.sessions.running()}
         for transaction, session in running.items():
-            if transaction not in seen.sessions:
+            # Announced once its owner is known (the answer to the charger's start names it).
+            if session.owner is not None and transaction not in seen.started:
+                seen.started.add(transaction)
                 emit(
                     ev.SESSION_STARTED,
                     transaction_id=transaction,
@@ -188,18 +207,38 @@ class RelayWatcher:
                     owner=session.owner,
                 )
         for transaction, session in seen.sessions.items():
-            if transaction not in running and publish:
-                # Energy and revenue are in the store once the stop is written: read it there.
-                spawn(self._stopped(hub.id, transaction, session.owner))
+            if transaction in running:
+                continue
+            if transaction not in seen.started:
+                emit(
+                    ev.SESSION_STARTED,
+                    transaction_id=transaction,
+                    connector=session.connector,
+                    owner=session.owner,
+                )
+            seen.started.discard(transaction)
+            # Energy and revenue are in the store once the stop is written: read there.
+            emit(ev.SESSION_STOPPED, transaction_id=transaction, owner=session.owner)
         seen.sessions = running
 
-    async def _stopped(self, charge_point_id: str, transaction: str, owner: str | None) -> None:
+    async def _owner(self, charge_point_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` of a session.started event with the owner the store has for it."""
+        with contextlib.suppress(StoreError):
+            row = await self._registry.store.latest_session(
+                charge_point_id, data["transaction_id"]
+            )
+            if row is not None:
+                return {**data, "owner": row.owner}
+        return data
+
+    async def _stopped(self, charge_point_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` of a session.stopped event with the session's figures from the store."""
+        transaction = data["transaction_id"]
         try:
             row = await self._registry.store.latest_session(charge_point_id, transaction)
         except StoreError as err:
             _LOGGER.warning("session.stopped of %s without its figures: %s", transaction, err)
             row = None
-        data: dict[str, Any] = {"transaction_id": transaction, "owner": owner}
         if row is not None:
             stopped = row.stopped_at
             data.update(
@@ -215,7 +254,7 @@ class RelayWatcher:
                 revenue=row.revenue,
                 currency=row.currency,
             )
-        self._bus.publish(ev.SESSION_STOPPED, charge_point_id, **data)
+        return data
 
     def _links(self, hub: Any, seen: _Seen, publish: bool) -> None:
         for link in hub.links.values():
@@ -236,7 +275,7 @@ class RelayWatcher:
             if key in self._announced:
                 self._announced.discard(key)
                 down_s = None if since is None else round(self._clock.time() - since, 3)
-                self._bus.publish(ev.BACKEND_UP, hub.id, backend_id=link.id, down_s=down_s)
+                self._publish(ev.BACKEND_UP, hub.id, backend_id=link.id, down_s=down_s)
 
     async def _grace(self, key: tuple[str, str]) -> None:
         await self._clock.sleep(self._config.backend_down_grace)
@@ -247,7 +286,7 @@ class RelayWatcher:
             return
         self._announced.add(key)
         snapshot = link.snapshot()
-        self._bus.publish(
+        self._publish(
             ev.BACKEND_DOWN,
             key[0],
             backend_id=key[1],
@@ -277,11 +316,11 @@ class RelayWatcher:
 
     def _home_changes(self, before: dict[str, Any], now: dict[str, Any]) -> None:
         if before["override"]["enabled"] != now["override"]["enabled"]:
-            self._bus.publish(ev.OVERRIDE_CHANGED, None, **now["override"])
+            self._publish(ev.OVERRIDE_CHANGED, None, **now["override"])
         if before["shared_charging"] != now["shared_charging"]:
-            self._bus.publish(ev.SHARED_CHARGING_CHANGED, None, enabled=now["shared_charging"])
+            self._publish(ev.SHARED_CHARGING_CHANGED, None, enabled=now["shared_charging"])
         if before["max_current_a"] != now["max_current_a"]:
-            self._bus.publish(
+            self._publish(
                 ev.LIMIT_CHANGED,
                 None,
                 max_current_a=now["max_current_a"],

@@ -34,6 +34,7 @@ from ocpp_proxy import __version__
 from ocpp_proxy.clock import Clock, iso_utc
 from ocpp_proxy.config import WebhookConfig
 from ocpp_proxy.event_bus import WEBHOOK_TEST, Event, EventBus
+from ocpp_proxy.relay.changes import ChangeFeed
 from ocpp_proxy.store import StoreError
 from ocpp_proxy.store.notify import DeliveryRow, WebhookRow, WebhookTables
 from ocpp_proxy.tasks import spawn
@@ -115,6 +116,10 @@ class WebhookDispatcher:
         self._consumer: asyncio.Task[None] | None = None
         #: Events that could not be queued because the store failed (logged each time).
         self.store_failures = 0
+        #: Deliveries queued and attempts made since start; ``changes`` wakes on each.
+        self.enqueued = 0
+        self.attempts = 0
+        self.changes = ChangeFeed()
 
     async def start(self, configured: Sequence[WebhookConfig]) -> None:
         """Make the stored webhooks match the config's (API ones are kept), start delivering."""
@@ -182,6 +187,7 @@ class WebhookDispatcher:
         await self._tables.enqueue(
             [(hook, event.id, event.name, _encode(event))], self._clock.time()
         )
+        self.enqueued += 1
         self._wake[webhook_id].set()
         return event
 
@@ -218,6 +224,8 @@ class WebhookDispatcher:
                 self.store_failures += len(batch)
                 _LOGGER.error("%d events not queued for webhooks: %s", len(batch), err)
                 continue
+            self.enqueued += len(deliveries)
+            self.changes.notify()
             for hook_id, count in dropped.items():
                 _LOGGER.warning(
                     "webhook %s: queue full, %d oldest deliveries dropped", hook_id, count
@@ -263,6 +271,8 @@ class WebhookDispatcher:
             except StoreError as err:
                 _LOGGER.error("webhook %s: cannot record an attempt: %s", webhook_id, err)
                 await self._clock.sleep(MAX_BACKOFF_S / 60)
+            self.attempts += 1
+            self.changes.notify()
 
     async def _post(self, hook: WebhookRow, delivery: DeliveryRow) -> str | None:
         """POST ``delivery``; None if the receiver accepted it (2xx), else why not."""
