@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from ocpp.v16 import call as call16
 
 from ocpp_proxy.event_bus import LIMIT_CHANGED, publish_messages_at_risk
 from ocpp_proxy.server.keys import EVENT_BUS, WEBHOOKS
@@ -273,4 +274,91 @@ async def test_webhooks_are_managed_through_the_api(start_proxy: StartProxy) -> 
     assert (await api(proxy, "DELETE", "/api/v1/webhooks/home"))[0] == 409
     assert (await api(proxy, "DELETE", "/api/v1/webhooks/crm"))[0] == 200
     assert (await api(proxy, "DELETE", "/api/v1/webhooks/crm"))[0] == 404
+    await receiver.stop()
+
+
+async def test_backend_down_only_after_the_grace_period_then_up(
+    start_proxy: StartProxy, connect_charger: ConnectCharger, start_csms: Any
+) -> None:
+    clock = ManualClock()
+    receiver = await Receiver().start()
+    csms = await start_csms("cpo")
+    proxy = await start_proxy(
+        api_token=TOKEN,
+        ocpp_services=[service(csms)],
+        webhooks=[hook(receiver.url, events=["backend.down", "backend.up", "limit.changed"])],
+        backend_down_grace=30,
+        clock=clock,
+    )
+    charger = await connect_charger(proxy)
+    await charger.boot()
+    await csms.wait_connected("CP_1")
+    link = proxy.hub().links["cpo"]
+
+    async def link_is(up: bool) -> None:
+        await proxy.registry.changes.wait_for(lambda: link.connected == up, 10)
+
+    # A blip shorter than the grace period is not news.
+    await csms.stop()
+    await link_is(False)
+    assert await clock.wait_for_sleeper() == 30.0
+    await csms.start()
+    await link_is(True)
+    status, _ = await api(proxy, "POST", "/api/v1/max_current", {"max_current_a": 16})
+    assert status == 200
+    await receiver.wait_until(lambda: receiver.accepted)
+    assert [b["event"] for b in receiver.accepted] == ["limit.changed"]
+
+    # Down for longer: one backend.down once the grace period is over, then backend.up.
+    await csms.stop()
+    await link_is(False)
+    clock.advance(await clock.wait_for_sleeper())
+    await receiver.wait_until(lambda: len(receiver.accepted) == 2)
+    down = receiver.accepted[1]
+    assert (down["event"], down["data"]["backend_id"]) == ("backend.down", "cpo")
+    await csms.start()
+    await link_is(True)
+    await receiver.wait_until(lambda: len(receiver.accepted) == 3)
+    up = receiver.accepted[2]
+    assert (up["event"], up["data"]["backend_id"], up["data"]["down_s"]) == (
+        "backend.up",
+        "cpo",
+        30,
+    )
+    await receiver.stop()
+
+
+async def test_refused_commands_and_the_homeowners_switches_are_events(
+    start_proxy: StartProxy, connect_charger: ConnectCharger, start_csms: Any
+) -> None:
+    receiver = await Receiver().start()
+    csms = await start_csms("cpo")
+    proxy = await start_proxy(
+        api_token=TOKEN, ocpp_services=[service(csms)], webhooks=[hook(receiver.url)]
+    )
+    charger = await connect_charger(proxy)
+    await charger.boot()
+    await charger.status(1, "Available")
+    await csms.wait_connected("CP_1")
+    assert (await api(proxy, "POST", "/api/v1/override", {"enabled": True}))[0] == 200
+    answer = await csms.call("CP_1", call16.RemoteStartTransaction(id_tag="APP", connector_id=1))
+    assert answer.status == "Rejected"
+    assert (await api(proxy, "POST", "/api/v1/shared_charging", {"enabled": False}))[0] == 200
+    assert (await api(proxy, "POST", "/api/v1/max_current", {"max_current_a": 10}))[0] == 200
+
+    wanted = ("override.changed", "command.refused", "shared_charging.changed", "limit.changed")
+
+    def got() -> dict[str, Any]:
+        return {b["event"]: b for b in receiver.accepted if b["event"] in wanted}
+
+    await receiver.wait_until(lambda: len(got()) == len(wanted))
+    events = got()
+    assert events["override.changed"]["data"]["enabled"] is True
+    refused = events["command.refused"]
+    assert refused["charge_point_id"] == "CP_1"
+    assert refused["data"]["backend_id"] == "cpo"
+    assert refused["data"]["action"] == "RemoteStartTransaction"
+    assert refused["data"]["rule"] == "override"
+    assert events["shared_charging.changed"]["data"]["enabled"] is False
+    assert events["limit.changed"]["data"]["max_current_a"] == 10
     await receiver.stop()
