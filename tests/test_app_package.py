@@ -163,6 +163,18 @@ def test_a_full_set_of_options_passes_both_the_schema_and_the_proxy() -> None:
         "allowed_providers": ["energy_co"],
         "preferred_provider": "energy_co",
         "max_current_a": 10.0,
+        "api_tokens": [{"name": "kiosk", "token": "a-read-only-token-123", "role": "read"}],
+        "webhooks": [
+            {
+                "id": "crm",
+                "url": "https://crm.example/hooks/ocpp",
+                "secret": "a-shared-secret-123",
+                "events": ["session.stopped", "backend.down"],
+            }
+        ],
+        "allowed_networks": ["192.168.1.0/24", "fd00::/8"],
+        "lan_only": True,
+        "trusted_proxies": ["192.168.1.2"],
         "ha_url": "http://homeassistant.local:8123",
         "mqtt_port": 1884,
         "log_level": "DEBUG",
@@ -171,6 +183,8 @@ def test_a_full_set_of_options_passes_both_the_schema_and_the_proxy() -> None:
     parsed = parse_config(options)
     assert parsed.ocpp_services[0].version.value == "2.0.1"
     assert parsed.charging_schedule[0].max_current_a == 16
+    assert parsed.webhooks[0].events == ("session.stopped", "backend.down")
+    assert parsed.api_tokens[0].role == "read"
 
 
 def test_every_option_is_translated_and_documented() -> None:
