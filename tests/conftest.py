@@ -89,15 +89,15 @@ async def start_proxy(tmp_path: Path) -> AsyncIterator[StartProxy]:
     proxies: list[Proxy] = []
 
     async def start(**options: Any) -> Proxy:
-        clock = options.pop("clock", None)  # an injected ocpp_proxy.clock.Clock, if any
         options.setdefault("response_timeout", 2)
         options.setdefault("drain_timeout", 1)
         options.setdefault("data_dir", str(tmp_path / "data"))
         options.setdefault("api_public_read", True)
+        clock = options.pop("clock", None)  # a ManualClock drives the relay's deadlines
         config = parse_config(options)
         # As cli.serve runs it: the handshake timeout, the redacting access log, TLS.
         runner = web.AppRunner(
-            create_app(config, clock), shutdown_timeout=1, **server_options(config)
+            create_app(config, clock=clock), shutdown_timeout=1, **server_options(config)
         )
         await runner.setup()
         ssl_context = server_ssl_context(config)

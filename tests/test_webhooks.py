@@ -18,7 +18,7 @@ from ocpp.v16 import call as call16
 
 from ocpp_proxy.event_bus import LIMIT_CHANGED, publish_messages_at_risk
 from ocpp_proxy.server.keys import EVENT_BUS, WEBHOOKS
-from tests.clocks import ManualClock
+from tests.clocks import SteppedClock
 from tests.conftest import ConnectCharger, Proxy, StartProxy, service
 from tests.webhook_receiver import Receiver, free_port, signature_ok
 
@@ -121,7 +121,7 @@ def receiver_now() -> float:
 async def test_down_then_failing_receiver_gets_every_event_once_accepted_in_order(
     start_proxy: StartProxy,
 ) -> None:
-    clock = ManualClock()
+    clock = SteppedClock()
     port = free_port()
     proxy = await start_proxy(
         api_token=TOKEN, webhooks=[hook(f"http://127.0.0.1:{port}/hook")], clock=clock
@@ -163,7 +163,7 @@ async def test_down_then_failing_receiver_gets_every_event_once_accepted_in_orde
 async def test_a_slow_receiver_times_out_and_the_event_is_sent_again(
     start_proxy: StartProxy,
 ) -> None:
-    clock = ManualClock()
+    clock = SteppedClock()
     receiver = await Receiver().start()
     receiver.hold = hold = asyncio.Event()
     proxy = await start_proxy(
@@ -183,7 +183,7 @@ async def test_a_slow_receiver_times_out_and_the_event_is_sent_again(
 
 
 async def test_queued_deliveries_survive_a_restart(start_proxy: StartProxy) -> None:
-    clock = ManualClock()
+    clock = SteppedClock()
     port = free_port()
     options = {"api_token": TOKEN, "webhooks": [hook(f"http://127.0.0.1:{port}/hook")]}
     proxy = await start_proxy(**options, clock=clock)
@@ -194,7 +194,7 @@ async def test_queued_deliveries_survive_a_restart(start_proxy: StartProxy) -> N
     receiver = Receiver()
     receiver.port = port
     await receiver.start()
-    await start_proxy(**options, clock=ManualClock(clock.now + 60))
+    await start_proxy(**options, clock=SteppedClock(clock.now + 60))
     await receiver.wait_until(lambda: receiver.accepted)
     assert [b["id"] for b in receiver.accepted] == [event.id]
     assert signature_ok(SECRET, receiver.received[0], now=clock.now + 60)
@@ -204,7 +204,7 @@ async def test_queued_deliveries_survive_a_restart(start_proxy: StartProxy) -> N
 async def test_a_full_queue_drops_the_oldest_and_shows_the_count(
     start_proxy: StartProxy, tmp_path: Path
 ) -> None:
-    clock = ManualClock()
+    clock = SteppedClock()
     port = free_port()
     proxy = await start_proxy(
         api_token=TOKEN,
@@ -280,7 +280,7 @@ async def test_webhooks_are_managed_through_the_api(start_proxy: StartProxy) -> 
 async def test_backend_down_only_after_the_grace_period_then_up(
     start_proxy: StartProxy, connect_charger: ConnectCharger, start_csms: Any
 ) -> None:
-    clock = ManualClock()
+    clock = SteppedClock()
     receiver = await Receiver().start()
     csms = await start_csms("cpo")
     proxy = await start_proxy(
@@ -361,4 +361,24 @@ async def test_refused_commands_and_the_homeowners_switches_are_events(
     assert refused["data"]["rule"] == "override"
     assert events["shared_charging.changed"]["data"]["enabled"] is False
     assert events["limit.changed"]["data"]["max_current_a"] == 10
+    await receiver.stop()
+
+
+async def test_the_relays_at_risk_alert_is_an_event(
+    start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    receiver = await Receiver().start()
+    proxy = await start_proxy(
+        api_token=TOKEN, webhooks=[hook(receiver.url, events=["messages.at_risk"])]
+    )
+    charger = await connect_charger(proxy)
+    await charger.boot()
+    # What the relay core does when transaction messages may be lost (its alert, its notice).
+    alert = {"kind": "messages_at_risk", "backend_id": "cpo", "queued": 19500, "reason": "full"}
+    proxy.hub().alerts.append(alert)
+    proxy.registry.changes.notify()
+    await receiver.wait_until(lambda: receiver.accepted)
+    (body,) = receiver.accepted
+    assert body["event"] == "messages.at_risk" and body["charge_point_id"] == "CP_1"
+    assert body["data"] == {"backend_id": "cpo", "queued": 19500, "reason": "full"}
     await receiver.stop()

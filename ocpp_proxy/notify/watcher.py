@@ -5,7 +5,9 @@ work on its path), compares what the hubs show with what it saw last, and publis
 differences on the :class:`~ocpp_proxy.event_bus.EventBus`: chargers online/offline,
 sessions started/stopped, connectors faulted/recovered, backend links down/up (only once a
 link has stayed down for ``backend_down_grace`` s), the homeowner's override, shared charging
-and current limit, and the relay's "messages at risk" alerts. :class:`PublishingArbiter`
+and current limit, and the relay's "messages at risk" alerts (a hub alert of kind
+:data:`AT_RISK_KIND`, or an alert of the relay's store health). The relay core may instead
+call :func:`ocpp_proxy.event_bus.publish_messages_at_risk` itself. :class:`PublishingArbiter`
 publishes the commands an arbiter refuses.
 """
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocpp_proxy import event_bus as ev
-from ocpp_proxy.clock import Clock, iso_utc
+from ocpp_proxy.clock import Clock, SystemClock, iso_utc
 from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.relay.arbiter import Arbiter, CommandRequest, Decision
 from ocpp_proxy.relay.registry import HubRegistry
@@ -94,12 +96,13 @@ class RelayWatcher:
         self._registry = registry
         self._bus = bus
         self._config = config
-        self._clock = clock or Clock()
+        self._clock: Clock = clock or SystemClock()
         self._seen: dict[str, _Seen] = {}
         self._home: dict[str, Any] = self._home_state()
         self._down: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._down_since: dict[tuple[str, str], float] = {}
         self._announced: set[tuple[str, str]] = set()
+        self._health_alerts: set[int] = set()
         self._task: asyncio.Task[None] | None = None
         # Events leave in the order they were seen; a stop waits for its figures first.
         self._ordered: asyncio.Queue[tuple[str, str | None, dict[str, Any]]] = asyncio.Queue()
@@ -151,6 +154,7 @@ class RelayWatcher:
             self._sessions(hub, seen, emit, publish)
             self._links(hub, seen, publish)
             self._alerts(hub, seen, emit)
+        self._store_alerts(publish)
         home = self._home_state()
         if publish:
             self._home_changes(self._home, home)
@@ -224,9 +228,7 @@ class RelayWatcher:
     async def _owner(self, charge_point_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """``data`` of a session.started event with the owner the store has for it."""
         with contextlib.suppress(StoreError):
-            row = await self._registry.store.latest_session(
-                charge_point_id, data["transaction_id"]
-            )
+            row = await self._registry.store.latest_session(charge_point_id, data["transaction_id"])
             if row is not None:
                 return {**data, "owner": row.owner}
         return data
@@ -278,7 +280,8 @@ class RelayWatcher:
                 self._publish(ev.BACKEND_UP, hub.id, backend_id=link.id, down_s=down_s)
 
     async def _grace(self, key: tuple[str, str]) -> None:
-        await self._clock.sleep(self._config.backend_down_grace)
+        if self._config.backend_down_grace > 0:
+            await self._clock.sleep(self._config.backend_down_grace)
         self._down.pop(key, None)
         hub = self._registry.get(key[0])
         link = hub.links.get(key[1]) if hub is not None else None
@@ -302,6 +305,21 @@ class RelayWatcher:
         for alert in alerts:
             if id(alert) not in before and alert.get("kind") == AT_RISK_KIND:
                 emit(ev.MESSAGES_AT_RISK, **{k: v for k, v in alert.items() if k != "kind"})
+
+    def _store_alerts(self, publish: bool) -> None:
+        # The relay core's store health (``registry.health``, where the relay has one) keeps
+        # an alert for each transaction message answered while neither kept nor confirmed.
+        health = getattr(self._registry, "health", None)
+        alerts = list(getattr(health, "alerts", ()))
+        before, self._health_alerts = self._health_alerts, {id(alert) for alert in alerts}
+        for alert in alerts:
+            if publish and id(alert) not in before:
+                self._publish(
+                    ev.MESSAGES_AT_RISK,
+                    alert.get("charge_point"),
+                    reason=alert.get("message"),
+                    at_risk_total=getattr(health, "at_risk", None),
+                )
 
     # -- the homeowner -----------------------------------------------------------------------
 

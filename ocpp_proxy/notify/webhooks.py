@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 
 from ocpp_proxy import __version__
-from ocpp_proxy.clock import Clock, iso_utc
+from ocpp_proxy.clock import Clock, SystemClock, iso_utc
 from ocpp_proxy.config import WebhookConfig
 from ocpp_proxy.event_bus import WEBHOOK_TEST, Event, EventBus
 from ocpp_proxy.relay.changes import ChangeFeed
@@ -108,7 +108,7 @@ class WebhookDispatcher:
         self._tables = tables
         self._bus = bus
         self._session = session
-        self._clock = clock or Clock()
+        self._clock: Clock = clock or SystemClock()
         self._hooks: dict[str, WebhookRow] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}

@@ -68,14 +68,16 @@ def new_metrics() -> Metrics:
     return metrics
 
 
-def create_app(config: ProxyConfig, clock: Clock | None = None) -> web.Application:
+def create_app(config: ProxyConfig, *, clock: Clock | None = None) -> web.Application:
     """Build the proxy's application for ``config`` (serve it with ``web.run_app`` or a runner).
 
-    ``clock`` drives webhook retries and the backend-down grace period (tests pass their own).
+    ``clock`` drives the relay's deadlines, backoff and retention (the system clock if None;
+    tests pass a :class:`~ocpp_proxy.clock.ManualClock`), webhook retries and the grace period
+    before ``backend.down``.
     """
     app = web.Application()
     app[CONFIG] = config
-    app[CLOCK] = clock or Clock()
+    app[CLOCK] = clock
     app[EVENT_BUS] = EventBus()
     app[SOCKETS] = set()
     app[STARTED_AT] = time.time()
