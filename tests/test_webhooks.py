@@ -216,6 +216,15 @@ async def test_a_full_queue_drops_the_oldest_and_shows_the_count(
     await enqueued(proxy, 5)
     shown = await webhook_status(proxy)
     assert (shown["queued"], shown["dropped"]) == (2, 3)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"http://127.0.0.1:{proxy.port}/metrics",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as response,
+    ):
+        metrics = await response.text()
+    assert 'ocpp_proxy_webhook_dropped_total{webhook="home"} 3' in metrics
 
     receiver = Receiver()
     receiver.port = port

@@ -58,10 +58,6 @@ class PublishingArbiter:
             )
         return decision
 
-    def __getattr__(self, name: str) -> Any:
-        # The homeowner's arbiter has more than decide(): keep it reachable.
-        return getattr(self.inner, name)
-
 
 @dataclass(slots=True)
 class _Seen:

@@ -34,6 +34,7 @@ from ocpp_proxy import __version__
 from ocpp_proxy.clock import Clock, SystemClock, iso_utc
 from ocpp_proxy.config import WebhookConfig
 from ocpp_proxy.event_bus import WEBHOOK_TEST, Event, EventBus
+from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.relay.changes import ChangeFeed
 from ocpp_proxy.store import StoreError
 from ocpp_proxy.store.notify import DeliveryRow, WebhookRow, WebhookTables
@@ -96,6 +97,8 @@ class WebhookDispatcher:
         bus: where events come from.
         session: the HTTP client session for the POSTs.
         clock: wall time and the waits between retries.
+        metrics: ``ocpp_proxy_webhook_attempts_total{webhook,result}``,
+            ``ocpp_proxy_webhook_dropped_total{webhook}``.
     """
 
     def __init__(
@@ -104,8 +107,10 @@ class WebhookDispatcher:
         bus: EventBus,
         session: aiohttp.ClientSession,
         clock: Clock | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._tables = tables
+        self._metrics = metrics or Metrics()
         self._bus = bus
         self._session = session
         self._clock: Clock = clock or SystemClock()
@@ -227,6 +232,7 @@ class WebhookDispatcher:
             self.enqueued += len(deliveries)
             self.changes.notify()
             for hook_id, count in dropped.items():
+                self._metrics.inc("ocpp_proxy_webhook_dropped_total", count, webhook=hook_id)
                 _LOGGER.warning(
                     "webhook %s: queue full, %d oldest deliveries dropped", hook_id, count
                 )
@@ -254,6 +260,10 @@ class WebhookDispatcher:
                 await self._clock.sleep(wait_s)
                 continue
             error = await self._post(self._hooks[webhook_id], delivery)
+            result = "ok" if error is None else "failed"
+            self._metrics.inc(
+                "ocpp_proxy_webhook_attempts_total", webhook=webhook_id, result=result
+            )
             now = self._clock.time()
             try:
                 if error is None:

@@ -63,6 +63,9 @@ def new_metrics() -> Metrics:
         ("ocpp_proxy_limit_hits_total", "counter", "requests or frames refused by a limit"),
         ("ocpp_proxy_auth_failures_total", "counter", "failed authentications, by peer kind"),
         ("ocpp_proxy_schema_violations_total", "counter", "frames breaking the OCPP schema"),
+        ("ocpp_proxy_webhook_attempts_total", "counter", "webhook deliveries tried, by result"),
+        ("ocpp_proxy_webhook_dropped_total", "counter", "webhook deliveries dropped: queue full"),
+        ("ocpp_proxy_events_dropped_total", "gauge", "events a full subscriber queue lost"),
     ):
         metrics.describe(name, kind, help_text)
     return metrics
@@ -78,7 +81,7 @@ def create_app(config: ProxyConfig, *, clock: Clock | None = None) -> web.Applic
     app = web.Application()
     app[CONFIG] = config
     app[CLOCK] = clock
-    app[EVENT_BUS] = EventBus()
+    app[EVENT_BUS] = bus = EventBus()
     app[SOCKETS] = set()
     app[STARTED_AT] = time.time()
     app[METRICS] = new_metrics()
@@ -86,6 +89,7 @@ def create_app(config: ProxyConfig, *, clock: Clock | None = None) -> web.Applic
         config.max_connections, config.max_connections_per_address, app[METRICS]
     )
     app[THROTTLE] = AuthThrottle()
+    app[METRICS].gauge_source(lambda: [("ocpp_proxy_events_dropped_total", (), bus.dropped)])
     # First of all: clients outside allowed_networks get 403 before any handler or upgrade.
     # As the Home Assistant app, the ingress proxy is always let in.
     policy = NetworkPolicy.from_config(
@@ -154,7 +158,9 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         app[REGISTRY] = registry
         # Events for other systems: taken off the relay's change feed, delivered elsewhere.
         watcher = RelayWatcher(registry, app[EVENT_BUS], config, app[CLOCK])
-        webhooks = WebhookDispatcher(store.webhooks, app[EVENT_BUS], session, app[CLOCK])
+        webhooks = WebhookDispatcher(
+            store.webhooks, app[EVENT_BUS], session, app[CLOCK], app[METRICS]
+        )
         await webhooks.start(config.webhooks)
         app[WEBHOOKS] = webhooks
         watcher.start()
