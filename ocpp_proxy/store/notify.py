@@ -141,10 +141,12 @@ class WebhookTables:
         async def write(connection: aiosqlite.Connection) -> dict[str, int]:
             dropped: dict[str, int] = {}
             for hook, event_id, event, body in deliveries:
+                # A webhook removed meanwhile gets nothing (rather than failing the batch).
                 await connection.execute(
                     "INSERT INTO webhook_queue (webhook_id, event_id, event, body, created_at, "
-                    "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [hook.id, event_id, event, body, now, now],
+                    "next_attempt_at) SELECT ?, ?, ?, ?, ?, ? "
+                    "WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?)",
+                    [hook.id, event_id, event, body, now, now, hook.id],
                 )
             for hook_id, bound in {h.id: h.max_queue for h, *_ in deliveries}.items():
                 cursor = await connection.execute(
