@@ -24,6 +24,7 @@ from ocpp_proxy import event_bus as ev
 from ocpp_proxy.clock import Clock, SystemClock, iso_utc
 from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.relay.arbiter import Arbiter, CommandRequest, Decision
+from ocpp_proxy.relay.hub import ChargerHub
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.store import StoreError
 from ocpp_proxy.tasks import spawn
@@ -147,7 +148,7 @@ class RelayWatcher:
             emit = self._emitter(hub.id, publish)
             self._charger(hub, seen, emit)
             self._connectors(hub, seen, emit)
-            self._sessions(hub, seen, emit, publish)
+            self._sessions(hub, seen, emit)
             self._links(hub, seen, publish)
             self._alerts(hub, seen, emit)
         self._store_alerts(publish)
@@ -163,7 +164,7 @@ class RelayWatcher:
 
         return emit
 
-    def _charger(self, hub: Any, seen: _Seen, emit: Callable[..., None]) -> None:
+    def _charger(self, hub: ChargerHub, seen: _Seen, emit: Callable[..., None]) -> None:
         online = hub.charger is not None
         if online == seen.online:
             return
@@ -179,7 +180,7 @@ class RelayWatcher:
         else:
             emit(ev.CHARGER_DISCONNECTED, online=False, last_seen=iso_utc(hub.last_message_at))
 
-    def _connectors(self, hub: Any, seen: _Seen, emit: Callable[..., None]) -> None:
+    def _connectors(self, hub: ChargerHub, seen: _Seen, emit: Callable[..., None]) -> None:
         for key, connector in list(hub.connectors.items()):
             status = connector.get("status")
             before = seen.connectors.get(key)
@@ -194,7 +195,7 @@ class RelayWatcher:
             elif before == FAULTED and status != FAULTED:
                 emit(ev.CONNECTOR_RECOVERED, **where, status=status)
 
-    def _sessions(self, hub: Any, seen: _Seen, emit: Callable[..., None], publish: bool) -> None:
+    def _sessions(self, hub: ChargerHub, seen: _Seen, emit: Callable[..., None]) -> None:
         running = {s.transaction: s for s in hub.sessions.running()}
         for transaction, session in running.items():
             # Announced once its owner is known (the answer to the charger's start names it).
@@ -254,7 +255,7 @@ class RelayWatcher:
             )
         return data
 
-    def _links(self, hub: Any, seen: _Seen, publish: bool) -> None:
+    def _links(self, hub: ChargerHub, seen: _Seen, publish: bool) -> None:
         for link in hub.links.values():
             up = bool(link.connected)
             before = seen.links.get(link.id)
@@ -293,7 +294,7 @@ class RelayWatcher:
             error=snapshot.get("last_error"),
         )
 
-    def _alerts(self, hub: Any, seen: _Seen, emit: Callable[..., None]) -> None:
+    def _alerts(self, hub: ChargerHub, seen: _Seen, emit: Callable[..., None]) -> None:
         # The hub keeps its recent alerts (a bounded deque of dicts): new ones are those not
         # there last time.
         alerts = list(hub.alerts)
