@@ -101,16 +101,15 @@ def identify(
     """Who ``request`` is, or None when it presents no valid token.
 
     Ingress is admin; a presented token is its owner; with ``public_read``, a safe request
-    without a token to a route that needs ``read`` is the public reader.
+    without a valid token to a route that needs ``read`` is the public reader.
     """
     if is_ingress(request):
         return Identity(INGRESS_NAME, ADMIN)
     presented = presented_token(request)
-    if presented is not None:
-        return book.resolve(presented)
-    if public_read and need == READ and request.method in _SAFE_METHODS:
-        return Identity(PUBLIC_NAME, READ)
-    return None
+    identity = book.resolve(presented) if presented is not None else None
+    if identity is None and public_read and need == READ and request.method in _SAFE_METHODS:
+        return Identity(PUBLIC_NAME, READ)  # as before roles: a stale token does not matter
+    return identity
 
 
 def authorized(request: web.Request, token: str, public_read: bool) -> bool:
