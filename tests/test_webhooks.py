@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from ocpp.v16 import call as call16
 
 from ocpp_proxy.event_bus import LIMIT_CHANGED, publish_messages_at_risk
@@ -60,17 +61,18 @@ async def attempted(proxy: Proxy, count: int) -> None:
     await dispatcher.changes.wait_for(lambda: dispatcher.attempts >= count, 5)
 
 
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_a_session_reaches_the_receiver_as_signed_events(
-    start_proxy: StartProxy, connect_charger: ConnectCharger, start_csms: Any
+    start_proxy: StartProxy, connect_charger: ConnectCharger, start_csms: Any, version: str
 ) -> None:
     receiver = await Receiver().start()
-    csms = await start_csms("cpo")
+    csms = await start_csms("cpo", version)
     proxy = await start_proxy(
         api_token=TOKEN,
         ocpp_services=[service(csms, rate_per_kwh=0.5, currency="EUR")],
         webhooks=[hook(receiver.url)],
     )
-    charger = await connect_charger(proxy)
+    charger = await connect_charger(proxy, version=version)
     await charger.boot()
     await charger.status(1, "Available")
     tx = await charger.start_transaction(1, "CARD-1", meter_start_wh=1000)
@@ -102,7 +104,8 @@ async def test_a_session_reaches_the_receiver_as_signed_events(
     assert data["energy_kwh"] == 7.5 and data["revenue"] == 3.75 and data["currency"] == "EUR"
     assert data["stop_reason"] == "EVDisconnected" and data["duration_s"] >= 0
     assert bodies["session.started"]["data"]["owner"] == "cpo"
-    assert bodies["connector.faulted"]["data"]["connector_id"] == 1
+    faulted = bodies["connector.faulted"]["data"]
+    assert (faulted["evse_id"] or faulted["connector_id"]) == 1
     assert len({b["id"] for b in receiver.accepted}) == len(receiver.accepted)
     for received in receiver.received:
         assert signature_ok(SECRET, received, now=receiver_now())
