@@ -96,7 +96,7 @@ def required_role(request: web.Request) -> str | None:
 
 
 def identify(
-    request: web.Request, book: TokenBook, public_read: bool, need: str
+    request: web.Request, admin_token: str, book: TokenBook, public_read: bool, need: str
 ) -> Identity | None:
     """Who ``request`` is, or None when it presents no valid token.
 
@@ -106,7 +106,7 @@ def identify(
     if is_ingress(request):
         return Identity(INGRESS_NAME, ADMIN)
     presented = presented_token(request)
-    identity = book.resolve(presented) if presented is not None else None
+    identity = book.resolve(presented, admin_token) if presented is not None else None
     if identity is None and public_read and need == READ and request.method in _SAFE_METHODS:
         return Identity(PUBLIC_NAME, READ)  # as before roles: a stale token does not matter
     return identity
@@ -116,7 +116,7 @@ def authorized(request: web.Request, token: str, public_read: bool) -> bool:
     """Whether ``request`` may proceed with ``token`` as the only (admin) token."""
     if not is_protected(request.path):
         return True
-    identity = identify(request, TokenBook(token), public_read, READ)
+    identity = identify(request, token, TokenBook(), public_read, READ)
     return identity is not None and identity.may(
         ADMIN if request.method not in _SAFE_METHODS else READ
     )
@@ -129,8 +129,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if need is None:
         return await handler(request)
     app = request.app
-    book = app.get(TOKENS) or TokenBook(app.get(API_TOKEN, secrets.token_urlsafe(32)))
-    identity = identify(request, book, app[CONFIG].api_public_read, need)
+    # Until startup has set them: a random admin token (nobody has it), no named tokens.
+    admin_token = app.get(API_TOKEN) or secrets.token_urlsafe(32)
+    book = app.get(TOKENS) or TokenBook()
+    identity = identify(request, admin_token, book, app[CONFIG].api_public_read, need)
     if identity is None:
         return web.json_response(
             {"error": "missing or wrong API token", "field": "Authorization"},
@@ -216,5 +218,5 @@ async def token_context(app: web.Application) -> AsyncIterator[None]:
                 token,
             )
     stored = await app[REGISTRY].store.tokens.all() if REGISTRY in app else []
-    app[TOKENS] = TokenBook(app[API_TOKEN], config.api_tokens, stored)
+    app[TOKENS] = TokenBook(config.api_tokens, stored)
     yield

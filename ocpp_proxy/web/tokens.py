@@ -6,9 +6,10 @@ Roles, each allowing what the one before it does and more:
 * ``control``: also the homeowner's commands, the override, the current limit, shared charging;
 * ``admin``: also API tokens and webhooks.
 
-Tokens come from ``api_token`` (the admin token, named :data:`ADMIN_NAME`), ``api_tokens`` in
-the config (compared in constant time), and tokens created through the API, of which only
-the SHA-256 is kept (looked up by hash). Home Assistant ingress is admin.
+Tokens come from ``api_token`` (the admin token, named :data:`ADMIN_NAME`, read at each
+request: it may be replaced at run time), ``api_tokens`` in the config (compared in constant
+time), and tokens created through the API, of which only the SHA-256 is kept (looked up by
+hash). Home Assistant ingress is admin.
 """
 
 from __future__ import annotations
@@ -59,34 +60,34 @@ def new_token() -> str:
 
 
 class TokenBook:
-    """Every token the API accepts, by name.
+    """The named tokens the API accepts besides ``api_token``, by name.
 
     Args:
-        admin_token: the ``api_token`` (configured or generated).
         configured: the config's ``api_tokens``.
         stored: tokens made through the API (hashes only).
     """
 
     def __init__(
         self,
-        admin_token: str,
         configured: tuple[ApiTokenConfig, ...] = (),
         stored: list[TokenRow] | None = None,
     ) -> None:
-        self._plain: list[tuple[bytes, Identity]] = [
-            (admin_token.encode(), Identity(ADMIN_NAME, ADMIN))
-        ]
-        self._plain += [(t.token.encode(), Identity(t.name, t.role)) for t in configured]
+        self._plain = [(t.token.encode(), Identity(t.name, t.role)) for t in configured]
         self._configured = {t.name for t in configured}
         self._hashed: dict[str, Identity] = {}
         self._created: dict[str, float] = {}
         for row in stored or []:
             self.add(row)
 
-    def resolve(self, presented: str) -> Identity | None:
-        """The identity of a presented token, or None if no token matches."""
+    def resolve(self, presented: str, admin_token: str) -> Identity | None:
+        """The identity of a presented token, or None if none matches.
+
+        ``admin_token`` is the current ``api_token`` (it may change at run time).
+        """
         encoded = presented.encode()
         found = None
+        if hmac.compare_digest(encoded, admin_token.encode()):
+            found = Identity(ADMIN_NAME, ADMIN)
         for token, identity in self._plain:  # every one compared: no early exit on a match
             if hmac.compare_digest(encoded, token):
                 found = identity
@@ -111,10 +112,10 @@ class TokenBook:
         return "api" if name in self._created else None
 
     def listing(self) -> list[dict[str, object]]:
-        """Every token's name, role and source (never the secret)."""
+        """Every token's name, role and source (never the secret), ``api_token`` first."""
         entries: list[dict[str, object]] = [
             {"name": i.name, "role": i.role, "source": self.source(i.name), "created_at": None}
-            for _, i in self._plain
+            for i in (Identity(ADMIN_NAME, ADMIN), *(i for _, i in self._plain))
         ]
         entries += [
             {"name": i.name, "role": i.role, "source": "api", "created_at": self._created[i.name]}
