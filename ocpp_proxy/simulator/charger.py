@@ -310,12 +310,16 @@ class _Peer16(_PeerBase, v16.ChargePoint):
                 "measurand": _ENERGY,
                 "unit": "Wh",
             },
-            {
-                "value": _number_text(power_w),
-                "context": "Sample.Periodic",
-                "measurand": _POWER,
-                "unit": "W",
-            },
+            *(
+                {
+                    "value": _number_text(watts),
+                    "context": "Sample.Periodic",
+                    "measurand": _POWER,
+                    "unit": "W",
+                    **({"phase": phase} if phase else {}),
+                }
+                for phase, watts in _power_by_phase(power_w, self.sim.phases)
+            ),
         ]
         res = await self.sim._call(
             call16.MeterValues(
@@ -603,14 +607,16 @@ class _Peer201(_PeerBase, v201.ChargePoint):
             }
         ]
         if power_w is not None:
-            sampled.append(
+            sampled += [
                 {
-                    "value": power_w,
+                    "value": watts,
                     "context": context,
                     "measurand": _POWER,
                     "unit_of_measure": {"unit": "W"},
+                    **({"phase": phase} if phase else {}),
                 }
-            )
+                for phase, watts in _power_by_phase(power_w, self.sim.phases)
+            ]
         return {"timestamp": _now(), "sampled_value": sampled}
 
     async def _transaction_event(self, event_type: str, trigger: str, **fields: Any) -> Any:
@@ -924,6 +930,13 @@ def _authorization_status(answer: Any) -> str | None:
     return info.get("status")
 
 
+def _power_by_phase(power_w: float, phases: int) -> list[tuple[str | None, float]]:
+    """``[(phase, W)]``: the total alone for one phase, else an equal share on L1..Ln."""
+    if phases <= 1:
+        return [(None, power_w)]
+    return [(f"L{n}", power_w / phases) for n in range(1, phases + 1)]
+
+
 def _number_text(value: float) -> str:
     """A meter reading as OCPP 1.6 text: ``"1234"`` for whole numbers, else ``"1234.5"``."""
     return str(int(value)) if float(value).is_integer() else f"{value:.3f}".rstrip("0")
@@ -951,7 +964,8 @@ class SimulatedCharger:
     * ``transaction_id`` - the ongoing transaction (``int`` in 1.6, ``str`` from 2.0.1) or None,
       ``transaction_connector_id``, ``transaction_id_tag``;
     * ``energy_wh`` - the meter's Energy.Active.Import.Register (Wh); ``power_w`` - the power
-      (W) of the last meter sample;
+      (W) of the last meter sample; ``phases`` (settable, default 1) - with 3, power is
+      reported per phase (``L1``-``L3``, a third each) instead of as one total;
     * ``connector_status`` - last status sent per connector (1.6 names);
     * ``configuration`` (1.6 GetConfiguration keys) / ``variables`` (2.0.1 ``(component,
       variable) -> value``);
@@ -1002,6 +1016,7 @@ class SimulatedCharger:
         self.transaction_ids: list[int | str] = []
         self.energy_wh: float = 0
         self.power_w: float = 0
+        self.phases = 1
         self.connector_status: dict[int, str] = {1: "Available"}
         self.configuration: dict[str, str] = {
             "HeartbeatInterval": "300",

@@ -6,7 +6,7 @@ what it keeps and how durably, and :mod:`ocpp_proxy.store.schema` for the tables
 
 from __future__ import annotations
 
-from ocpp_proxy.store.energy import ENERGY_REGISTER
+from ocpp_proxy.metering import ENERGY_REGISTER
 from ocpp_proxy.store.errors import StoreError
 from ocpp_proxy.store.rows import (
     AuditRow,

@@ -21,8 +21,9 @@ from typing import Any
 
 import aiosqlite
 
+from ocpp_proxy.metering import ENERGY_REGISTER, session_energy_kwh
 from ocpp_proxy.store.database import Database
-from ocpp_proxy.store.energy import ENERGY_REGISTER, session_energy_kwh, session_revenue
+from ocpp_proxy.store.energy import session_revenue
 from ocpp_proxy.store.errors import StoreError
 from ocpp_proxy.store.rows import (
     AuditRow,
