@@ -7,6 +7,7 @@ what Home Assistant would see, and sends what Home Assistant would send.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -348,3 +349,40 @@ async def test_power_per_phase_shows_the_same_watts_on_the_page_and_in_home_assi
     assert live[0]["power_series"][-1][1] == 6900.0
     session = await proxy.get_json(f"/api/v1/sessions/{live[0]['session_id']}")
     assert (session["power_w"], session["energy_so_far_kwh"]) == (6900.0, 0.5)
+
+
+async def test_settings_changed_over_rest_are_audited_like_those_from_home_assistant(
+    house: Any,
+    watcher: MqttWatcher,  # noqa: F811
+) -> None:
+    _csms, proxy, _charger = await house()
+    override = state("override", "ocpp_proxy")
+    shared = state("allow_shared_charging", "ocpp_proxy")
+    await watcher.wait_value(override, "OFF")
+
+    # Over REST, as the homeowner.
+    assert (await proxy.post_json("/api/v1/override", {"enabled": True}))[0] == 200
+    assert (await proxy.post_json("/api/v1/max_current", {"max_current_a": 10}))[0] == 200
+    assert (await proxy.post_json("/api/v1/shared_charging", {"enabled": False}))[0] == 200
+    # From Home Assistant: each state comes back once the change took effect.
+    await watcher.publish(command("override", "ocpp_proxy"), "OFF")
+    await watcher.wait_value(override, "OFF")
+    await watcher.publish(command("max_current"), "12")
+    await watcher.wait_value(state("max_current"), "12.0")
+    await watcher.publish(command("allow_shared_charging", "ocpp_proxy"), "ON")
+    await watcher.wait_value(shared, "ON")
+
+    entries = (await proxy.get_json("/api/v1/audit?limit=50"))["entries"]
+    settings = [
+        (e["actor"], e["action"], json.loads(e["summary"]), e["decision"], e["charge_point_id"])
+        for e in reversed(entries)
+        if e["action"] in ("SetOverride", "SetMaxCurrent", "SetSharedCharging")
+    ]
+    assert settings == [
+        ("homeowner", "SetOverride", {"enabled": True}, "allowed", None),
+        ("homeowner", "SetMaxCurrent", {"max_current_a": 10.0}, "allowed", None),
+        ("homeowner", "SetSharedCharging", {"enabled": False}, "allowed", None),
+        ("home_assistant", "SetOverride", {"enabled": False}, "allowed", None),
+        ("home_assistant", "SetMaxCurrent", {"max_current_a": 12.0}, "allowed", None),
+        ("home_assistant", "SetSharedCharging", {"enabled": True}, "allowed", None),
+    ]

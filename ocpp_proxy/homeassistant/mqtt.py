@@ -9,9 +9,10 @@ publishes ``online`` on ``<prefix>/status`` (it restarted) everything is publish
 entity that is gone gets an empty retained config, which removes it from HA; the topics
 published are kept in the store, so this works across restarts too.
 
-Commands from HA act as the homeowner: charger commands go through
-:meth:`ChargerHub.homeowner_command` (the arbiter's safety rules, the audit log), settings
-through the registry, and they are written to the audit log as ``home_assistant``.
+Commands from HA act as the homeowner: charger commands are built by
+:mod:`ocpp_proxy.homeowner.commands` and go through :meth:`ChargerHub.homeowner_command` (the
+arbiter's safety rules, the audit log), settings through :mod:`ocpp_proxy.homeowner.settings`;
+the audit log records them as ``home_assistant``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import time
 import uuid
 from typing import Any
@@ -42,7 +42,8 @@ from ocpp_proxy.homeassistant.entities import (
     node_id,
     proxy_entities,
 )
-from ocpp_proxy.protocol.versions import OcppVersion
+from ocpp_proxy.homeowner import settings
+from ocpp_proxy.homeowner.commands import build
 from ocpp_proxy.relay.hub import ChargerHub
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.store.rows import ChargerRow
@@ -255,10 +256,7 @@ class MqttBridge:
                 await self._stop_sessions(hub)
             elif key == "max_current":
                 value = None if payload in (NONE, "") else float(payload)
-                if value is not None and not (math.isfinite(value) and value >= 0):
-                    raise ValueError("negative current")
-                await self._audit(None, "SetMaxCurrent", {"max_current_a": value})
-                await self.registry.set_max_current(value)
+                await settings.set_max_current(self.registry, value, actor=ACTOR)
             else:
                 _LOGGER.warning("MQTT: no command %s on %s", key, node)
         except ValueError:
@@ -273,11 +271,9 @@ class MqttBridge:
             raise ValueError(payload)
         enabled = payload == ON
         if key == "override":
-            await self._audit(None, "SetOverride", {"enabled": enabled})
-            await self.registry.set_override(enabled)
-        elif key == "allow_shared_charging" and hasattr(self.registry, "set_shared_charging"):
-            await self._audit(None, "SetSharedCharging", {"enabled": enabled})
-            await self.registry.set_shared_charging(enabled)
+            await settings.set_override(self.registry, enabled, actor=ACTOR)
+        elif key == "allow_shared_charging":
+            await settings.set_shared_charging(self.registry, enabled, actor=ACTOR)
         else:
             _LOGGER.warning("MQTT: no command %s on the proxy", key)
 
@@ -286,13 +282,7 @@ class MqttBridge:
         if not running:
             _LOGGER.info("MQTT: stop pressed on %s, which has no running session", hub.id)
         for session in running:
-            if hub.version is OcppVersion.V16:
-                action, payload = (
-                    "RemoteStopTransaction",
-                    {"transactionId": int(session.transaction)},
-                )
-            else:
-                action, payload = "RequestStopTransaction", {"transactionId": session.transaction}
+            action, payload = build("stop", hub.version, {"transaction_id": session.transaction})
             result = await hub.homeowner_command(action, payload, actor=ACTOR)
             _LOGGER.info(
                 "MQTT: %s of %s on %s: %s",
@@ -301,20 +291,6 @@ class MqttBridge:
                 hub.id,
                 "accepted" if result.accepted else result.decision.reason or "not accepted",
             )
-
-    async def _audit(self, charge_point_id: str | None, action: str, what: dict[str, Any]) -> None:
-        # Settings changed from HA reach no charger directly; still, the homeowner's log shows them.
-        await self.registry.store.audit(
-            charge_point_id,
-            actor=ACTOR,
-            action=action,
-            summary=json.dumps(what),
-            decision="allowed",
-            rule=None,
-            reason=None,
-            answer=None,
-            at=time.time(),
-        )
 
 
 def _raise_if_cancelled() -> None:

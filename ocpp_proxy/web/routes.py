@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ocpp_proxy.homeowner.commands import COMMANDS
 from ocpp_proxy.server.status import health, status
 from ocpp_proxy.web import api, control
-from ocpp_proxy.web.commands import COMMANDS
 from ocpp_proxy.web.events import events
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
