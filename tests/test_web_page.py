@@ -138,3 +138,31 @@ async def test_page_asks_for_the_token_on_the_direct_port_and_keeps_it(
     await page.reload()
     await expect(page.get_by_test_id("link")).to_have_text("live", timeout=10000)
     await expect(form).to_be_hidden()
+
+
+async def test_a_charger_updated_from_16_to_201_shows_its_connectors_once(
+    browser: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    from playwright.async_api import expect
+
+    proxy = await start_proxy()
+    old = await connect_charger(proxy)
+    await old.boot()
+    await old.status(1, "Available")
+    page = await browser.new_page()
+    await page.goto(f"http://127.0.0.1:{proxy.port}/")
+    connectors = page.locator('[data-testid^="connector-CP_1-"]')
+    await expect(page.get_by_test_id("state-CP_1-1")).to_have_text("Available", timeout=10000)
+    await expect(connectors).to_have_count(1)
+
+    # A firmware update: the same charger comes back speaking OCPP 2.0.1.
+    await old.close()
+    new = await connect_charger(proxy, version="2.0.1")
+    await new.boot()
+    await new.status(1, "Occupied")
+    card = page.get_by_test_id("charger-CP_1")
+    await expect(card).to_contain_text("OCPP 2.0.1", timeout=10000)
+    await expect(page.get_by_test_id("state-CP_1-1")).to_have_text("Occupied")
+    await expect(connectors).to_have_count(1)
+    (charger,) = (await proxy.get_json("/status"))["chargers"]
+    assert [(c["evse_id"], c["connector_id"]) for c in charger["connectors"]] == [(1, 1)]

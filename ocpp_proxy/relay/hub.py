@@ -257,6 +257,12 @@ class ChargerHub(ChargerCommands):
             _LOGGER.info("%s reconnected from %s; closing its old connection", self.id, remote)
             await self._drop_charger_state("the charge point reconnected")
             await old.peer.close()
+        if version is not self.version:
+            # Another OCPP version (a firmware update): 1.6 connectors and 2.x EVSEs are named
+            # apart, so what the old version reported would show beside the new.
+            self.connectors.clear()
+            self._statuses.clear()
+            self.last_boot = None
         self.version = version
         for link in self.links.values():
             if link.direction is Direction.INBOUND and not link.connected:
