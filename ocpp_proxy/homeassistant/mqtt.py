@@ -21,12 +21,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 import uuid
 from typing import Any
 
 import aiomqtt
 
+from ocpp_proxy.backoff import Backoff
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.homeassistant.entities import (
     NONE,
@@ -64,7 +65,9 @@ class MqttBridge:
         registry: the relay's chargers and the homeowner's inputs.
         refresh_s: states are refreshed at least this often (session duration), also without
             a change in the relay.
-        max_backoff_s: the longest wait between attempts to reach the broker.
+        max_backoff_s: the longest wait between attempts to reach the broker (see
+            :mod:`ocpp_proxy.backoff`); a connection up that long starts the waits over.
+        clock: the clock the waits are slept on.
     """
 
     def __init__(
@@ -74,12 +77,13 @@ class MqttBridge:
         *,
         refresh_s: float = 60.0,
         max_backoff_s: float = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
         self.registry = registry
         self.prefix = config.mqtt_discovery_prefix.rstrip("/")
         self.refresh_s = refresh_s
-        self.max_backoff_s = max_backoff_s
+        self._backoff = Backoff(max_s=max_backoff_s, stable_after_s=max_backoff_s, clock=clock)
         self._client: aiomqtt.Client | None = None
         self._configs: dict[str, str] = {}  # discovery topic -> payload published
         self._states: dict[str, str] = {}  # state topic -> payload published
@@ -91,29 +95,29 @@ class MqttBridge:
 
     async def run(self) -> None:
         """Connect to the broker and serve until cancelled; reconnect with backoff."""
-        backoff = 1.0
         where = f"{self.config.mqtt_host}:{self.config.mqtt_port}"
         while True:
-            connected_at = time.monotonic()
             try:
                 await self._serve()
             except aiomqtt.MqttError as err:
                 _raise_if_cancelled()
-                if time.monotonic() - connected_at > self.max_backoff_s:
-                    backoff = 1.0  # it worked for a while: retry soon
+                wait = self._backoff.next_delay()
                 _LOGGER.warning(
                     "MQTT broker %s: %s; the proxy runs on without Home Assistant entities, "
                     "retrying in %.0f s",
                     where,
                     err,
-                    backoff,
+                    wait,
                 )
             except Exception:
                 _raise_if_cancelled()
+                wait = self._backoff.next_delay()
                 # A bug here must not end the entities for good, nor pass unnoticed.
-                _LOGGER.exception("MQTT: unexpected error; reconnecting in %.0f s", backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff_s)
+                _LOGGER.exception("MQTT: unexpected error; reconnecting in %.0f s", wait)
+            else:
+                wait = self._backoff.next_delay()
+                _LOGGER.info("MQTT: disconnected; reconnecting in %.0f s", wait)
+            await self._backoff.wait(wait)
 
     async def _serve(self) -> None:
         will = aiomqtt.Will(PROXY_AVAILABILITY, "offline", qos=1, retain=True)
@@ -128,6 +132,7 @@ class MqttBridge:
         )
         async with client:
             self._client = client
+            self._backoff.connected()
             _LOGGER.info("MQTT: connected to %s:%s", self.config.mqtt_host, self.config.mqtt_port)
             try:
                 await client.subscribe(f"{self.prefix}/status", qos=1)
