@@ -42,7 +42,7 @@ def _run_parser() -> argparse.ArgumentParser:
 
 
 def _simulator_parser() -> argparse.ArgumentParser:
-    from ocpp_proxy.simulator.charger import add_arguments
+    from ocpp_proxy.simulator.run import add_arguments
 
     parser = argparse.ArgumentParser(
         prog="ocpp-proxy simulate-charger",
@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ocpp-proxy`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "simulate-charger":
-        from ocpp_proxy.simulator.charger import main_async
+        from ocpp_proxy.simulator.run import main_async
 
         args = _simulator_parser().parse_args(argv[1:])
         try:
