@@ -1,14 +1,13 @@
 """A scriptable simulated charger (charge point) speaking OCPP 1.6, 2.0.1 or 2.1 over WebSocket.
 
-It is built on the ``ocpp`` library's ``ChargePoint`` classes and a ``websockets`` client.  It
-serves two purposes:
-
-* ``ocpp-proxy simulate`` (see :func:`add_arguments` / :func:`main_async`): play a whole
-  charging session against the proxy's charger endpoint and print one line per exchange;
-* the charger peer of the project's integration tests: every charger-initiated message is a
-  separate awaitable step (:meth:`SimulatedCharger.boot`, :meth:`SimulatedCharger.status`, ...),
-  and every command the CSMS side sends is answered like a well-behaved charger would and
-  recorded in :attr:`SimulatedCharger.received` (see :meth:`SimulatedCharger.wait_for_command`).
+:class:`SimulatedCharger` is the version-neutral charger: the charger peer of the project's
+integration tests, where every charger-initiated message is a separate awaitable step
+(:meth:`SimulatedCharger.boot`, :meth:`SimulatedCharger.status`, ...) and every command the
+CSMS side sends is answered like a well-behaved charger would and recorded in
+:attr:`SimulatedCharger.received` (see :meth:`SimulatedCharger.wait_for_command`). It speaks
+through a peer built on the ``ocpp`` library's ``ChargePoint`` classes and a ``websockets``
+client: :mod:`ocpp_proxy.simulator.v16` or :mod:`ocpp_proxy.simulator.v2`.
+``ocpp-proxy simulate-charger`` (:mod:`ocpp_proxy.simulator.run`) plays whole sessions with it.
 
 Units: energy in Wh, power in W, durations in seconds, as in the OCPP measurands
 ``Energy.Active.Import.Register`` and ``Power.Active.Import``.
