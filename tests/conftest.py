@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.config import parse_config
 from ocpp_proxy.relay.hub import ChargerHub
 from ocpp_proxy.relay.registry import HubRegistry
@@ -85,17 +86,22 @@ StartProxy = Callable[..., Awaitable[Proxy]]
 
 @pytest.fixture
 async def start_proxy(tmp_path: Path) -> AsyncIterator[StartProxy]:
-    """Start a proxy with config options given as keyword arguments (as in the config file)."""
+    """Start a proxy with config options given as keyword arguments (as in the config file).
+
+    ``clock`` is the clock its links wait on between connection attempts.
+    """
     proxies: list[Proxy] = []
 
-    async def start(**options: Any) -> Proxy:
+    async def start(clock: Clock = SYSTEM_CLOCK, **options: Any) -> Proxy:
         options.setdefault("response_timeout", 2)
         options.setdefault("drain_timeout", 1)
         options.setdefault("data_dir", str(tmp_path / "data"))
         options.setdefault("api_public_read", True)
         config = parse_config(options)
         # As cli.serve runs it: the handshake timeout, the redacting access log, TLS.
-        runner = web.AppRunner(create_app(config), shutdown_timeout=1, **server_options(config))
+        runner = web.AppRunner(
+            create_app(config, clock=clock), shutdown_timeout=1, **server_options(config)
+        )
         await runner.setup()
         ssl_context = server_ssl_context(config)
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)

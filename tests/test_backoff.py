@@ -24,7 +24,7 @@ from ocpp_proxy.homeassistant.mqtt import MqttBridge
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.store import Store
-from ocpp_proxy.transport import upstream
+from tests.conftest import ConnectCharger, StartProxy, service
 from tests.fake_home_assistant import FakeHomeAssistant
 from tests.mqtt_broker import MOSQUITTO, MqttWatcher, free_port
 
@@ -59,17 +59,27 @@ def test_a_nonsensical_backoff_is_refused() -> None:
         Backoff(first_s=10.0, max_s=5.0)
 
 
-def test_the_upstream_client_uses_the_shared_backoff() -> None:
-    # Its constants feed Backoff: the CSMS links wait 0.5-1 s, then up to 60 s.
-    backoff = Backoff(
-        upstream.BACKOFF_FIRST_S,
-        upstream.BACKOFF_FACTOR,
-        upstream.BACKOFF_MAX_S,
-        jitter=upstream.BACKOFF_JITTER,
-        stable_after_s=upstream.STABLE_AFTER_S,
-    )
-    assert 0.5 <= backoff.next_delay() <= 1.0
-    assert max(backoff.next_delay() for _ in range(20)) <= 60.0
+async def test_the_upstream_link_reaches_a_csms_that_comes_up_later(
+    start_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    csms = await start_csms("a")
+    await csms.stop()  # down, on a port the proxy knows
+    clock = ManualClock()
+    proxy = await start_proxy(ocpp_services=[service(csms)], clock=clock)
+    charger = await connect_charger(proxy)
+    await charger.boot()  # answered locally: no backend
+    for ceiling in (1.0, 2.0, 4.0):  # refused: each wait up to twice the last
+        (wait,) = await clock.wait_for_sleepers(1)
+        assert ceiling / 2 <= wait <= ceiling
+        assert csms.connects == 0
+        await clock.advance(wait)
+    (wait,) = await clock.wait_for_sleepers(1)
+    await csms.start()
+    await clock.advance(wait)
+    await csms.wait_connected("CP_1")
+    (boot,) = await csms.wait_for_call("BootNotification")  # the late backend learns the boot
+    assert boot.payload["chargePointVendor"] == "ocpp-proxy"
+    assert csms.connects == 1
 
 
 async def test_sleepers_wake_in_order_when_the_clock_is_advanced() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import WSCloseCode, web
 
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
 from ocpp_proxy.homeassistant.app import home_assistant_ctx, mqtt_ctx
 from ocpp_proxy.metrics import Metrics
@@ -22,6 +23,7 @@ from ocpp_proxy.security.connections import ConnectionLimiter
 from ocpp_proxy.security.throttle import AuthThrottle
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
 from ocpp_proxy.server.keys import (
+    CLOCK,
     CONFIG,
     LIMITER,
     METRICS,
@@ -58,10 +60,15 @@ def new_metrics() -> Metrics:
     return metrics
 
 
-def create_app(config: ProxyConfig) -> web.Application:
-    """Build the proxy's application for ``config`` (serve it with ``web.run_app`` or a runner)."""
+def create_app(config: ProxyConfig, *, clock: Clock = SYSTEM_CLOCK) -> web.Application:
+    """Build the proxy's application for ``config`` (serve it with ``web.run_app`` or a runner).
+
+    ``clock`` is the time the upstream links wait on between connection attempts (tests pass
+    a ``ManualClock``).
+    """
     app = web.Application()
     app[CONFIG] = config
+    app[CLOCK] = clock
     app[SOCKETS] = set()
     app[STARTED_AT] = time.time()
     app[METRICS] = new_metrics()
@@ -105,6 +112,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
             session=session,
             ping_interval=config.ping_interval,
             max_frame_bytes=config.max_frame_bytes,
+            clock=app[CLOCK],
         )
 
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ocpp_proxy.clock import Clock
 from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.relay.registry import HubRegistry
@@ -17,3 +18,4 @@ STARTED_AT = web.AppKey("started_at", float)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", ConnectionLimiter)
 THROTTLE = web.AppKey("throttle", AuthThrottle)
+CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]
