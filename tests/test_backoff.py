@@ -31,7 +31,7 @@ from tests.mqtt_broker import MOSQUITTO, MqttWatcher, free_port
 PRESENCE = "person.me"
 
 
-def test_waits_double_with_jitter_up_to_the_cap_and_start_over_after_a_stable_connection() -> None:
+async def test_waits_double_with_jitter_up_to_the_cap_and_start_over_after_a_stable_link() -> None:
     clock = ManualClock()
     backoff = Backoff(1.0, 2.0, 60.0, jitter=0.5, stable_after_s=30.0, clock=clock)
     waits = [backoff.next_delay() for _ in range(10)]
@@ -43,7 +43,7 @@ def test_waits_double_with_jitter_up_to_the_cap_and_start_over_after_a_stable_co
     assert backoff.next_delay() >= 30
     # ... one that held 30 s starts them over.
     backoff.connected()
-    asyncio.run(clock.advance(30))
+    await clock.advance(30)
     assert backoff.next_delay() <= 1.0
     assert 1.0 <= backoff.next_delay() <= 2.0
 
