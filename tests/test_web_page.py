@@ -166,3 +166,21 @@ async def test_a_charger_updated_from_16_to_201_shows_its_connectors_once(
     await expect(connectors).to_have_count(1)
     (charger,) = (await proxy.get_json("/status"))["chargers"]
     assert [(c["evse_id"], c["connector_id"]) for c in charger["connectors"]] == [(1, 1)]
+
+
+async def test_power_reported_per_phase_shows_on_the_page(
+    browser: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    from playwright.async_api import expect
+
+    proxy = await start_proxy()
+    charger = await connect_charger(proxy)
+    charger.phases = 3  # Power.Active.Import on L1, L2, L3 only
+    await charger.boot()
+    await charger.status(1, "Charging")
+    running = await charger.start_transaction(1, "TAG1", 20000)
+    await charger.meter_values(1, running, 20500, 6900)
+    page = await browser.new_page()
+    await page.goto(f"http://127.0.0.1:{proxy.port}/")
+    await expect(page.get_by_test_id("power-CP_1-1")).to_have_text("6.90 kW", timeout=10000)
+    await expect(page.get_by_test_id("energy-CP_1-1")).to_have_text("0.500 kWh")
