@@ -431,8 +431,6 @@ _RATE = _number(0.0, exclusive=False)
 #: The shortest secret an inbound backend may present.
 MIN_INBOUND_TOKEN: Final = 8
 
-#: How a problem that leaves a service or backend out is worded.
-_LEFT_OUT: Final = "{}; {} {!r} is left out"
 
 #: The least a timeout, an interval or the message log's age may be (s or days): an inclusive
 #: bound, as the Supervisor's ``float(0.1,)`` in the app's schema, so both accept the same values.
@@ -442,7 +440,7 @@ _POSITIVE_DURATION = _number(MIN_DURATION, exclusive=False)
 _SERVICE_SCHEMA = vol.Schema(
     {
         vol.Required("id"): _identifier,
-        vol.Required("url"): _ws_url,
+        vol.Required("url"): _string,  # checked in _check_services
         vol.Optional("version"): _ocpp_version,
         vol.Optional("auth_type", default="none"): _auth_type,
         vol.Optional("username", default=""): _string,
@@ -621,7 +619,8 @@ def parse_config(
 
     Missing options take their defaults (:data:`DEFAULTS`). Raises :class:`ConfigError` for the
     first problem found. With ``set_aside``, a problem that spans options (a service whose
-    ``auth_type`` lacks its secret, an inbound backend's short token, a duplicate id, an unknown
+    ``auth_type`` lacks its secret or whose URL the schema let through, an inbound backend's short
+    token, a duplicate id, an unknown
     ``preferred_provider``) is passed to it instead, and the config is built without the
     offending service or backend (or with no preferred provider).
     """
@@ -632,10 +631,10 @@ def parse_config(
     except vol.Invalid as exc:
         raise _config_error(exc) from None
 
-    def problem(error: ConfigError) -> None:
+    def problem(error: ConfigError, consequence: str) -> None:
         if set_aside is None:
             raise error
-        set_aside(error)
+        set_aside(ConfigError(error.key, f"{error.reason}; {consequence}"))
 
     version: OcppVersion = options["ocpp_version"]
     services = tuple(
@@ -653,8 +652,9 @@ def parse_config(
             ConfigError(
                 "preferred_provider",
                 "must be empty or the id of a configured service or inbound backend, "
-                f"got {preferred!r}; running without a preferred provider",
-            )
+                f"got {preferred!r}",
+            ),
+            "running without a preferred provider",
         )
         preferred = ""
 
@@ -687,7 +687,7 @@ def _prepare(data: Mapping[str, Any]) -> dict[Any, Any]:
     return clean(data)
 
 
-_Problem = Callable[[ConfigError], None]
+_Problem = Callable[[ConfigError, str], None]
 
 
 def _check_services(
@@ -695,19 +695,22 @@ def _check_services(
 ) -> tuple[ServiceConfig, ...]:
     kept = []
     for index, service in enumerate(services):
+        left_out = f"service {service.id!r} is left out"
+        try:
+            # Checked here, not in the schema: the app's schema can only say ^wss?://.+
+            _ws_url(service.url)
+        except vol.Invalid as exc:
+            problem(ConfigError(f"ocpp_services[{index}].url", str(exc.msg)), left_out)
+            continue
         if service.auth_type == "basic" and not service.password:
             problem(
-                ConfigError(
-                    f"ocpp_services[{index}].password",
-                    _LEFT_OUT.format("required when auth_type is basic", "service", service.id),
-                )
+                ConfigError(f"ocpp_services[{index}].password", "required when auth_type is basic"),
+                left_out,
             )
         elif service.auth_type == "token" and not service.token:
             problem(
-                ConfigError(
-                    f"ocpp_services[{index}].token",
-                    _LEFT_OUT.format("required when auth_type is token", "service", service.id),
-                )
+                ConfigError(f"ocpp_services[{index}].token", "required when auth_type is token"),
+                left_out,
             )
         else:
             kept.append(service)
@@ -725,12 +728,9 @@ def _check_inbound(
             problem(
                 ConfigError(
                     f"inbound_backends[{index}].token",
-                    _LEFT_OUT.format(
-                        f"must be at least {MIN_INBOUND_TOKEN} characters",
-                        "inbound backend",
-                        backend.id,
-                    ),
-                )
+                    f"must be at least {MIN_INBOUND_TOKEN} characters",
+                ),
+                f"inbound backend {backend.id!r} is left out",
             )
         else:
             kept.append(backend)
@@ -749,11 +749,8 @@ def _check_unique_ids(
     for key, entry in entries:
         if entry.id in seen:
             problem(
-                ConfigError(
-                    key,
-                    f"duplicate id {entry.id!r}, already used by {seen[entry.id]}"
-                    "; this entry is left out",
-                )
+                ConfigError(key, f"duplicate id {entry.id!r}, already used by {seen[entry.id]}"),
+                "this entry is left out",
             )
             continue
         seen[entry.id] = key
