@@ -641,9 +641,12 @@ def parse_config(
         ServiceConfig(**{"version": version, **entry}) for entry in options["ocpp_services"]
     )
     inbound = tuple(InboundBackendConfig(**entry) for entry in options["inbound_backends"])
-    services = _check_services(services, problem)
-    inbound = _check_inbound(inbound, problem)
-    services, inbound = _check_unique_ids(services, inbound, problem)
+    # Indices of the entries left out; problems name the entries by their place in the file.
+    bad_services = _check_services(services, problem)
+    bad_inbound = _check_inbound(inbound, problem)
+    _check_unique_ids(services, inbound, problem, bad_services, bad_inbound)
+    services = tuple(s for i, s in enumerate(services) if i not in bad_services)
+    inbound = tuple(b for i, b in enumerate(inbound) if i not in bad_inbound)
     ids = {s.id for s in services} | {b.id for b in inbound}
 
     preferred = options["preferred_provider"]
@@ -690,10 +693,9 @@ def _prepare(data: Mapping[str, Any]) -> dict[Any, Any]:
 _Problem = Callable[[ConfigError, str], None]
 
 
-def _check_services(
-    services: Sequence[ServiceConfig], problem: _Problem
-) -> tuple[ServiceConfig, ...]:
-    kept = []
+def _check_services(services: Sequence[ServiceConfig], problem: _Problem) -> set[int]:
+    """The indices of the services to leave out (each reported through ``problem``)."""
+    bad = set()
     for index, service in enumerate(services):
         left_out = f"service {service.id!r} is left out"
         try:
@@ -701,26 +703,24 @@ def _check_services(
             _ws_url(service.url)
         except vol.Invalid as exc:
             problem(ConfigError(f"ocpp_services[{index}].url", str(exc.msg)), left_out)
+            bad.add(index)
             continue
-        if service.auth_type == "basic" and not service.password:
-            problem(
-                ConfigError(f"ocpp_services[{index}].password", "required when auth_type is basic"),
-                left_out,
-            )
-        elif service.auth_type == "token" and not service.token:
-            problem(
-                ConfigError(f"ocpp_services[{index}].token", "required when auth_type is token"),
-                left_out,
-            )
-        else:
-            kept.append(service)
-    return tuple(kept)
+        for auth_type, secret in (("basic", "password"), ("token", "token")):
+            if service.auth_type == auth_type and not getattr(service, secret):
+                problem(
+                    ConfigError(
+                        f"ocpp_services[{index}].{secret}",
+                        f"required when auth_type is {auth_type}",
+                    ),
+                    left_out,
+                )
+                bad.add(index)
+    return bad
 
 
-def _check_inbound(
-    inbound: Sequence[InboundBackendConfig], problem: _Problem
-) -> tuple[InboundBackendConfig, ...]:
-    kept = []
+def _check_inbound(inbound: Sequence[InboundBackendConfig], problem: _Problem) -> set[int]:
+    """The indices of the inbound backends to leave out (each reported through ``problem``)."""
+    bad = set()
     for index, backend in enumerate(inbound):
         # Checked here, not in the schema: the Supervisor cannot bound a password's length, so
         # the Home Assistant app leaves such a backend out instead of refusing to start.
@@ -732,33 +732,33 @@ def _check_inbound(
                 ),
                 f"inbound backend {backend.id!r} is left out",
             )
-        else:
-            kept.append(backend)
-    return tuple(kept)
+            bad.add(index)
+    return bad
 
 
 def _check_unique_ids(
-    services: Sequence[ServiceConfig], inbound: Sequence[InboundBackendConfig], problem: _Problem
-) -> tuple[tuple[ServiceConfig, ...], tuple[InboundBackendConfig, ...]]:
+    services: Sequence[ServiceConfig],
+    inbound: Sequence[InboundBackendConfig],
+    problem: _Problem,
+    bad_services: set[int],
+    bad_inbound: set[int],
+) -> None:
+    """Report each id used twice; the later entry joins the ones left out."""
     seen: dict[str, str] = {}
-    kept_services, kept_inbound = [], []
-    entries: list[tuple[str, ServiceConfig | InboundBackendConfig]] = [
-        (f"ocpp_services[{i}].id", s) for i, s in enumerate(services)
-    ]
-    entries += [(f"inbound_backends[{i}].id", b) for i, b in enumerate(inbound)]
-    for key, entry in entries:
-        if entry.id in seen:
+    entries = [("ocpp_services", i, s.id, bad_services) for i, s in enumerate(services)]
+    entries += [("inbound_backends", i, b.id, bad_inbound) for i, b in enumerate(inbound)]
+    for option, index, ident, bad in entries:
+        if index in bad:
+            continue
+        key = f"{option}[{index}].id"
+        if ident in seen:
             problem(
-                ConfigError(key, f"duplicate id {entry.id!r}, already used by {seen[entry.id]}"),
+                ConfigError(key, f"duplicate id {ident!r}, already used by {seen[ident]}"),
                 "this entry is left out",
             )
-            continue
-        seen[entry.id] = key
-        if isinstance(entry, ServiceConfig):
-            kept_services.append(entry)
+            bad.add(index)
         else:
-            kept_inbound.append(entry)
-    return tuple(kept_services), tuple(kept_inbound)
+            seen[ident] = key
 
 
 def _config_error(exc: vol.Invalid) -> ConfigError:

@@ -9,6 +9,8 @@ the app does not offer, or a value the Supervisor lets through and the proxy ref
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import math
 import os
@@ -115,9 +117,14 @@ def load(name: str) -> Any:
     return yaml.safe_load((ROOT / name).read_text(encoding="utf-8"))
 
 
+@functools.cache
+def _app_config() -> dict[str, Any]:
+    return load("config.yaml")
+
+
 def app_options(**changes: Any) -> dict[str, Any]:
     """The options.json the Supervisor writes: the app's defaults with the user's changes."""
-    config = load("config.yaml")
+    config = copy.deepcopy(_app_config())
     return supervisor_options(config["schema"], {**config["options"], **changes})
 
 
@@ -407,3 +414,204 @@ def test_the_proxy_takes_the_mqtt_broker_from_the_environment(
         "addons",
         "pw",
     )
+
+
+# -- every option's bounds, through the Supervisor and the proxy -----------------------------
+
+#: A valid entry of each list-of-dicts option; the walk varies one field at a time.
+ENTRIES: dict[str, dict[str, Any]] = {
+    "ocpp_services": {"id": "energy_co", "url": "wss://csms.example/ocpp"},
+    "inbound_backends": {"id": "fleet", "token": "a-long-secret"},
+    "charging_schedule": {"start": "22:00", "end": "06:00", "max_current_a": 16},
+    "chargers": {"id": "CP_1", "password": "charger-secret"},
+}
+
+_ID = ["a", "x" * 64, "x" * 65, "", "a b", "a/b", "a\n", "x" * 64 + "\n", "energy_co"]
+_TIME = ["00:00", "23:59", "24:00", "7:00", "22:00\n", "22:60"]
+#: Values to try for match() options (besides the walk's generic ones).
+PROBES: dict[str, list[Any]] = {
+    "charge_point_id": _ID,
+    "ocpp_services.id": _ID,
+    "inbound_backends.id": _ID,
+    "chargers.id": _ID,
+    "ocpp_services.url": [
+        "ws://h",
+        "wss://h:8443/ocpp/{charge_point_id}",
+        "http://h",
+        "ws://",
+        "ws:///path",
+        "ws://h/{other}",
+    ],
+    "charging_schedule.start": _TIME,
+    "charging_schedule.end": _TIME,
+    "mqtt_discovery_prefix": ["", "homeassistant", "\n", "my prefix"],
+}
+
+#: Where the Supervisor may accept what the proxy refuses: the proxy then leaves the service or
+#: backend out with a log line (run.sh passes --keep-running) instead of stopping.
+SET_ASIDE = {
+    "ocpp_services.url",
+    "ocpp_services.auth_type",  # basic or token without its secret
+    "inbound_backends.token",
+    "preferred_provider",
+}
+#: Where the Supervisor is stricter than the proxy (harmless: it refuses before the start).
+STRICTER = {"ha_url", "log_level", "ocpp_services.url"}
+
+
+def probes(path: str, element: str) -> list[Any]:
+    """Edge and just-outside values for one schema element."""
+    m = _ELEMENT.match(element)
+    assert m, element
+    if m["num"]:
+        low, high = m["i_min"], m["i_max"]
+        values: list[Any] = [0, 1, 10]
+        values += [int(low), int(low) - 1] if low else []
+        values += [int(high), int(high) + 1] if high else []
+        return values
+    if m["fnum"]:
+        low, high = m["f_min"], m["f_max"]
+        values = [0.0, 1.5, 100.0]
+        values += [float(low), float(low) - 0.001, float(low) + 0.001] if low else []
+        values += [float(high), float(high) + 0.001] if high else []
+        return values
+    if m["plain"] == "port":
+        return [0, 1, 65535, 65536]
+    if m["plain"] == "bool":
+        return [True, False]
+    if m["plain"] == "url":
+        return ["http://homeassistant.local:8123", "homeassistant.local"]
+    if m["list"]:
+        return [*m["list"].split("|"), "nope", m["list"].split("|")[0].lower()]
+    if m["match"] is not None:
+        assert path in PROBES, f"{path}: add probes for {element}"
+        return PROBES[path]
+    return ["", "x", "1234567", "12345678", "a-long-secret"]
+
+
+def walk(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(path, element, user options) for every probe of every option and nested field."""
+    for key, element in schema.items():
+        if key in SET_BY_RUN_SH:
+            continue
+        if isinstance(element, list) and isinstance(element[0], dict):
+            for field_name, field_element in element[0].items():
+                path = f"{key}.{field_name}"
+                for value in probes(path, field_element):
+                    yield path, field_element, {key: [{**ENTRIES[key], field_name: value}]}
+        elif isinstance(element, list):
+            for value in probes(key, element[0]):
+                yield key, element[0], {key: [value]}
+        else:
+            for value in probes(key, element):
+                yield key, element, {key: value}
+
+
+def test_every_option_the_supervisor_accepts_starts_the_proxy_and_bounds_are_the_same() -> None:
+    schema = load("config.yaml")["schema"]
+    walked, differences = 0, []
+    for path, element, change in walk(schema):
+        walked += 1
+        try:
+            written = app_options(**change)
+        except Refused:
+            written = None
+        # Through options.json, as the proxy reads it.
+        problems: list[ConfigError] = []
+        strict_ok = lenient_ok = True
+        if written is not None:
+            text = json.dumps(written)
+            try:
+                parse_config(json.loads(text))
+            except ConfigError:
+                strict_ok = False
+            try:
+                parse_config(json.loads(text), set_aside=problems.append)
+            except ConfigError:
+                lenient_ok = False
+            # Whatever the Supervisor accepts, the app starts on.
+            assert lenient_ok, (path, change)
+            if not strict_ok:
+                assert path in SET_ASIDE, (path, change, "refused by the proxy")
+                assert len(problems) == 1 and problems[0].key.startswith(path.split(".")[0])
+                assert "left out" in problems[0].reason or "running without" in problems[0].reason
+            continue
+        # The Supervisor refused: the proxy should refuse it too, where the bounds can match.
+        try:
+            parse_config(change)
+        except ConfigError:
+            continue
+        if path not in STRICTER:
+            differences.append((path, element, change))
+    assert walked > 300
+    assert differences == [], "the proxy accepts what the Supervisor refuses"
+
+
+def test_the_supervisor_writes_what_the_proxy_reads_for_numbers() -> None:
+    # An int typed as 10.0 or a float typed as 5 arrive as the option's type.
+    written = app_options(heartbeat_interval=10.0, response_timeout=5, rate_limit_seconds="3")
+    assert (written["heartbeat_interval"], written["response_timeout"]) == (10, 5.0)
+    config = parse_config(json.loads(json.dumps(written)))
+    assert (config.heartbeat_interval, config.response_timeout, config.rate_limit_seconds) == (
+        10,
+        5.0,
+        3,
+    )
+    # A bounded str would refuse every value in the Supervisor: the schema uses match() instead.
+    for element in load("config.yaml")["schema"].values():
+        inner = element[0] if isinstance(element, list) else element
+        for sub in inner.values() if isinstance(inner, dict) else [inner]:
+            assert not re.match(r"^(str|password)\(", sub), sub
+    with pytest.raises(Refused):
+        supervisor_value("str(1,64)", "CP_1")
+
+
+def test_options_json_with_raw_control_characters_is_read_as_json(tmp_path: Path) -> None:
+    # The Supervisor writes a tab typed into a password as is; YAML refuses it in a quoted
+    # string, JSON (not strict) keeps it.
+    options = app_options(mqtt_password="pass\tword", home_currency="EUR")
+    text = json.dumps(options).replace("\\t", "\t")
+    assert "\t" in text
+    path = tmp_path / "options.json"
+    path.write_text(text, encoding="utf-8")
+    assert load_config(path).mqtt_password == "pass\tword"
+    with pytest.raises(ConfigError, match="not valid JSON at line 1"):
+        (tmp_path / "bad.json").write_text('{"mqtt_password": "x', encoding="utf-8")
+        load_config(tmp_path / "bad.json")
+
+
+def test_conflicting_options_leave_a_log_line_and_a_running_proxy(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from ocpp_proxy import cli
+
+    options = app_options(
+        ocpp_services=[
+            {"id": "a", "url": "wss://a.example/ocpp", "auth_type": "basic"},  # no password
+            {"id": "b", "url": "wss://b.example/ocpp"},
+            {"id": "b", "url": "wss://c.example/ocpp"},  # duplicate id
+        ],
+        inbound_backends=[{"id": "fleet", "token": "short"}],
+        preferred_provider="a",
+    )
+    path = tmp_path / "options.json"
+    path.write_text(json.dumps(options), encoding="utf-8")
+    args = ["--config", str(path), "--data-dir", str(tmp_path / "data")]
+    # Without --keep-running (a plain install): exit 2 naming the key.
+    assert cli.main(["token", "--config", str(path)]) == 2
+    assert "ocpp_services[0].password: required when auth_type is basic" in capfd.readouterr().err
+    config = cli.load(cli._run_parser().parse_args([*args, "--keep-running"]))
+    err = capfd.readouterr().err
+    assert [s.id for s in config.ocpp_services] == ["b"]
+    assert (config.inbound_backends, config.preferred_provider) == ((), "")
+    for line in (
+        "ocpp_services[0].password: required when auth_type is basic; service 'a' is left out",
+        "ocpp_services[2].id: duplicate id 'b', already used by ocpp_services[1].id; "
+        "this entry is left out",
+        "inbound_backends[0].token: must be at least 8 characters; inbound backend 'fleet' is "
+        "left out",
+        "preferred_provider: must be empty or the id of a configured service or inbound "
+        "backend, got 'a'; running without a preferred provider",
+    ):
+        assert line in err, line
+    assert not math.isnan(config.response_timeout)
