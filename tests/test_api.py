@@ -639,3 +639,27 @@ async def test_shared_charging_switch_survives_a_restart(
     await proxy.stop()
     again = await start_proxy()
     assert (await get(again, "/api/v1/shared_charging"))["enabled"] is False
+
+
+def test_token_command_prints_the_kept_or_configured_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ocpp_proxy import cli
+
+    data_dir = tmp_path / "data"
+    assert cli.main(["token", "--data-dir", str(data_dir)]) == 0
+    first = capsys.readouterr().out.strip()
+    assert len(first) >= 32 and (data_dir / TOKEN_FILE).read_text().strip() == first
+    assert stat.S_IMODE(os.stat(data_dir / TOKEN_FILE).st_mode) == 0o600
+    assert cli.main(["token", "--data-dir", str(data_dir)]) == 0
+    assert capsys.readouterr().out.strip() == first
+    assert cli.main(["token", "--data-dir", str(data_dir), "--regenerate"]) == 0
+    second = capsys.readouterr().out.strip()
+    assert second != first and (data_dir / TOKEN_FILE).read_text().strip() == second
+
+    config = tmp_path / "config.yaml"
+    config.write_text("api_token: s3cret-token-for-the-api\n")
+    assert cli.main(["token", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == "s3cret-token-for-the-api"
+    assert cli.main(["token", "--config", str(config), "--regenerate"]) == 2
+    assert "change it there" in capsys.readouterr().err

@@ -226,6 +226,13 @@ def test_every_option_is_translated_and_documented() -> None:
         assert translations[key]["name"] and translations[key]["description"], key
         assert f"`{key}`" in docs, f"{key} is not in DOCS.md"
     assert set(translations) == set(schema)
+    # The options form names every field of the list options.
+    for key, element in schema.items():
+        if isinstance(element, list) and isinstance(element[0], dict):
+            fields = translations[key]["fields"]
+            assert set(fields) == set(element[0]), key
+            for name, text in fields.items():
+                assert text["name"] and text["description"], f"{key}.{name}"
 
 
 def test_images_are_pngs_of_the_right_shape() -> None:
