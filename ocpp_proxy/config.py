@@ -6,10 +6,11 @@ options. A ``.json`` file is read with the JSON parser (the Supervisor writes co
 inside strings unescaped, which YAML refuses or changes); any other file with
 :func:`yaml.safe_load`.
 
-Rules that span options (duplicate backend ids, an unknown ``preferred_provider``, a service
-whose ``auth_type`` has no secret) raise by default. Given ``set_aside``, :func:`parse_config`
-reports each through it instead and leaves the offending part out, so that the Home Assistant
-app keeps running with a clear log line rather than restarting in a loop.
+Rules the app's option schema cannot express (duplicate backend ids, an unknown
+``preferred_provider``, a service whose ``auth_type`` has no secret or whose URL is no WebSocket
+URL, an inbound backend's short token) raise by default. Given ``set_aside``,
+:func:`parse_config` reports each through it instead and leaves the offending part out, so that
+the Home Assistant app keeps running with a clear log line rather than restarting in a loop.
 
 Every problem is reported as a :class:`ConfigError` naming the option by its path
 (``ocpp_services[1].url``) and saying what is wrong with it. Secrets (passwords and tokens)
