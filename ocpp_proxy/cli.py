@@ -32,7 +32,9 @@ def _run_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ocpp-proxy",
         description="Transparent multi-backend OCPP proxy. "
-        "Run 'ocpp-proxy simulate-charger --help' for the charger simulator.",
+        "Also: 'ocpp-proxy token' prints the REST API's token, 'ocpp-proxy backup "
+        "snapshot|done' makes a backup's database copy, 'ocpp-proxy simulate-charger --help' "
+        "runs the charger simulator.",
     )
     parser.add_argument("--config", help="YAML or JSON config file (default: embedded defaults)")
     parser.add_argument("--host", help="address to listen on (default 0.0.0.0)")
