@@ -502,6 +502,7 @@ def walk(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
         if key in SET_BY_RUN_SH:
             continue
         if isinstance(element, list) and isinstance(element[0], dict):
+            assert key in ENTRIES, f"{key}: add a valid entry to ENTRIES for the walk"
             for field_name, field_element in element[0].items():
                 path = f"{key}.{field_name}"
                 for value in probes(path, field_element):
