@@ -40,8 +40,8 @@ HA_PYTHON = ha_python()
 needs_core = pytest.mark.skipif(
     HA_PYTHON is None,
     reason="Home Assistant Core is not installed: bash .ci/run installs it into .venv-ha "
-    "(python3 -m venv .venv-ha && .venv-ha/bin/pip install -e '.[ha-check]'), or set "
-    "OCPP_PROXY_HA_PYTHON to a Python that has it",
+    "(python3 -m venv .venv-ha && .venv-ha/bin/pip install '.[ha-check]'; the pin is for "
+    "Python 3.11, the CI's), or set OCPP_PROXY_HA_PYTHON to a Python that has it",
 )
 
 
