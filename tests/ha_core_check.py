@@ -57,7 +57,7 @@ def main() -> int:
             dropped = sorted(set(payload) - set(validated) - {"origin"})
         except Exception as err:  # a vol.Invalid, or the platform is unknown
             error = f"{type(err).__name__}: {err}"
-        results.append({"topic": topic, "error": error, "dropped": dropped})
+        results.append({"topic": topic, "error": error, "dropped": dropped, "checked": payload})
     json.dump(
         {"version": HA_VERSION, "set_aside": sorted(set_aside), "results": results}, sys.stdout
     )

@@ -4,7 +4,10 @@ The proxy publishes to a real Mosquitto while chargers of each OCPP version run 
 payloads Home Assistant would receive are validated with the MQTT platform schemas of Home
 Assistant Core (``tests/ha_core_check.py``, run with the Python of ``.venv-ha``). Core lives in
 its own virtualenv because its release for the CI's Python 3.11 (2024.1) pins aiohttp 3.9,
-cryptography 41 and others, which would otherwise replace what the proxy is tested with.
+cryptography 41, paho-mqtt 1.6 and others, which would otherwise replace what the proxy is
+tested with. Then Core runs headless with its MQTT integration against the same broker, and
+each entity must be in its entity registry and state machine with the payload's unit, device
+class and state class.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import ConnectCharger, StartProxy, service
-from tests.mqtt_broker import MqttWatcher, mosquitto, watcher  # noqa: F401
+from tests.mqtt_broker import MqttWatcher, free_port, mosquitto, watcher  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = Path(__file__).with_name("ha_core_check.py")
+RUN = Path(__file__).with_name("ha_core_run.py")
 
 
 def ha_python() -> str | None:
@@ -40,8 +44,9 @@ HA_PYTHON = ha_python()
 needs_core = pytest.mark.skipif(
     HA_PYTHON is None,
     reason="Home Assistant Core is not installed: bash .ci/run installs it into .venv-ha "
-    "(python3 -m venv .venv-ha && .venv-ha/bin/pip install '.[ha-check]'; the pin is for "
-    "Python 3.11, the CI's), or set OCPP_PROXY_HA_PYTHON to a Python that has it",
+    "(python3 -m venv .venv-ha && .venv-ha/bin/pip install -r tests/ha-core-requirements.txt; "
+    "the pins are for Python 3.11, the CI's), or set OCPP_PROXY_HA_PYTHON to a Python that "
+    "has it",
 )
 
 
@@ -106,6 +111,50 @@ async def test_every_discovery_payload_passes_home_assistants_mqtt_schemas(
     if verdict["version"].startswith("2024.1."):
         assert verdict["set_aside"] == ["device.serial_number", "sensor.options"]
 
+    # Core itself, headless, against the same broker: every entity is made, with its unit,
+    # device class and state class, and a state from the proxy's state topics. It reads the
+    # payloads as checked (keys newer than this Core set aside: 2024.1 refuses a whole device
+    # block with serial_number), under a discovery prefix of its own.
+    checked = {r["topic"]: r["checked"] for r in verdict["results"]}
+    for topic, payload in checked.items():
+        await watcher.publish(
+            topic.replace("homeassistant/", "core_test/", 1), json.dumps(payload), retain=True
+        )
+    payloads = {config["unique_id"]: config for config in configs.values()}
+    entities = await asyncio.to_thread(run_core, mosquitto, "core_test", sorted(payloads))
+    assert sorted(entities) == sorted(payloads)
+    for unique_id, entity in entities.items():
+        payload = payloads[unique_id]
+        component = entity["entity_id"].split(".")[0]
+        assert component == next(t for t, c in configs.items() if c is payload).split("/")[1]
+        for key in ("unit_of_measurement", "device_class", "state_class"):
+            if key in payload:
+                assert entity.get(key) == payload[key], (unique_id, key, entity)
+        assert entity["state"] not in (None, "unavailable"), (unique_id, entity)
+    power = entities["ocpp_proxy_CP_1_power"]
+    assert (power["unit_of_measurement"], power["device_class"], power["state_class"]) == (
+        "W",
+        "power",
+        "measurement",
+    )
+    energy = entities["ocpp_proxy_CP_1_session_energy"]
+    assert (energy["unit_of_measurement"], energy["device_class"]) == ("kWh", "energy")
+    assert energy["state_class"] == "total_increasing"
+
+
+def run_core(broker_port: int, prefix: str, unique_ids: list[str]) -> dict[str, Any]:
+    """Home Assistant Core's entities for ``unique_ids`` after MQTT discovery (ha_core_run.py)."""
+    assert HA_PYTHON is not None
+    done = subprocess.run(
+        [HA_PYTHON, str(RUN), str(broker_port), str(free_port()), "60", prefix],
+        input=json.dumps(unique_ids),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
 
 @needs_core
 def test_the_check_does_refuse_a_wrong_payload() -> None:
@@ -130,6 +179,7 @@ def test_the_check_does_refuse_a_wrong_payload() -> None:
         "topic": "homeassistant/sensor/n/power/config",
         "error": None,
         "dropped": [],
+        "checked": good,
     }
     assert "state_class" in bad_result["error"]
     assert odd_result["dropped"] == ["colour"]
