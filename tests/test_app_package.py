@@ -623,3 +623,30 @@ def test_conflicting_options_leave_a_log_line_and_a_running_proxy(
     ):
         assert line in err, line
     assert not math.isnan(config.response_timeout)
+
+
+APPARMOR_PARSER = shutil.which("apparmor_parser") or next(
+    (p for p in ("/usr/sbin/apparmor_parser", "/sbin/apparmor_parser") if os.path.exists(p)), None
+)
+
+
+@pytest.mark.skipif(APPARMOR_PARSER is None, reason="apparmor_parser missing (apt: apparmor)")
+def test_apparmor_profile_compiles() -> None:
+    # What the Supervisor does when it installs the app (compile only: no kernel load here).
+    done = subprocess.run(
+        [
+            str(APPARMOR_PARSER),
+            "--skip-kernel-load",
+            "--skip-cache",
+            "--stdout",
+            str(ROOT / "apparmor.txt"),
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    errors = [
+        line
+        for line in done.stderr.decode(errors="replace").splitlines()
+        if "Cache read/write disabled" not in line
+    ]
+    assert done.returncode == 0 and not errors, errors
