@@ -131,6 +131,18 @@ async def test_every_discovery_payload_passes_home_assistants_mqtt_schemas(
             if key in payload:
                 assert entity.get(key) == payload[key], (unique_id, key, entity)
         assert entity["state"] not in (None, "unavailable"), (unique_id, entity)
+        # The state Core shows is the one the proxy published ("None" reads as unknown).
+        published = watcher.text(payload["state_topic"]) if "state_topic" in payload else None
+        if published is None:
+            continue
+        if component in ("switch", "binary_sensor"):
+            assert entity["state"] == published.lower(), (unique_id, published, entity)
+        elif published == "None":
+            assert entity["state"] == "unknown", (unique_id, entity)
+        elif component == "sensor" and "unit_of_measurement" in payload:
+            assert float(entity["state"]) == pytest.approx(float(published)), (unique_id, entity)
+        else:
+            assert entity["state"] == published, (unique_id, published, entity)
     power = entities["ocpp_proxy_CP_1_power"]
     assert (power["unit_of_measurement"], power["device_class"], power["state_class"]) == (
         "W",
