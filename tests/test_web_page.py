@@ -138,6 +138,45 @@ async def test_page_asks_for_the_token_on_the_direct_port_and_keeps_it(
     await page.reload()
     await expect(page.get_by_test_id("link")).to_have_text("live", timeout=10000)
     await expect(form).to_be_hidden()
+    # The token is never shown on the direct port.
+    await expect(page.locator("#api-token")).to_be_hidden()
+
+
+async def test_page_through_ingress_shows_copies_and_regenerates_the_token(
+    browser: Any, start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    # 127.0.0.1 stands in for the Supervisor's ingress proxy on the ingress listener.
+    proxy = await start_proxy(api_public_read=False, ingress_peer="127.0.0.1")
+    context = await browser.new_context()
+    await context.grant_permissions(
+        ["clipboard-read", "clipboard-write"], origin=f"http://127.0.0.1:{proxy.ingress_port}"
+    )
+    page = await context.new_page()
+    await page.goto(f"http://127.0.0.1:{proxy.ingress_port}/")
+    # Ingress needs no token: the page is live at once, and shows the token to copy.
+    await expect(page.get_by_test_id("link")).to_have_text("live", timeout=10000)
+    await expect(page.locator("#token-form")).to_be_hidden()
+    card = page.locator("#api-token")
+    await expect(card).to_be_visible(timeout=10000)
+    value = page.get_by_test_id("api-token-value")
+    await expect(value).to_have_value(proxy.api_token)
+    await expect(value).to_have_attribute("type", "password")
+    await card.get_by_role("button", name="Show").click()
+    await expect(value).to_have_attribute("type", "text")
+    await expect(card).to_contain_text(str(tmp_path / "data" / "api_token"))
+    await card.get_by_role("button", name="Copy").click()
+    await expect(page.locator("#feedback")).to_have_text("API token copied")
+    assert await page.evaluate("navigator.clipboard.readText()") == proxy.api_token
+
+    old = proxy.api_token
+    page.once("dialog", lambda dialog: dialog.accept())
+    await card.get_by_role("button", name="Regenerate").click()
+    await expect(page.locator("#feedback")).to_contain_text("New API token made")
+    assert proxy.api_token != old
+    await expect(value).to_have_value(proxy.api_token)
+    await context.close()
 
 
 async def test_a_charger_updated_from_16_to_201_shows_its_connectors_once(

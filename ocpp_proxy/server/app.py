@@ -32,7 +32,9 @@ from ocpp_proxy.server.keys import (
     STARTED_AT,
     THROTTLE,
 )
+from ocpp_proxy.server.listeners import INGRESS_ADDRESS, LISTENERS, Listeners, ingress_guard
 from ocpp_proxy.store import DATABASE_FILE, Store
+from ocpp_proxy.store.backup import restore_snapshot
 from ocpp_proxy.transport.upstream import UpstreamClient
 from ocpp_proxy.web import install_web
 
@@ -60,13 +62,21 @@ def new_metrics() -> Metrics:
     return metrics
 
 
-def create_app(config: ProxyConfig, *, clock: Clock = SYSTEM_CLOCK) -> web.Application:
-    """Build the proxy's application for ``config`` (serve it with ``web.run_app`` or a runner).
+def create_app(
+    config: ProxyConfig,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    ingress_peers: frozenset[str] = frozenset({INGRESS_ADDRESS}),
+) -> web.Application:
+    """Build the proxy's application for ``config``.
 
+    Serve it with a runner and :func:`ocpp_proxy.server.listeners.start_listeners`.
     ``clock`` is the time the upstream links wait on between connection attempts (tests pass
-    a ``ManualClock``).
+    a ``ManualClock``); ``ingress_peers`` are the addresses trusted on the ingress port (the
+    Supervisor's).
     """
-    app = web.Application()
+    app = web.Application(middlewares=[ingress_guard])
+    app[LISTENERS] = Listeners(ingress_peers=ingress_peers)
     app[CONFIG] = config
     app[CLOCK] = clock
     app[SOCKETS] = set()
@@ -91,6 +101,8 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     data_dir = Path(config.data_dir)
     await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+    # A data folder restored from a Home Assistant backup holds the snapshot, not the database.
+    await asyncio.to_thread(restore_snapshot, data_dir)
     # mkdir's mode does not apply to a folder that exists already (or passes through umask).
     try:
         await asyncio.to_thread(data_dir.chmod, 0o700)
