@@ -28,6 +28,7 @@ import voluptuous as vol
 import yaml
 
 from ocpp_proxy.protocol.versions import OcppVersion
+from ocpp_proxy.security.identity import MAX_CHARGE_POINT_ID, charge_point_id_problem
 
 __all__ = [
     "DEFAULTS",
@@ -64,6 +65,8 @@ DEFAULTS: Final[dict[str, Any]] = {
     "message_log": True,
     "message_log_days": 7.0,
     "message_log_max_rows": 500000,
+    "message_log_max_mb": 200,
+    "audit_log_days": 90,
     "remote_start_window": 300.0,
     "presence_blocks_backends": True,
     "max_current_a": None,
@@ -84,6 +87,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "ssl_certfile": "",
     "ssl_keyfile": "",
     "ssl_client_ca": "",
+    "client_certificate_id": "cn",
     "strict_charger_validation": False,
     "handshake_timeout": 10.0,
     "max_connections": 200,
@@ -99,6 +103,8 @@ LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 #: The only placeholder a service URL may contain; replaced by the charge point id on connect.
 URL_PLACEHOLDER: Final = "{charge_point_id}"
+#: The shortest ``api_token`` accepted (a shorter one is guessed too soon, even throttled).
+MIN_API_TOKEN: Final = 16
 
 _ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _PLACEHOLDER_RE = re.compile(r"\{[^{}]*\}")
@@ -236,6 +242,8 @@ class ProxyConfig:
     message_log: bool = True  # log every OCPP frame in and out
     message_log_days: float = 7.0  # days the message log keeps, > 0
     message_log_max_rows: int = 500000  # rows the message log keeps, >= 1000
+    message_log_max_mb: float = 200.0  # MiB of frames the message log keeps, >= 1
+    audit_log_days: float = 90.0  # days the audit log keeps, > 0
     remote_start_window: float = 300.0  # s a backend's remote start claims the next start
     presence_blocks_backends: bool = True  # no backend starts while someone is home
     max_current_a: float | None = None  # A, the homeowner's charger-wide limit; None: none
@@ -260,6 +268,7 @@ class ProxyConfig:
     ssl_certfile: str = ""  # PEM certificate for wss:// on the charger side; "" = plain ws://
     ssl_keyfile: str = ""
     ssl_client_ca: str = ""  # CA that charger client certificates must chain to (profile 3)
+    client_certificate_id: str = "cn"  # cn | san: where the certificate names the charge point
     strict_charger_validation: bool = False  # reject charger frames that break the schema
     handshake_timeout: float = 10.0  # s a peer has to complete the WebSocket handshake, > 0
     max_connections: int = 200  # open WebSockets in total, >= 1
@@ -345,8 +354,29 @@ def _identifier(value: object) -> str:
 
 def _charge_point_id(value: object) -> str:
     text = _string(value)
-    if not 1 <= len(text) <= 64 or "/" in text:
-        raise vol.Invalid(f"must be 1-64 characters without '/', got {text!r}")
+    problem = charge_point_id_problem(text)
+    if problem is not None:
+        raise vol.Invalid(
+            f"{problem}: it must be 1-{MAX_CHARGE_POINT_ID} printable characters without '/', "
+            f"not '.' or '..', got {text!r}"
+        )
+    return text
+
+
+def _charger_password(value: object) -> str:
+    text = _string(value)
+    if not text:
+        raise vol.Invalid("must not be empty: a known charger without a password is no check")
+    return text
+
+
+def _api_token(value: object) -> str:
+    text = _string(value)
+    if text and len(text) < MIN_API_TOKEN:
+        raise vol.Invalid(
+            f"must be at least {MIN_API_TOKEN} characters (or empty: one is generated at "
+            "first start)"
+        )
     return text
 
 
@@ -381,6 +411,15 @@ def _auth_type(value: object) -> str:
     if value not in AUTH_TYPES:
         raise vol.Invalid(f"must be one of {', '.join(AUTH_TYPES)}, got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def _choice(*choices: str) -> Callable[[object], str]:
+    def validate(value: object) -> str:
+        if value not in choices:
+            raise vol.Invalid(f"must be one of {', '.join(choices)}, got {value!r}")
+        return value  # type: ignore[return-value]
+
+    return validate
 
 
 def _log_level(value: object) -> str:
@@ -440,7 +479,7 @@ _SERVICE_SCHEMA = vol.Schema(
 _CHARGER_SCHEMA = vol.Schema(
     {
         vol.Required("id"): _charge_point_id,
-        vol.Required("password"): _string,
+        vol.Required("password"): _charger_password,
     }
 )
 
@@ -494,6 +533,8 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "message_log": _boolean,
     "message_log_days": _number(0.0, exclusive=True),
     "message_log_max_rows": _integer(1000),
+    "message_log_max_mb": _number(1.0, exclusive=False),
+    "audit_log_days": _number(0.0, exclusive=True),
     "remote_start_window": _number(1.0, exclusive=False),
     "presence_blocks_backends": _boolean,
     "max_current_a": vol.Any(None, _number(0.0, exclusive=False)),
@@ -506,7 +547,7 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "mqtt_username": _string,
     "mqtt_password": _string,
     "mqtt_discovery_prefix": _string,
-    "api_token": _string,
+    "api_token": _api_token,
     "api_public_read": _boolean,
     "home_rate_per_kwh": _number(0.0, exclusive=False),
     "home_currency": _string,
@@ -514,6 +555,7 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "ssl_certfile": _string,
     "ssl_keyfile": _string,
     "ssl_client_ca": _string,
+    "client_certificate_id": _choice("cn", "san"),
     "strict_charger_validation": _boolean,
     "handshake_timeout": _number(0.0, exclusive=True),
     "max_connections": _integer(1),

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ocpp_proxy.config import DEFAULTS, parse_config
+from ocpp_proxy.config import DEFAULTS, ConfigError, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Options run.sh sets on the command line instead of the app's options.
@@ -126,11 +126,50 @@ def test_schema_covers_every_option_the_proxy_reads() -> None:
     # An option missing from `options` must be optional in the schema (no default there).
     for key in set(config["schema"]) - set(config["options"]):
         assert str(config["schema"][key]).endswith("?"), key
-    for key in ("ha_token", "mqtt_password", "api_token"):
+    for key in ("ha_token", "mqtt_password"):
         assert config["schema"][key] == "password", key
+    # Issue 16: a short API token or an empty charger password is refused by the Supervisor
+    # too (an absent api_token is generated at first start).
+    assert config["schema"]["api_token"] == "password(16,)?"
+    assert "api_token" not in config["options"]
     assert config["schema"]["ocpp_services"][0]["password"].startswith("password")
     assert config["schema"]["inbound_backends"][0]["token"].startswith("password")
-    assert config["schema"]["chargers"][0]["password"] == "password"
+    assert config["schema"]["chargers"][0]["password"] == "password(1,)"
+
+
+@pytest.mark.parametrize(
+    ("charge_point_id", "valid"),
+    [
+        ("CP_1", True),
+        ("Garage Wallbox", True),
+        ("x" * 48, True),
+        ("x" * 49, False),
+        ("..", False),
+        (".", False),
+        ("a/b", False),
+        ("CP\n1", False),
+        ("...", True),
+    ],
+)
+def test_the_options_schema_refuses_the_charge_point_ids_the_proxy_refuses(
+    charge_point_id: str, valid: bool
+) -> None:
+    element = load("config.yaml")["schema"]["chargers"][0]["id"]
+    try:
+        check_value(element, charge_point_id, "id")
+    except AssertionError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted is valid
+    options = {"chargers": [{"id": charge_point_id, "password": "pw"}]}
+    try:
+        parse_config(options)
+    except ConfigError:
+        loaded = False
+    else:
+        loaded = True
+    assert loaded is valid
 
 
 def test_options_validate_and_load_with_the_proxys_defaults() -> None:

@@ -36,6 +36,9 @@ from ocpp_proxy.web import install_web
 
 _LOGGER = logging.getLogger(__name__)
 
+#: How often idle hubs are looked for (s).
+FREE_IDLE_EVERY_S = 300.0
+
 
 def new_metrics() -> Metrics:
     """The proxy's metrics, declared with their help texts."""
@@ -93,6 +96,8 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         data_dir / DATABASE_FILE,
         message_log_days=config.message_log_days,
         message_log_max_rows=config.message_log_max_rows,
+        message_log_max_bytes=int(config.message_log_max_mb * 2**20),
+        audit_log_days=config.audit_log_days,
     )
     # No pool limit: each charger holds one WebSocket per service for as long as it is connected.
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -124,11 +129,23 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         )
         await registry.restore()
         app[REGISTRY] = registry
+        sweeper = asyncio.create_task(_free_idle_hubs(registry), name="ocpp-proxy idle hubs")
         yield
+        sweeper.cancel()
         await registry.close()
     finally:
         await session.close()
         await store.close()
+
+
+async def _free_idle_hubs(registry: HubRegistry) -> None:
+    """Every :data:`FREE_IDLE_EVERY_S`, free the hubs idle long enough (issue 16)."""
+    while True:
+        await asyncio.sleep(FREE_IDLE_EVERY_S)
+        try:
+            await registry.free_idle()
+        except Exception:
+            _LOGGER.exception("freeing idle charge points failed")
 
 
 async def _close_sockets(app: web.Application) -> None:
