@@ -32,6 +32,7 @@ from ocpp_proxy.relay.arbiter import HOMEOWNER, ChargerContext, CommandRequest, 
 from ocpp_proxy.relay.backend_link import BackendLink
 from ocpp_proxy.relay.command_queue import Command
 from ocpp_proxy.relay.transaction_ids import rewrite_transaction_id
+from ocpp_proxy.security.redaction import mask_config_secrets
 from ocpp_proxy.security.schema import check_request
 
 if TYPE_CHECKING:
@@ -244,7 +245,7 @@ class ChargerCommands:
 
 def _summary(payload: dict[str, Any] | None, limit: int = 200) -> str:
     """A payload as compact JSON, cut to ``limit`` characters, for the audit log."""
-    text = dumps(payload or {})
+    text = mask_config_secrets(dumps(payload or {}))  # before it is cut (issue 16)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -59,7 +59,7 @@ class HubRegistry:
         self._upstream_factory = upstream_factory
         self._hubs: dict[str, ChargerHub] = {}
         self._opening = asyncio.Lock()
-        self._clock = clock
+        self.clock = clock
         self._idle_since: dict[str, float] = {}
         #: The latest replacements of a charger's connection by another (``/status``).
         self.replacements: deque[dict[str, Any]] = deque(maxlen=MAX_REPLACEMENTS)
@@ -217,7 +217,7 @@ class HubRegistry:
         Called every few minutes by the application; a hub seen idle for the first time is
         only noted.
         """
-        now = self._clock()
+        now = self.clock()
         freed: list[str] = []
         for charge_point_id, hub in list(self._hubs.items()):
             if not self._idle(hub):
