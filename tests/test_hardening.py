@@ -483,6 +483,10 @@ async def test_a_charge_point_seen_before_may_be_joined_and_idle_hubs_are_freed(
     now[0] += 1
     assert await registry.free_idle() == ["CP_9"]
     assert registry.get("CP_9") is None
+    # The homeowner still sees it as a charger that is offline, with its message log.
+    status, answer = await proxy.post_json("/api/v1/chargers/CP_9/commands/reset", {"type": "Soft"})
+    assert (status, answer.get("reason")) == (409, "charger_offline")
+    assert (await proxy.get_json("/api/v1/chargers/CP_9/messages"))["messages"]
     # Seen before: a backend may still join it (the hub comes back), and so may the charger.
     async with websockets.connect(base + "CP_9", subprotocols=["ocpp1.6"], open_timeout=5):
         again = await connect_charger(proxy, "CP_9")

@@ -104,10 +104,13 @@ async def set_max_current(request: web.Request) -> web.Response:
     return await max_current(request)
 
 
-def _hub(request: web.Request) -> ChargerHub:
+async def _hub(request: web.Request) -> ChargerHub:
     charge_point_id = request.match_info["charge_point_id"]
-    hub = request.app[REGISTRY].get(charge_point_id)
+    registry = request.app[REGISTRY]
+    hub = registry.get(charge_point_id)
     if hub is None:
+        if await registry.exists(charge_point_id):  # seen, but idle long enough to be let go
+            raise ApiError(409, f"charger {charge_point_id} is offline", reason="charger_offline")
         raise ApiError(404, f"no charger {charge_point_id}", field="charge_point_id")
     return hub
 
@@ -117,7 +120,7 @@ async def command(request: web.Request) -> web.Response:
     name = request.match_info["command"]
     if name not in COMMANDS:
         raise ApiError(404, f"no command {name}", field="command", commands=sorted(COMMANDS))
-    hub = _hub(request)
+    hub = await _hub(request)
     action, payload = build(name, hub.version, await json_body(request))
     if hub.charger is None:
         raise ApiError(409, f"charger {hub.id} is offline", reason="charger_offline")
