@@ -81,7 +81,7 @@ def _auth_failed(
     """Log, count and throttle a failed authentication; raise HTTP 401 at once."""
     remote = request.remote or "?"
     # Never the presented secret: only who claimed to be whom, from where, and why not.
-    _LOGGER.warning("%s %r from %s refused: %s", peer, who, remote, reason)
+    _LOGGER.warning("%s %r from %s refused: %s", peer, who[:64], remote, reason)
     request.app[METRICS].inc("ocpp_proxy_auth_failures_total", peer=peer)
     # No waiting here: a lock refuses the next attempts at once (see security.throttle), so a
     # failed login never holds a connection slot or a socket.
