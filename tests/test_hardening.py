@@ -188,6 +188,24 @@ async def test_guesses_from_elsewhere_lock_the_id_but_not_the_charger_at_home(
             await session.close()
 
 
+async def test_the_charger_at_home_still_gets_in_after_a_restart(start_proxy: StartProxy) -> None:
+    proxy = await start_proxy(chargers=CHARGERS)
+    async with aiohttp.ClientSession() as home:
+        assert await _charger_login(home, proxy.charger_url(), PASSWORD) == 101
+    await proxy.stop()
+    again = await start_proxy(chargers=CHARGERS)
+    again.app[THROTTLE].threshold = 0  # every guess locks the id at once
+    async with (
+        aiohttp.ClientSession() as home,
+        _session_from("127.0.0.2") as guesser,
+        _session_from("127.0.0.3") as elsewhere,
+    ):
+        url = again.charger_url()
+        assert await _charger_login(guesser, url, "guess") == 401
+        assert await _charger_login(elsewhere, url, PASSWORD) == 429  # the id is locked
+        assert await _charger_login(home, url, PASSWORD) == 101  # but its home was kept
+
+
 # -- 6. the API's throttle -------------------------------------------------------------------
 
 

@@ -8,7 +8,8 @@ of its keys is locked, an attempt is answered at once (HTTP 429 with ``Retry-Aft
 its secret being looked at, so a lock neither holds a connection slot nor tells a guesser
 whether a guess was right.
 
-A charge point id's lock spares the address that id last logged in from: someone guessing a
+A charge point id's lock spares the address that id last logged in from (its *home*, kept
+across restarts in the store's settings as :data:`HOMES_SETTING`): someone guessing a
 charger's password from elsewhere does not lock the charger itself out. The state is bounded
 by ``max_keys`` (the least recently failing key is forgotten first).
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 DEFAULT_THRESHOLD = 5
@@ -26,6 +27,9 @@ DEFAULT_FIRST_DELAY_S = 1.0
 DEFAULT_MAX_DELAY_S = 30.0
 #: Keys remembered at most; the least recently failing is forgotten first.
 DEFAULT_MAX_KEYS = 10_000
+
+#: The store setting that keeps each id's home address (``"<kind>:<id>" -> address``).
+HOMES_SETTING = "login_homes"
 
 #: A throttled key: its kind (``address``, ``charge point``, ``backend``, ``api``) and value.
 Key = tuple[str, str]
@@ -110,10 +114,24 @@ class AuthThrottle:
             self._failures.popitem(last=False)
         return longest
 
-    def succeeded(self, address: str, kind: str, claimed: str) -> None:
-        """``claimed`` (a ``kind`` id) logged in from ``address``: its home from now on."""
+    def succeeded(self, address: str, kind: str, claimed: str) -> bool:
+        """``claimed`` (a ``kind`` id) logged in from ``address``: its home from now on.
+
+        Returns whether that changed its home (then :meth:`homes` is worth keeping).
+        """
         home = f"{kind}:{claimed}"
-        self._home.pop(home, None)
+        changed = self._home.pop(home, None) != address
         self._home[home] = address
         while len(self._home) > self._max_keys:
             self._home.popitem(last=False)
+        return changed
+
+    def homes(self) -> dict[str, str]:
+        """Each id's home address (``"<kind>:<id>" -> address``), to keep across restarts."""
+        return dict(self._home)
+
+    def load_homes(self, homes: Mapping[str, str]) -> None:
+        """Take up the homes kept by an earlier run (see :meth:`homes`)."""
+        for home, address in list(homes.items())[-self._max_keys :]:
+            if isinstance(home, str) and isinstance(address, str):
+                self._home[home] = address

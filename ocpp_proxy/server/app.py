@@ -19,7 +19,7 @@ from ocpp_proxy.policy.rules import HomeownerArbiter
 from ocpp_proxy.relay.backend_link import BackendLink
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.security.connections import ConnectionLimiter
-from ocpp_proxy.security.throttle import AuthThrottle
+from ocpp_proxy.security.throttle import HOMES_SETTING, AuthThrottle
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
 from ocpp_proxy.server.keys import (
     CONFIG,
@@ -114,6 +114,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
 
     try:
         settings = await store.settings()
+        app[THROTTLE].load_homes(settings.get(HOMES_SETTING) or {})
         home = HomeState(
             override_api=bool(settings.get("override", False)),
             max_current_a=settings.get("max_current_a", config.max_current_a),

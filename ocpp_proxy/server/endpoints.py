@@ -15,8 +15,9 @@ from ocpp_proxy.config import InboundBackendConfig
 from ocpp_proxy.protocol.versions import ALL_SUBPROTOCOLS, OcppVersion
 from ocpp_proxy.security.charger_auth import CHALLENGE, certificate_problem, check_charger
 from ocpp_proxy.security.identity import charge_point_id_problem
-from ocpp_proxy.security.throttle import Key
+from ocpp_proxy.security.throttle import HOMES_SETTING, Key
 from ocpp_proxy.server.keys import CONFIG, LIMITER, METRICS, REGISTRY, SOCKETS, THROTTLE
+from ocpp_proxy.store import StoreError
 from ocpp_proxy.transport.websocket import pump_frames
 
 _LOGGER = logging.getLogger(__name__)
@@ -91,6 +92,19 @@ def _auth_failed(
     )
 
 
+async def _logged_in(request: web.Request, kind: str, claimed: str) -> None:
+    """Note the address ``claimed`` logged in from; keep it when it is a new one.
+
+    A store fault is logged and does not refuse the login.
+    """
+    throttle = request.app[THROTTLE]
+    if throttle.succeeded(request.remote or "?", kind, claimed):
+        try:
+            await request.app[REGISTRY].store.set_setting(HOMES_SETTING, throttle.homes())
+        except StoreError as err:
+            _LOGGER.warning("could not keep the address %s logged in from: %s", claimed, err)
+
+
 @contextlib.contextmanager
 def _connection_slot(request: web.Request) -> Iterator[None]:
     """Hold a capped connection slot for an authenticated peer; HTTP 503 if none is free.
@@ -149,7 +163,7 @@ async def charger_endpoint(request: web.Request) -> web.WebSocketResponse:
         )
         if refused is not None:
             _auth_failed(request, keys, "charge point", charge_point_id, refused, CHALLENGE)
-        throttle.succeeded(remote, "charge point", charge_point_id)
+        await _logged_in(request, "charge point", charge_point_id)
     registry = request.app[REGISTRY]
     refused = registry.may_replace(charge_point_id, remote)
     if refused is not None:
@@ -201,7 +215,7 @@ async def _inbound_backend(request: web.Request) -> InboundBackendConfig:
     for backend in config.inbound_backends:
         if backend.enabled and backend.id == backend_id:
             if hmac.compare_digest(presented.encode(), backend.token.encode()):
-                throttle.succeeded(remote, "backend", backend_id)
+                await _logged_in(request, "backend", backend_id)
                 return backend
             break
     _auth_failed(
