@@ -22,7 +22,7 @@ from yarl import URL
 
 from ocpp_proxy.protocol.frames import FrameError, parse_frame
 from ocpp_proxy.relay.registry import IDLE_HUB_S
-from ocpp_proxy.security.redaction import RedactingFilter, configured_secrets
+from ocpp_proxy.security.redaction import RedactingFilter, configured_secrets, mask_config_secrets
 from ocpp_proxy.server.keys import CONFIG, LIMITER, METRICS, THROTTLE
 from ocpp_proxy.store import Store
 from tests.conftest import ConnectCharger, StartProxy, service
@@ -509,3 +509,28 @@ async def test_a_charge_point_seen_before_may_be_joined_and_idle_hubs_are_freed(
     async with websockets.connect(base + "CP_9", subprotocols=["ocpp1.6"], open_timeout=5):
         again = await connect_charger(proxy, "CP_9")
         assert (await again.boot()).status == "Accepted"
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ('[2,"1","ChangeConfiguration",{"key":"HeartbeatInterval","value":"300"}]', True),
+        ('[3,"1",{"configurationKey":[{"key":"GetConfigurationMaxKeys","value":"20"}]}]', True),
+        ('[2,"1","MeterValues",{"meterValue":[{"sampledValue":[{"value":"7"}]}]}]', True),
+        ('[2,"1","ChangeConfiguration",{"value":"s3cr3t","key":"AuthorizationKey"}]', False),
+        ('[2,"1","ChangeConfiguration",{"key":"WifiPassword","value":"s3cr3t"}]', False),
+        (
+            '[2,"1","NotifyReport",{"reportData":[{"component":{"name":"SecurityCtrlr"},'
+            '"variable":{"name":"BasicAuthPassword"},'
+            '"variableAttribute":[{"type":"Actual","value":"s3cr3t"}]}]}]',
+            False,
+        ),
+        ('{"key":"AuthorizationKey","value":"s3cr', False),  # a text cut inside the entry
+    ],
+)
+def test_configuration_secrets_are_masked_and_nothing_else(text: str, kept: bool) -> None:
+    masked = mask_config_secrets(text)
+    if kept:
+        assert masked == text
+    else:
+        assert "s3cr" not in masked and "***" in masked, masked
