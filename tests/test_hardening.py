@@ -372,6 +372,11 @@ async def test_a_charger_password_set_over_ocpp_is_never_written_or_served_in_cl
         "/api/v1/chargers/CP_1/commands/change_configuration", home
     )
     assert status == 200 and answer["accepted"], answer
+    keys = {"keys": [home["key"]]}
+    status, read_back = await proxy.post_json(
+        "/api/v1/chargers/CP_1/commands/get_configuration", keys
+    )
+    assert status == 200, read_back
     # The charger got the real values.
     if version == "1.6":
         assert charger.configuration["AuthorizationKey"] == HOME_SECRET
@@ -385,6 +390,8 @@ async def test_a_charger_password_set_over_ocpp_is_never_written_or_served_in_cl
             await proxy.get_json("/api/v1/audit?limit=100"),
             await proxy.get_json("/api/v1/chargers/CP_1/messages?limit=1000"),
             await proxy.get_json("/status"),
+            answer,
+            read_back,
         ]
     )
     data_dir = Path(proxy.app[CONFIG].data_dir)

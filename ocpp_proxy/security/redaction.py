@@ -16,9 +16,11 @@ line gets it; the charger still receives the real value.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
@@ -93,6 +95,16 @@ def mask_config_secrets(text: str) -> str:
     if tail >= 0 and "}" not in masked[tail:] and _secret_named(masked[tail:]):
         masked = masked[:tail] + "{" + MASK
     return masked
+
+
+def mask_config_secrets_in(value: Any) -> Any:
+    """A JSON value (a payload) with secret configuration values masked.
+
+    As :func:`mask_config_secrets` masks its text; ``value`` itself is left as it is.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    masked = mask_config_secrets(text)
+    return value if masked == text else json.loads(masked)
 
 
 def configured_secrets(config: ProxyConfig) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ocpp_proxy.relay.hub import ChargerHub
+from ocpp_proxy.security.redaction import mask_config_secrets_in
 from ocpp_proxy.server.keys import CONFIG, REGISTRY
 from ocpp_proxy.web.commands import COMMANDS, build
 from ocpp_proxy.web.errors import ApiError, bad_request
@@ -142,11 +143,12 @@ async def command(request: web.Request) -> web.Response:
         if "not connected" in description:
             raise ApiError(409, description, reason="charger_offline", action=action)
         raise ApiError(502, f"the charger answered {code}: {description}", action=action)
-    reply = answer.payload or {}
+    # A charger password (GetConfiguration's answer, the request that set it) is never served.
+    reply = mask_config_secrets_in(answer.payload or {})
     return web.json_response(
         {
             "action": action,
-            "request": payload,
+            "request": mask_config_secrets_in(payload),
             "accepted": result.accepted,
             "status": reply.get("status"),
             "answer": reply,
