@@ -391,7 +391,9 @@ class BackendLink:
         """Handle one text frame from the backend (OCPP-J 1.6 §4)."""
         self.last_message_at = time.time()
         try:
-            frame = parse_frame(raw, self.max_frame_bytes, self.version.facts.message_types)
+            frame = parse_frame(
+                raw, self.max_frame_bytes, self.version.facts.message_types, unique_keys=True
+            )
         except FrameError as err:
             self.owner.log_frame(self.id, "in", raw)
             await self._reject(err, raw)
@@ -429,8 +431,8 @@ class BackendLink:
 
     async def _reject(self, err: FrameError, raw: str) -> None:
         _LOGGER.warning("%s sent a malformed frame (%s): %.200s", self.id, err.reason, raw)
-        if err.too_large:
-            self.owner.limit_hit("max_frame_bytes")
+        if err.limit is not None:
+            self.owner.limit_hit(err.limit)
         if err.unique_id is not None and (
             err.unknown_type or err.message_type not in UNANSWERED_TYPES
         ):

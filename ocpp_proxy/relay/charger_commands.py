@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ocpp_proxy.audit import record_command
 from ocpp_proxy.protocol.frames import (
     CALLRESULT,
     Frame,
     build_call,
     build_call_error,
     build_call_result,
-    dumps,
     parse_frame,
     with_unique_id,
 )
@@ -195,16 +194,16 @@ class ChargerCommands:
         # Written before the requester hears the outcome: no decision goes unrecorded.
         if not decision.allowed:
             self.metrics.inc("ocpp_proxy_refusals_total", rule=decision.rule)
-        await self.store.audit(
+        await record_command(
+            self.store,
             self.id,
             actor=actor,
             action=frame.action or "",
-            summary=_summary(frame.payload),
-            decision="allowed" if decision.allowed else "refused",
+            payload=frame.payload,
+            allowed=decision.allowed,
             rule=decision.rule,
-            reason=decision.reason or None,
-            answer=_answer_summary(answer),
-            at=time.time(),
+            reason=decision.reason,
+            answer=answer,
         )
 
     def _translate_16(
@@ -240,20 +239,6 @@ class ChargerCommands:
             text = build_call_error(frame.unique_id, self.version.facts.generic_error, reason)
         await self._audit(link.id, frame, decision, parse_frame(text))
         await link.send(text)
-
-
-def _summary(payload: dict[str, Any] | None, limit: int = 200) -> str:
-    """A payload as compact JSON, cut to ``limit`` characters, for the audit log."""
-    text = dumps(payload or {})
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _answer_summary(answer: Frame | None) -> str | None:
-    if answer is None:
-        return None
-    if answer.error is not None:
-        return f"{answer.error[0]}: {answer.error[1]}"
-    return _summary(answer.payload)
 
 
 @dataclass(frozen=True, slots=True)

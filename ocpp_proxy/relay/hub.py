@@ -257,6 +257,12 @@ class ChargerHub(ChargerCommands):
             _LOGGER.info("%s reconnected from %s; closing its old connection", self.id, remote)
             await self._drop_charger_state("the charge point reconnected")
             await old.peer.close()
+        if version is not self.version:
+            # Another OCPP version (a firmware update): 1.6 connectors and 2.x EVSEs are named
+            # apart, so what the old version reported would show beside the new.
+            self.connectors.clear()
+            self._statuses.clear()
+            self.last_boot = None
         self.version = version
         for link in self.links.values():
             if link.direction is Direction.INBOUND and not link.connected:
@@ -354,7 +360,12 @@ class ChargerHub(ChargerCommands):
         self.last_message_at = time.time()
         self.journal.seen()
         try:
-            frame = parse_frame(raw, self.config.max_frame_bytes, self.version.facts.message_types)
+            frame = parse_frame(
+                raw,
+                self.config.max_frame_bytes,
+                self.version.facts.message_types,
+                unique_keys=self.config.strict_charger_validation,
+            )
         except FrameError as err:
             self.journal.frame(CHARGER, "in", raw)
             await self._charger_frame_error(err, raw)
@@ -413,8 +424,8 @@ class ChargerHub(ChargerCommands):
 
     async def _charger_frame_error(self, err: FrameError, raw: str) -> None:
         _LOGGER.warning("%s sent a malformed frame (%s): %.200s", self.id, err.reason, raw)
-        if err.too_large:
-            self.limit_hit("max_frame_bytes")
+        if err.limit is not None:
+            self.limit_hit(err.limit)
         if err.unique_id is None:
             return
         facts = self.version.facts

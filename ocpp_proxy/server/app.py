@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import WSCloseCode, web
 
-from ocpp_proxy.clock import Clock
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
 from ocpp_proxy.event_bus import EventBus
 from ocpp_proxy.homeassistant.app import home_assistant_ctx, mqtt_ctx
@@ -25,7 +24,7 @@ from ocpp_proxy.relay.backend_link import BackendLink
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.security.connections import ConnectionLimiter
 from ocpp_proxy.security.networks import NetworkPolicy, network_middleware
-from ocpp_proxy.security.throttle import AuthThrottle
+from ocpp_proxy.security.throttle import HOMES_SETTING, AuthThrottle
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
 from ocpp_proxy.server.keys import (
     CLOCK,
@@ -39,12 +38,16 @@ from ocpp_proxy.server.keys import (
     THROTTLE,
     WEBHOOKS,
 )
+from ocpp_proxy.server.listeners import INGRESS_ADDRESS, LISTENERS, Listeners, ingress_guard
 from ocpp_proxy.store import DATABASE_FILE, Store
+from ocpp_proxy.store.backup import restore_snapshot
 from ocpp_proxy.transport.upstream import UpstreamClient
 from ocpp_proxy.web import install_web
-from ocpp_proxy.web.auth import INGRESS_ADDRESS
 
 _LOGGER = logging.getLogger(__name__)
+
+#: How often idle hubs are looked for (s).
+FREE_IDLE_EVERY_S = 300.0
 
 
 def new_metrics() -> Metrics:
@@ -71,14 +74,21 @@ def new_metrics() -> Metrics:
     return metrics
 
 
-def create_app(config: ProxyConfig, *, clock: Clock | None = None) -> web.Application:
-    """Build the proxy's application for ``config`` (serve it with ``web.run_app`` or a runner).
+def create_app(
+    config: ProxyConfig,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    ingress_peers: frozenset[str] = frozenset({INGRESS_ADDRESS}),
+) -> web.Application:
+    """Build the proxy's application for ``config``.
 
-    ``clock`` drives the relay's deadlines, backoff and retention (the system clock if None;
-    tests pass a :class:`~ocpp_proxy.clock.ManualClock`), webhook retries and the grace period
-    before ``backend.down``.
+    Serve it with a runner and :func:`ocpp_proxy.server.listeners.start_listeners`.
+    ``clock`` is the time the upstream links wait on between connection attempts, webhook
+    retries and the grace period before ``backend.down`` (tests pass a ``ManualClock``);
+    ``ingress_peers`` are the addresses trusted on the ingress port (the Supervisor's).
     """
-    app = web.Application()
+    app = web.Application(middlewares=[ingress_guard])
+    app[LISTENERS] = Listeners(ingress_peers=ingress_peers)
     app[CONFIG] = config
     app[CLOCK] = clock
     app[EVENT_BUS] = bus = EventBus()
@@ -90,15 +100,14 @@ def create_app(config: ProxyConfig, *, clock: Clock | None = None) -> web.Applic
     )
     app[THROTTLE] = AuthThrottle()
     app[METRICS].gauge_source(lambda: [("ocpp_proxy_events_dropped_total", (), bus.dropped)])
-    # First of all: clients outside allowed_networks get 403 before any handler or upgrade.
-    # As the Home Assistant app, the ingress proxy is always let in.
-    policy = NetworkPolicy.from_config(
-        config, always=(INGRESS_ADDRESS,) if os.environ.get("SUPERVISOR_TOKEN") else ()
-    )
-    metrics = app[METRICS]
+    # Clients outside allowed_networks get 403 before any handler or upgrade; Home
+    # Assistant's ingress proxy on the ingress listener is always let in.
+    metrics, listeners = app[METRICS], app[LISTENERS]
     app.middlewares.append(
         network_middleware(
-            policy, lambda: metrics.inc("ocpp_proxy_limit_hits_total", limit="allowed_networks")
+            NetworkPolicy.from_config(config),
+            lambda: metrics.inc("ocpp_proxy_limit_hits_total", limit="allowed_networks"),
+            trusted=listeners.through_ingress,
         )
     )
     app.cleanup_ctx.append(_relay)
@@ -116,6 +125,8 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     data_dir = Path(config.data_dir)
     await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+    # A data folder restored from a Home Assistant backup holds the snapshot, not the database.
+    await asyncio.to_thread(restore_snapshot, data_dir)
     # mkdir's mode does not apply to a folder that exists already (or passes through umask).
     try:
         await asyncio.to_thread(data_dir.chmod, 0o700)
@@ -125,6 +136,8 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         data_dir / DATABASE_FILE,
         message_log_days=config.message_log_days,
         message_log_max_rows=config.message_log_max_rows,
+        message_log_max_bytes=int(config.message_log_max_mb * 2**20),
+        audit_log_days=config.audit_log_days,
     )
     # No pool limit: each charger holds one WebSocket per service for as long as it is connected.
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -137,10 +150,12 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
             session=session,
             ping_interval=config.ping_interval,
             max_frame_bytes=config.max_frame_bytes,
+            clock=app[CLOCK],
         )
 
     try:
         settings = await store.settings()
+        app[THROTTLE].load_homes(settings.get(HOMES_SETTING) or {})
         home = HomeState(
             override_api=bool(settings.get("override", False)),
             max_current_a=settings.get("max_current_a", config.max_current_a),
@@ -164,15 +179,27 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         await webhooks.start(config.webhooks)
         app[WEBHOOKS] = webhooks
         watcher.start()
+        sweeper = asyncio.create_task(_free_idle_hubs(registry), name="ocpp-proxy idle hubs")
         try:
             yield
         finally:
+            sweeper.cancel()
             await watcher.close()
             await webhooks.close()
         await registry.close()
     finally:
         await session.close()
         await store.close()
+
+
+async def _free_idle_hubs(registry: HubRegistry) -> None:
+    """Every :data:`FREE_IDLE_EVERY_S`, free the hubs idle long enough (issue 16)."""
+    while True:
+        await asyncio.sleep(FREE_IDLE_EVERY_S)
+        try:
+            await registry.free_idle()
+        except Exception:
+            _LOGGER.exception("freeing idle charge points failed")
 
 
 async def _close_sockets(app: web.Application) -> None:

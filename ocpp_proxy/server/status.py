@@ -27,6 +27,8 @@ async def status(request: web.Request) -> web.Response:
             "rules": rules_in_force(request.app),
             "security": security_in_force(config),
             "chargers": [hub.snapshot() for hub in registry],
+            # A charger's connection taken over by another (issue 16): who, from where, when.
+            "replacements": list(registry.replacements),
         }
     )
 

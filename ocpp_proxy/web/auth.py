@@ -1,25 +1,31 @@
 """Who may use the REST API, and with which role: Home Assistant ingress, or a bearer token.
 
 Requests through Home Assistant's ingress come from the Supervisor's ingress proxy
-(:data:`INGRESS_ADDRESS`) with an ``X-Ingress-Path`` header; Home Assistant has already
-authenticated the user, so they are trusted as admin. On the direct port every request needs
-``Authorization: Bearer <token>``: ``api_token`` (admin), a token of ``api_tokens`` or one
-made through the API (see :mod:`ocpp_proxy.web.tokens` for the roles). Requests that need
-only the ``read`` role pass without a token when ``api_public_read`` is on. ``GET`` requests
-may pass the token as ``?token=`` instead (server-sent events and download links cannot set
-headers). No valid token: 401; a valid token whose role is too low for the route: 403.
+(:data:`INGRESS_ADDRESS`) to the ingress listener (``ingress_port``, see
+:mod:`ocpp_proxy.server.listeners`); Home Assistant has already authenticated the user, so they
+are trusted as admin. On the direct port every request needs ``Authorization: Bearer <token>``:
+``api_token`` (admin), a token of ``api_tokens`` or one made through the API (see
+:mod:`ocpp_proxy.web.tokens` for the roles). Requests that need only the ``read`` role pass
+without a token when ``api_public_read`` is on. ``GET`` requests may pass the token as
+``?token=`` instead (server-sent events and download links cannot set headers). No valid
+token: 401; a valid token whose role is too low for the route: 403.
 
 Every request that may change something (not GET/HEAD/OPTIONS) is written to the audit log
 with the token's name before it is handled.
 
 The OCPP WebSocket endpoints, ``/health``, the page and its static files are not behind the
 token: only the paths of :func:`is_protected` are.
+
+Failed attempts are throttled per address like charger logins
+(:mod:`ocpp_proxy.security.throttle`): past 5 failures within 60 s the address gets HTTP 429
+with ``Retry-After`` at once, its token unchecked, for 1 s doubling up to 30 s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import secrets
 import time
@@ -28,25 +34,23 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ocpp_proxy.server.keys import CONFIG, REGISTRY
+from ocpp_proxy.server.keys import CONFIG, METRICS, REGISTRY, THROTTLE
+from ocpp_proxy.server.listeners import INGRESS_ADDRESS, LISTENERS
 from ocpp_proxy.store import StoreError
-from ocpp_proxy.web.keys import API_TOKEN, IDENTITY, ROUTE_ROLES, TOKENS
-from ocpp_proxy.web.tokens import (
-    ADMIN,
-    INGRESS_NAME,
-    PUBLIC_NAME,
-    READ,
-    Identity,
-    TokenBook,
-)
+from ocpp_proxy.web.keys import API_TOKEN, IDENTITY, ROUTE_ROLES, TOKENS, ApiToken
+from ocpp_proxy.web.tokens import ADMIN, INGRESS_NAME, PUBLIC_NAME, READ, Identity, TokenBook
+
+__all__ = [
+    "INGRESS_ADDRESS",
+    "TOKEN_FILE",
+    "authorized",
+    "identify",
+    "is_ingress",
+    "load_or_create_token",
+    "required_role",
+]
 
 _LOGGER = logging.getLogger(__name__)
-
-#: The address Home Assistant's Supervisor proxies ingress requests from.
-INGRESS_ADDRESS = "172.30.32.2"
-
-#: The header the Supervisor's ingress proxy adds (the path prefix of the app's page).
-INGRESS_HEADER = "X-Ingress-Path"
 
 #: Where a generated token is kept, inside the data dir (mode 0o600).
 TOKEN_FILE = "api_token"
@@ -63,8 +67,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def is_ingress(request: web.Request) -> bool:
-    """Whether the request came through Home Assistant's ingress proxy."""
-    return request.remote == INGRESS_ADDRESS and INGRESS_HEADER in request.headers
+    """Whether the request came through Home Assistant's ingress proxy to the ingress port."""
+    listeners = request.app.get(LISTENERS)
+    return listeners is not None and listeners.through_ingress(request)
 
 
 def is_protected(path: str) -> bool:
@@ -124,16 +129,32 @@ def authorized(request: web.Request, token: str, public_read: bool) -> bool:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """401 without a valid token, 403 when its role is too low; audit what may change things."""
+    """Refuse API requests: 401 without a valid token, 403 when its role is too low.
+
+    429 while the address is locked out after failed tokens. What may change things is
+    audited with the token's name.
+    """
     need = required_role(request)
     if need is None:
         return await handler(request)
     app = request.app
+    keys = (("api", request.remote or "?"),)
+    throttle = app[THROTTLE]
+    wait = throttle.retry_after(keys)
+    if wait > 0 and not is_ingress(request):
+        app[METRICS].inc("ocpp_proxy_limit_hits_total", limit="api_auth_throttle")
+        return web.json_response(
+            {"error": "too many failed attempts; try again later", "field": "Authorization"},
+            status=429,
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     # Until startup has set them: a random admin token (nobody has it), no named tokens.
-    admin_token = app.get(API_TOKEN) or secrets.token_urlsafe(32)
+    admin_token = app[API_TOKEN].value if API_TOKEN in app else secrets.token_urlsafe(32)
     book = app.get(TOKENS) or TokenBook()
     identity = identify(request, admin_token, book, app[CONFIG].api_public_read, need)
     if identity is None:
+        app[METRICS].inc("ocpp_proxy_auth_failures_total", peer="api")
+        throttle.failed(keys)
         return web.json_response(
             {"error": "missing or wrong API token", "field": "Authorization"},
             status=401,
@@ -189,33 +210,42 @@ def load_or_create_token(data_dir: Path) -> tuple[str, bool]:
         token = ""
     if token:
         return token, False
+    return write_new_token(data_dir), True
+
+
+def write_new_token(data_dir: Path) -> str:
+    """Generate a token, keep it in ``data_dir`` (mode 0o600, replacing any) and return it."""
     token = secrets.token_urlsafe(32)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    path = data_dir / TOKEN_FILE
+    partial = data_dir / (TOKEN_FILE + ".new")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(token + "\n")
-    os.chmod(path, 0o600)
-    return token, True
+    os.chmod(partial, 0o600)
+    os.replace(partial, path)  # whole or not at all: a half-written token locks the owner out
+    return token
 
 
 async def token_context(app: web.Application) -> AsyncIterator[None]:
     """At startup: the tokens the API accepts.
 
-    The configured ``api_token``, else the kept or a newly generated one; then ``api_tokens``
-    and those made through the API.
+    The configured ``api_token``, else the kept or a newly generated one (never logged: only
+    where it is kept and how to see it); then ``api_tokens`` and those made through the API.
     """
     config = app[CONFIG]
     if config.api_token:
-        app[API_TOKEN] = config.api_token
+        app[API_TOKEN] = ApiToken(config.api_token, configured=True)
     else:
         data_dir = Path(config.data_dir)
         token, generated = await asyncio.to_thread(load_or_create_token, data_dir)
-        app[API_TOKEN] = token
+        app[API_TOKEN] = ApiToken(token, configured=False, path=data_dir / TOKEN_FILE)
         if generated:
             _LOGGER.warning(
-                "Generated the REST API token (kept in %s): %s",
+                "Generated the REST API token and kept it in %s. See it on the page opened "
+                "from Home Assistant's sidebar, or with: ocpp-proxy token --data-dir %s",
                 data_dir / TOKEN_FILE,
-                token,
+                data_dir,
             )
     stored = await app[REGISTRY].store.tokens.all() if REGISTRY in app else []
     app[TOKENS] = TokenBook(config.api_tokens, stored)

@@ -18,10 +18,12 @@ _ERROR = {
 _ERROR_TEXT = {
     400: "invalid input (the field at fault in `field`)",
     401: "missing or wrong API token",
-    403: "the token's role is too low for this operation (`role`: the role it needs)",
+    403: "the token's role is too low for this operation (`role`: the role it needs), or "
+    "only through Home Assistant's ingress",
     404: "no such charger, session, command, token or webhook",
-    409: "refused by the arbiter (`rule`), the charger is offline (`reason`), or the name is "
-    "taken / comes from the config",
+    409: "refused by the arbiter (`rule`), the charger is offline (`reason`), the name is "
+    "taken / comes from the config, or the token is the api_token option",
+    429: "too many failed token attempts from this address: retry after `Retry-After` s",
     502: "the charger answered with a CALLERROR",
     504: "the charger did not answer in time",
 }
@@ -56,7 +58,7 @@ def _operation(route: Route, alias_of: str | None = None) -> dict[str, Any]:
         }
     codes = set(route.errors)
     if route.path != "/health":
-        codes.update((401, 403))
+        codes.update((401, 403, 429))
     for code in sorted(codes):
         operation["responses"][str(code)] = {
             "description": _ERROR_TEXT[code],

@@ -13,9 +13,9 @@ from typing import Any
 from aiohttp import web
 
 from ocpp_proxy.config import WEBHOOK_EVENTS
+from ocpp_proxy.homeowner.commands import COMMANDS
 from ocpp_proxy.server.status import health, status
-from ocpp_proxy.web import admin, api, control
-from ocpp_proxy.web.commands import COMMANDS
+from ocpp_proxy.web import admin, api, control, token
 from ocpp_proxy.web.events import events
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -76,6 +76,25 @@ ROUTES: tuple[Route, ...] = (
         aliases=("/status",),
     ),
     Route("GET", "/health", health, "Liveness (no token needed)", "read", aliases=("/health",)),
+    Route(
+        "GET",
+        "/token",
+        token.get_token,
+        "The API token, for the page opened through Home Assistant's ingress only",
+        "control",
+        errors=(403,),
+        role="admin",
+    ),
+    Route(
+        "POST",
+        "/token",
+        token.regenerate_token,
+        "Replace the generated API token (ingress only; the old one stops working)",
+        "control",
+        errors=(403, 409),
+        changes=True,
+        role="admin",
+    ),
     Route(
         "GET",
         "/metrics",
