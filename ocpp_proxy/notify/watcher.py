@@ -159,7 +159,9 @@ class RelayWatcher:
     def _observe(self, *, publish: bool) -> None:
         # Runs after every change notice, over every hub: each check returns at once when
         # nothing of its kind changed (benchmarks/events.py measures a pass).
+        hubs = 0
         for hub in self._registry:
+            hubs += 1
             seen = self._seen.get(hub.id)
             if seen is None:
                 seen = self._seen[hub.id] = _Seen(self._emitter(hub.id))
@@ -171,6 +173,9 @@ class RelayWatcher:
             self._links(hub, seen, publish)
             if hub.alerts or seen.alerts:
                 self._alerts(hub, seen, emit)
+        if len(self._seen) > hubs:  # hubs let go while idle: forget them too
+            present = {hub.id for hub in self._registry}
+            self._seen = {k: v for k, v in self._seen.items() if k in present}
         self._store_alerts(publish)
         home = self._home_state()
         if publish:
