@@ -139,7 +139,7 @@ class RelayWatcher:
             # Rest PASS_SPACING times as long as the pass took (real time: this bounds CPU,
             # it is not the relay's time): notices meanwhile share the next pass, so the
             # watcher takes at most 1/(1 + PASS_SPACING) of the CPU however many come. A
-            # home's pass takes microseconds; 2000 hubs about 3 ms (benchmarks/events.py).
+            # home's pass takes microseconds; 2000 hubs 3 to 7 ms (benchmarks/events.py).
             await asyncio.sleep((time.perf_counter() - started) * PASS_SPACING)
 
     def _publish(self, name: str, charge_point_id: str | None, **data: Any) -> None:
