@@ -496,6 +496,13 @@ def _discovery_prefix(value: object) -> str:
     return text
 
 
+def _secret(value: object) -> str:
+    text = _string(value)
+    if len(text) < MIN_SECRET:
+        raise vol.Invalid(f"must be at least {MIN_SECRET} characters")
+    return text
+
+
 def _api_role(value: object) -> str:
     if value not in API_ROLES:
         raise vol.Invalid(f"must be one of {', '.join(API_ROLES)}, got {value!r}")
@@ -613,12 +620,10 @@ _INBOUND_SCHEMA = vol.Schema(
     }
 )
 
-# Token and secret lengths, webhook URLs and networks are checked after the schema (see
-# _access_options): the app's option form cannot bound them, so a bad entry is set aside.
 _API_TOKEN_SCHEMA = vol.Schema(
     {
         vol.Required("name"): _identifier,
-        vol.Required("token"): _string,
+        vol.Required("token"): _string,  # its length is checked in parse_config
         vol.Optional("role", default="read"): _api_role,
     }
 )
@@ -626,8 +631,8 @@ _API_TOKEN_SCHEMA = vol.Schema(
 _WEBHOOK_SCHEMA = vol.Schema(
     {
         vol.Required("id"): _identifier,
-        vol.Required("url"): _string,
-        vol.Required("secret"): _string,
+        vol.Required("url"): _http_url,
+        vol.Required("secret"): _string,  # its length is checked in parse_config
         vol.Optional("events", default=list): [_event_name],
         vol.Optional("max_queue", default=10000): _integer(1),
         vol.Optional("timeout", default=10.0): _POSITIVE_DURATION,
@@ -676,9 +681,9 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "api_tokens": [_API_TOKEN_SCHEMA],
     "webhooks": [_WEBHOOK_SCHEMA],
     "backend_down_grace": _number(0.0, exclusive=False),
-    "allowed_networks": [_string],
+    "allowed_networks": [_network],
     "lan_only": _boolean,
-    "trusted_proxies": [_string],
+    "trusted_proxies": [_network],
     "home_rate_per_kwh": _number(0.0, exclusive=False),
     "home_currency": _string,
     "chargers": [_CHARGER_SCHEMA],
@@ -764,6 +769,27 @@ def _parse_json(name: str, text: str) -> Any:
         ) from None
 
 
+def _with_secrets(
+    entries: list[dict[str, Any]],
+    key: str,
+    field_name: str,
+    problem: Callable[[ConfigError, str], None],
+) -> list[dict[str, Any]]:
+    """The entries of list option ``key`` whose ``field_name`` secret is long enough."""
+    kept = []
+    for index, entry in enumerate(entries):
+        if len(entry[field_name]) < MIN_SECRET:
+            problem(
+                ConfigError(
+                    f"{key}[{index}].{field_name}", f"must be at least {MIN_SECRET} characters"
+                ),
+                "left out",
+            )
+        else:
+            kept.append(entry)
+    return kept
+
+
 def parse_config(
     data: Mapping[str, Any], *, set_aside: Callable[[ConfigError], None] | None = None
 ) -> ProxyConfig:
@@ -823,6 +849,9 @@ def parse_config(
                 f"running without it: charger {entry['id']!r} is refused until it has one",
             )
 
+    options["api_tokens"] = _with_secrets(options["api_tokens"], "api_tokens", "token", problem)
+    options["webhooks"] = _with_secrets(options["webhooks"], "webhooks", "secret", problem)
+
     preferred = options["preferred_provider"]
     if preferred and preferred not in ids:
         problem(
@@ -848,69 +877,32 @@ def parse_config(
                 SchedulePeriod(**period) for period in options["charging_schedule"]
             ),
             "chargers": tuple(ChargerCredential(**entry) for entry in options["chargers"]),
-            **_access_options(options, problem),
+            "api_tokens": _api_tokens(options["api_tokens"]),
+            "webhooks": _webhooks(options["webhooks"]),
+            "allowed_networks": tuple(options["allowed_networks"]),
+            "trusted_proxies": tuple(options["trusted_proxies"]),
         }
     )
 
 
-def _access_options(options: Mapping[str, Any], problem: _Problem) -> dict[str, Any]:
-    """``api_tokens``, ``webhooks``, the networks and ``lan_only``, each bad entry set aside.
-
-    A token or webhook that cannot be used is left out (its clients or receiver are refused,
-    nothing else). A network that is no CIDR is left out; if that leaves ``allowed_networks``
-    empty, the proxy runs LAN-only rather than open to every address.
-    """
-    tokens: list[ApiTokenConfig] = []
-    for index, entry in enumerate(options["api_tokens"]):
-        where = f"api_tokens[{index}]"
-        if len(entry["token"]) < MIN_SECRET:
-            error = ConfigError(f"{where}.token", f"must be at least {MIN_SECRET} characters")
-        elif entry["name"] in {t.name for t in tokens}:
-            error = ConfigError(f"{where}.name", f"duplicate name {entry['name']!r}")
-        else:
-            tokens.append(ApiTokenConfig(**entry))
-            continue
-        problem(error, f"token {entry['name']!r} is left out")
-    hooks: list[WebhookConfig] = []
-    for index, entry in enumerate(options["webhooks"]):
-        where = f"webhooks[{index}]"
-        try:
-            _http_url(entry["url"])
-        except vol.Invalid as invalid:
-            error = ConfigError(f"{where}.url", invalid.error_message)
-        else:
-            if len(entry["secret"]) < MIN_SECRET:
-                error = ConfigError(f"{where}.secret", f"must be at least {MIN_SECRET} characters")
-            elif entry["id"] in {h.id for h in hooks}:
-                error = ConfigError(f"{where}.id", f"duplicate id {entry['id']!r}")
-            else:
-                hooks.append(WebhookConfig(**{**entry, "events": tuple(entry["events"])}))
-                continue
-        problem(error, f"webhook {entry['id']!r} is left out")
-    lan_only = options["lan_only"]
-    allowed = _networks("allowed_networks", options["allowed_networks"], problem)
-    if options["allowed_networks"] and not allowed and not lan_only:
-        lan_only = True  # never open to all because the list had only mistakes
-    return {
-        "api_tokens": tuple(tokens),
-        "webhooks": tuple(hooks),
-        "allowed_networks": allowed,
-        "lan_only": lan_only,
-        "trusted_proxies": _networks("trusted_proxies", options["trusted_proxies"], problem),
-    }
+def _api_tokens(entries: Sequence[dict[str, Any]]) -> tuple[ApiTokenConfig, ...]:
+    tokens = tuple(ApiTokenConfig(**entry) for entry in entries)
+    names: set[str] = set()
+    for index, token in enumerate(tokens):
+        if token.name in names:
+            raise ConfigError(f"api_tokens[{index}].name", f"duplicate name {token.name!r}")
+        names.add(token.name)
+    return tokens
 
 
-def _networks(key: str, entries: Sequence[str], problem: _Problem) -> tuple[str, ...]:
-    kept: list[str] = []
-    for index, entry in enumerate(entries):
-        try:
-            kept.append(_network(entry))
-        except vol.Invalid as invalid:
-            consequence = "this entry is left out"
-            if key == "allowed_networks":
-                consequence += " (with none left, running LAN-only)"
-            problem(ConfigError(f"{key}[{index}]", invalid.error_message), consequence)
-    return tuple(kept)
+def _webhooks(entries: Sequence[dict[str, Any]]) -> tuple[WebhookConfig, ...]:
+    hooks = tuple(WebhookConfig(**{**entry, "events": tuple(entry["events"])}) for entry in entries)
+    ids: set[str] = set()
+    for index, hook in enumerate(hooks):
+        if hook.id in ids:
+            raise ConfigError(f"webhooks[{index}].id", f"duplicate id {hook.id!r}")
+        ids.add(hook.id)
+    return hooks
 
 
 def _prepare(data: Mapping[str, Any]) -> dict[Any, Any]:

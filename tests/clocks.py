@@ -1,4 +1,4 @@
-"""The manual clock, started at the real time, with a wait for a sleep of a given length."""
+"""A manual clock that also tells the test when someone waits on it (retries, grace periods)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from ocpp_proxy.clock import ManualClock
 
 
 class SteppedClock(ManualClock):
-    """:class:`ManualClock` starting now (signatures carry real-looking timestamps)."""
+    """:class:`ManualClock` starting at the real time, whose sleepers a test can wait for."""
 
     def __init__(self, start: float | None = None) -> None:
         super().__init__(time.time() if start is None else start)
@@ -18,15 +18,6 @@ class SteppedClock(ManualClock):
         """Wall time (s), as :meth:`time`."""
         return self.time()
 
-    async def wait_for_sleeper(self, seconds: float | None = None, timeout_s: float = 5.0) -> float:
-        """Wait until a sleep of ``seconds`` (any, if None) waits; return its length (s).
-
-        Other tasks (the upstream links' backoff) may sleep on the same clock.
-        """
-        while True:
-            sleeping = self.sleeping
-            if seconds is None and sleeping:
-                return max(sleeping)
-            if seconds is not None and seconds in sleeping:
-                return seconds
-            await self.wait_for_sleepers(len(sleeping) + 1, timeout_s)
+    async def wait_for_sleeper(self, timeout: float = 5.0) -> float:
+        """Wait until someone sleeps on this clock; return the longest wait asked for (s)."""
+        return max(await self.wait_for_sleepers(1, timeout_s=timeout))

@@ -19,7 +19,6 @@ from ocpp_proxy.config import ConfigError, parse_config
 from ocpp_proxy.security.networks import NetworkPolicy, parse_address
 from ocpp_proxy.server.app import create_app
 from ocpp_proxy.simulator.charger import SimulatedCharger
-from tests.conftest import StartProxy
 
 TOKEN = "admin-token-0123456789"
 BACKEND_TOKEN = "backend-token-0123456789"
@@ -180,21 +179,3 @@ def test_bad_networks_are_named_in_the_config_error() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config({"trusted_proxies": ["300.1.1.1"]})
     assert err.value.key == "trusted_proxies[0]"
-
-
-async def test_home_assistant_ingress_is_let_in_whatever_the_networks(
-    start_proxy: StartProxy,
-) -> None:
-    # 127.0.0.1 stands in for the Supervisor on the ingress listener.
-    proxy = await start_proxy(
-        api_token=TOKEN, allowed_networks=["10.0.0.0/8"], ingress_peer="127.0.0.1"
-    )
-    assert await status_of(f"http://127.0.0.1:{proxy.port}/api/v1/status") == 403
-    assert await status_of(f"http://127.0.0.1:{proxy.ingress_port}/api/v1/status") == 200
-
-
-def test_a_list_of_only_mistakes_runs_lan_only_under_the_app() -> None:
-    problems: list[ConfigError] = []
-    config = parse_config({"allowed_networks": ["lan"]}, set_aside=problems.append)
-    assert config.allowed_networks == () and config.lan_only
-    assert [p.key for p in problems] == ["allowed_networks[0]"]

@@ -8,7 +8,6 @@ clock, kept in SQLite across a restart, and bounded per webhook with a visible d
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -145,12 +144,12 @@ async def test_down_then_failing_receiver_gets_every_event_once_accepted_in_orde
     receiver.answers.extend([500, 503])
     waits = []
     for attempt in (1, 2):
-        await clock.advance(await clock.wait_for_sleeper())
+        clock.advance(await clock.wait_for_sleeper())
         await receiver.wait_until(lambda n=attempt: len(receiver.received) == n)
         waits.append(await clock.wait_for_sleeper())
     assert waits == [2.0, 4.0]  # exponential backoff after each failure
     assert (await webhook_status(proxy))["last_error"] == "HTTP 503"
-    await clock.advance(4.0)
+    clock.advance(4.0)
     await receiver.wait_until(lambda: len(receiver.accepted) == 2)
     await attempted(proxy, 5)
 
@@ -178,7 +177,7 @@ async def test_a_slow_receiver_times_out_and_the_event_is_sent_again(
     assert (await webhook_status(proxy))["last_error"] == "no answer within 0.3 s"
     receiver.hold = None
     hold.set()
-    await clock.advance(1.0)
+    clock.advance(1.0)
     await attempted(proxy, 2)
     shown = await webhook_status(proxy)
     assert (shown["queued"], shown["delivered"]) == (0, 1)
@@ -233,7 +232,7 @@ async def test_a_full_queue_drops_the_oldest_and_shows_the_count(
     receiver = Receiver()
     receiver.port = port
     await receiver.start()
-    await clock.advance(await clock.wait_for_sleeper())
+    clock.advance(await clock.wait_for_sleeper())
     await receiver.wait_until(lambda: len(receiver.accepted) == 2)
     await attempted(proxy, 3)  # one refused while the receiver was down, two accepted
     assert [b["id"] for b in receiver.accepted] == [e.id for e in events[-2:]]
@@ -311,14 +310,20 @@ async def test_backend_down_only_after_the_grace_period_then_up(
     async def link_is(up: bool) -> None:
         await proxy.registry.changes.wait_for(lambda: link.connected == up, 10)
 
-    # A blip shorter than the grace period is not news. (The upstream link waits its
-    # reconnection backoff, at most 1 s at first, on the same clock.)
+    async def back_up() -> float:
+        """Start the CSMS again and move the clock past the link's reconnect wait (s)."""
+        await csms.start()
+        while not (waits := [s for s in clock.sleeping if s < 30.0]):
+            await clock.wait_for_sleepers(len(clock.sleeping) + 1)  # the link's next wait
+        clock.advance(min(waits))
+        await link_is(True)
+        return min(waits)
+
+    # A blip shorter than the grace period is not news.
     await csms.stop()
     await link_is(False)
-    assert await clock.wait_for_sleeper(30.0) == 30.0
-    await csms.start()
-    await clock.advance(1.0)
-    await link_is(True)
+    assert await clock.wait_for_sleeper() == 30.0
+    await back_up()
     status, _ = await api(proxy, "POST", "/api/v1/max_current", {"max_current_a": 16})
     assert status == 200
     await receiver.wait_until(lambda: receiver.accepted)
@@ -327,19 +332,18 @@ async def test_backend_down_only_after_the_grace_period_then_up(
     # Down for longer: one backend.down once the grace period is over, then backend.up.
     await csms.stop()
     await link_is(False)
-    await clock.advance(await clock.wait_for_sleeper(30.0))
+    clock.advance(await clock.wait_for_sleeper())
     await receiver.wait_until(lambda: len(receiver.accepted) == 2)
     down = receiver.accepted[1]
     assert (down["event"], down["data"]["backend_id"]) == ("backend.down", "cpo")
-    await csms.start()
-    while not link.connected:  # through the upstream's backoff, however long it has grown
-        await clock.advance(await clock.wait_for_sleeper())
-        with contextlib.suppress(TimeoutError):
-            await proxy.registry.changes.wait_for(lambda: link.connected, 1)
+    reconnect_s = await back_up()
     await receiver.wait_until(lambda: len(receiver.accepted) == 3)
     up = receiver.accepted[2]
-    assert (up["event"], up["data"]["backend_id"]) == ("backend.up", "cpo")
-    assert up["data"]["down_s"] >= 30
+    assert (up["event"], up["data"]["backend_id"], up["data"]["down_s"]) == (
+        "backend.up",
+        "cpo",
+        round(30 + reconnect_s, 3),
+    )
     await receiver.stop()
 
 

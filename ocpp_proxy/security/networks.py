@@ -120,20 +120,13 @@ def _within(address: Address, networks: Iterable[Network]) -> bool:
 
 
 def network_middleware(
-    policy: NetworkPolicy,
-    on_refusal: Callable[[], None] | None = None,
-    *,
-    trusted: Callable[[web.Request], bool] | None = None,
+    policy: NetworkPolicy, on_refusal: Callable[[], None] | None = None
 ) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    """A middleware that answers 403 to clients outside ``policy`` before any handler runs.
-
-    ``trusted`` lets a request through whatever its address (Home Assistant's ingress proxy
-    on the ingress listener); ``on_refusal`` is called for each refusal (a metric).
-    """
+    """A middleware that answers 403 to clients outside ``policy`` before any handler runs."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if policy.enabled and not (trusted is not None and trusted(request)):
+        if policy.enabled:
             client = policy.client(request.remote, request.headers.get("X-Forwarded-For"))
             if not policy.allows(client):
                 _LOGGER.warning(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -83,9 +84,10 @@ def create_app(
     """Build the proxy's application for ``config``.
 
     Serve it with a runner and :func:`ocpp_proxy.server.listeners.start_listeners`.
-    ``clock`` is the time the upstream links wait on between connection attempts, webhook
-    retries and the grace period before ``backend.down`` (tests pass a ``ManualClock``);
-    ``ingress_peers`` are the addresses trusted on the ingress port (the Supervisor's).
+    ``clock`` drives the relay's deadlines, backoff and retention, the upstream links' waits
+    between connection attempts, webhook retries and the grace period before ``backend.down``
+    (tests pass a :class:`~ocpp_proxy.clock.ManualClock`); ``ingress_peers`` are the addresses
+    trusted on the ingress port (the Supervisor's).
     """
     app = web.Application(middlewares=[ingress_guard])
     app[LISTENERS] = Listeners(ingress_peers=ingress_peers)
@@ -100,15 +102,17 @@ def create_app(
     )
     app[THROTTLE] = AuthThrottle()
     app[METRICS].gauge_source(lambda: [("ocpp_proxy_events_dropped_total", (), bus.dropped)])
-    # Clients outside allowed_networks get 403 before any handler or upgrade; Home
-    # Assistant's ingress proxy on the ingress listener is always let in.
-    metrics, listeners = app[METRICS], app[LISTENERS]
-    app.middlewares.append(
+    # First of all: clients outside allowed_networks get 403 before any handler or upgrade.
+    # As the Home Assistant app, the ingress proxy is always let in.
+    policy = NetworkPolicy.from_config(
+        config, always=(INGRESS_ADDRESS,) if os.environ.get("SUPERVISOR_TOKEN") else ()
+    )
+    metrics = app[METRICS]
+    app.middlewares.insert(
+        0,
         network_middleware(
-            NetworkPolicy.from_config(config),
-            lambda: metrics.inc("ocpp_proxy_limit_hits_total", limit="allowed_networks"),
-            trusted=listeners.through_ingress,
-        )
+            policy, lambda: metrics.inc("ocpp_proxy_limit_hits_total", limit="allowed_networks")
+        ),
     )
     app.cleanup_ctx.append(_relay)
     # After the relay: both feed and follow its registry.
@@ -171,6 +175,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         )
         await registry.restore()
         app[REGISTRY] = registry
+        sweeper = asyncio.create_task(_free_idle_hubs(registry), name="ocpp-proxy idle hubs")
         # Events for other systems: taken off the relay's change feed, delivered elsewhere.
         watcher = RelayWatcher(registry, app[EVENT_BUS], config, app[CLOCK])
         webhooks = WebhookDispatcher(
@@ -179,7 +184,6 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         await webhooks.start(config.webhooks)
         app[WEBHOOKS] = webhooks
         watcher.start()
-        sweeper = asyncio.create_task(_free_idle_hubs(registry), name="ocpp-proxy idle hubs")
         try:
             yield
         finally:

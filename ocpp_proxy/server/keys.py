@@ -20,6 +20,7 @@ STARTED_AT = web.AppKey("started_at", float)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", ConnectionLimiter)
 THROTTLE = web.AppKey("throttle", AuthThrottle)
+#: The clock of the relay, the clients' reconnect waits and webhook retries.
 CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]
 EVENT_BUS = web.AppKey("event_bus", EventBus)
 WEBHOOKS = web.AppKey("webhooks", WebhookDispatcher)

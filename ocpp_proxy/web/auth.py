@@ -3,12 +3,12 @@
 Requests through Home Assistant's ingress come from the Supervisor's ingress proxy
 (:data:`INGRESS_ADDRESS`) to the ingress listener (``ingress_port``, see
 :mod:`ocpp_proxy.server.listeners`); Home Assistant has already authenticated the user, so they
-are trusted as admin. On the direct port every request needs ``Authorization: Bearer <token>``:
-``api_token`` (admin), a token of ``api_tokens`` or one made through the API (see
-:mod:`ocpp_proxy.web.tokens` for the roles). Requests that need only the ``read`` role pass
-without a token when ``api_public_read`` is on. ``GET`` requests may pass the token as
-``?token=`` instead (server-sent events and download links cannot set headers). No valid
-token: 401; a valid token whose role is too low for the route: 403.
+are trusted as admin. On the direct port every request needs
+``Authorization: Bearer <token>``: ``api_token`` (admin), a token of ``api_tokens`` or one
+made through the API (see :mod:`ocpp_proxy.web.tokens` for the roles). Requests that need
+only the ``read`` role pass without a token when ``api_public_read`` is on. ``GET`` requests
+may pass the token as ``?token=`` instead (server-sent events and download links cannot set
+headers). No valid token: 401; a valid token whose role is too low for the route: 403.
 
 Every request that may change something (not GET/HEAD/OPTIONS) is written to the audit log
 with the token's name before it is handled.
@@ -38,17 +38,16 @@ from ocpp_proxy.server.keys import CONFIG, METRICS, REGISTRY, THROTTLE
 from ocpp_proxy.server.listeners import INGRESS_ADDRESS, LISTENERS
 from ocpp_proxy.store import StoreError
 from ocpp_proxy.web.keys import API_TOKEN, IDENTITY, ROUTE_ROLES, TOKENS, ApiToken
-from ocpp_proxy.web.tokens import ADMIN, INGRESS_NAME, PUBLIC_NAME, READ, Identity, TokenBook
+from ocpp_proxy.web.tokens import (
+    ADMIN,
+    INGRESS_NAME,
+    PUBLIC_NAME,
+    READ,
+    Identity,
+    TokenBook,
+)
 
-__all__ = [
-    "INGRESS_ADDRESS",
-    "TOKEN_FILE",
-    "authorized",
-    "identify",
-    "is_ingress",
-    "load_or_create_token",
-    "required_role",
-]
+__all__ = ["INGRESS_ADDRESS", "TOKEN_FILE", "authorized", "is_ingress", "load_or_create_token"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -129,10 +128,9 @@ def authorized(request: web.Request, token: str, public_read: bool) -> bool:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse API requests: 401 without a valid token, 403 when its role is too low.
+    """401 without a valid token (429 while locked out), 403 when its role is too low.
 
-    429 while the address is locked out after failed tokens. What may change things is
-    audited with the token's name.
+    What may change things is audited with the token's name.
     """
     need = required_role(request)
     if need is None:
@@ -230,8 +228,9 @@ def write_new_token(data_dir: Path) -> str:
 async def token_context(app: web.Application) -> AsyncIterator[None]:
     """At startup: the tokens the API accepts.
 
-    The configured ``api_token``, else the kept or a newly generated one (never logged: only
-    where it is kept and how to see it); then ``api_tokens`` and those made through the API.
+    The configured ``api_token``, else the kept or a newly generated one; then ``api_tokens``
+    and those made through the API. The tokens themselves are never logged: only where the
+    generated one is kept and how to see it.
     """
     config = app[CONFIG]
     if config.api_token:

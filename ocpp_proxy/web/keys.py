@@ -26,7 +26,7 @@ class ApiToken:
 #: The bearer token of the REST API on the direct port (set at startup).
 API_TOKEN = web.AppKey("api_token", ApiToken)
 
-#: The other tokens the API accepts, with their roles (set at startup).
+#: Every token the API accepts, with its role (set at startup).
 TOKENS = web.AppKey("api_tokens", TokenBook)
 
 #: The role each (method, route path) needs, from the route table.

@@ -18,8 +18,8 @@ _ERROR = {
 _ERROR_TEXT = {
     400: "invalid input (the field at fault in `field`)",
     401: "missing or wrong API token",
-    403: "the token's role is too low for this operation (`role`: the role it needs), or "
-    "only through Home Assistant's ingress",
+    403: "only through Home Assistant's ingress, or the token's role is too low for this "
+    "operation (`role`: the role it needs)",
     404: "no such charger, session, command, token or webhook",
     409: "refused by the arbiter (`rule`), the charger is offline (`reason`), the name is "
     "taken / comes from the config, or the token is the api_token option",

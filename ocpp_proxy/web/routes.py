@@ -50,6 +50,7 @@ class Route:
     changes: bool = False
     aliases: tuple[str, ...] = ()
     role: str = "read"  # the token role it needs: read, control or admin
+    ingress_only: bool = False  # served through Home Assistant's ingress only (else 403)
     status: int = 200  # the status of success
 
 
@@ -84,6 +85,7 @@ ROUTES: tuple[Route, ...] = (
         "control",
         errors=(403,),
         role="admin",
+        ingress_only=True,
     ),
     Route(
         "POST",
@@ -92,8 +94,9 @@ ROUTES: tuple[Route, ...] = (
         "Replace the generated API token (ingress only; the old one stops working)",
         "control",
         errors=(403, 409),
-        changes=True,
         role="admin",
+        ingress_only=True,
+        changes=True,
     ),
     Route(
         "GET",
