@@ -19,9 +19,11 @@ import pytest
 
 from ocpp_proxy.clock import ManualClock
 from ocpp_proxy.config import parse_config
-from ocpp_proxy.protocol.frames import CALLRESULT
+from ocpp_proxy.protocol.frames import CALLRESULT, parse_frame
+from ocpp_proxy.protocol.messages import charger_message_rule
 from ocpp_proxy.protocol.versions import OcppVersion
 from ocpp_proxy.relay import sender
+from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction
 from ocpp_proxy.relay.hub import STORE_RETRY_S, ChargerHub
 from ocpp_proxy.store import Store
 from tests.conftest import ConnectCharger, Proxy, StartProxy, service, tx_ids
@@ -417,3 +419,74 @@ async def test_backend_that_never_reads_is_dropped_and_the_charger_keeps_getting
         serving.cancel()
         await b.close()
     assert len(a.calls("Heartbeat")) == 21
+
+
+# -- retries after a reconnect: bounded, with backoff ----------------------------------------
+
+
+class _Sender:
+    """A send queue stand-in for a link (the link's logic without sockets)."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[Any]] = []
+        self.peer = _Socket()
+
+    def send(self, text: str) -> bool:
+        self.sent.append(json.loads(text))
+        return True
+
+
+def test_unanswered_transaction_message_is_resent_only_after_reconnects_with_backoff_then_given_up() -> (
+    None
+):
+    clock = ManualClock()
+    ready: list[BackendLink] = []
+    link = BackendLink(
+        "b",
+        Direction.OUTBOUND,
+        version=OcppVersion.V16,
+        clock=clock,
+        response_timeout=TIMEOUT,
+        max_attempts=3,
+        retry_interval_s=10.0,
+        on_ready=ready.append,
+    )
+    frame = parse_frame('[2,"m1","StopTransaction",{"transactionId":1,"meterStop":5}]')
+    delivery = Delivery(frame, charger_message_rule(OcppVersion.V16, "StopTransaction", {}))
+    link.add(delivery)
+    sends: list[_Sender] = []
+
+    def connect() -> list[Delivery]:
+        sends.append(_Sender())
+        return link.attach(sends[-1], [])  # type: ignore[arg-type]
+
+    def pump() -> None:
+        if (next_delivery := link.next_to_send()) is not None:
+            link.sent(next_delivery, next_delivery.frame.raw)
+
+    assert connect() == []
+    pump()
+    clock.advance(10 * TIMEOUT)  # no answer for a long time: never sent again on this link
+    pump()
+    assert len(sends[0].sent) == 1 and link.queue_depth == 1
+
+    link.detach("gone")
+    assert connect() == []  # attempt 2 at once after the reconnect, under a fresh unique id
+    pump()
+    assert len(sends[1].sent) == 1 and sends[1].sent[0][1] != "m1"
+
+    link.detach("gone")
+    assert connect() == []  # attempt 3 only after 10 s
+    pump()
+    assert sends[2].sent == []
+    clock.advance(9.9)
+    pump()
+    assert sends[2].sent == []
+    clock.advance(0.1)
+    assert ready == [link]
+    pump()
+    assert len(sends[2].sent) == 1
+
+    link.detach("gone")
+    assert connect() == [delivery]  # three attempts made: given up, counted
+    assert (link.queue_depth, link.given_up) == (0, 1)
