@@ -19,6 +19,7 @@ import pytest
 
 from ocpp_proxy.clock import ManualClock
 from ocpp_proxy.config import parse_config
+from ocpp_proxy.homeassistant.entities import STORE_PROBLEM, proxy_entities
 from ocpp_proxy.protocol.frames import CALLRESULT, parse_frame
 from ocpp_proxy.protocol.messages import charger_message_rule
 from ocpp_proxy.protocol.versions import OcppVersion
@@ -59,6 +60,12 @@ async def set_read_only(store: Store, read_only: bool) -> None:
     db = store._db  # the fault is injected into SQLite itself, under the store's own lock
     async with db.lock:
         await db.connection().execute(f"PRAGMA query_only = {int(read_only)}")
+
+
+def store_problem(proxy: Proxy) -> str | None:
+    """The state of the proxy's Store problem entity in Home Assistant."""
+    entity = next(e for e in proxy_entities(proxy.registry) if e.description is STORE_PROBLEM)
+    return entity.state
 
 
 def transaction_calls(csms: Csms) -> list[str]:
@@ -246,6 +253,7 @@ async def test_store_failing_under_a_running_session_relays_everything_and_recov
     metrics = proxy.registry.metrics.render()
     assert "ocpp_proxy_messages_at_risk_total 3" in metrics
     assert "ocpp_proxy_store_ok 0" in metrics
+    assert store_problem(proxy) == "ON"  # what Home Assistant shows
 
     await set_read_only(store, False)  # the disk is back
     clock.advance(STORE_RETRY_S)
@@ -259,6 +267,7 @@ async def test_store_failing_under_a_running_session_relays_everything_and_recov
     assert await store.outbox_depths("CP_1") == {"b": 3}
     assert any("works again" in r.message for r in caplog.records)
     assert (await proxy.get_json("/status"))["store"]["ok"] is True
+    assert store_problem(proxy) == "OFF"
 
     await b.start()  # b gets the whole session, once, in order
     await b.wait_until(lambda: len(transaction_calls(b)) == 3, timeout=15)
