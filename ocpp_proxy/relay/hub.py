@@ -392,6 +392,12 @@ class ChargerHub:
             await self._drop_charger_state("the charge point reconnected")
             await old.sender.close()
             await old.peer.close()
+        if version is not self.version:
+            # Another OCPP version (a firmware update): 1.6 connectors and 2.x EVSEs are named
+            # apart, so what the old version reported would show beside the new.
+            self.connectors.clear()
+            self._state.clear()
+            self.journal.forget_state()
         self.point.version = version
         for link in self.links.values():
             if link.direction is Direction.INBOUND and not link.connected:
