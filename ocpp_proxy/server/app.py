@@ -68,6 +68,11 @@ def new_metrics() -> Metrics:
             "transaction messages answered while neither kept nor confirmed by every backend",
         ),
         (
+            "ocpp_proxy_records_dropped_total",
+            "counter",
+            "session and charger records not written because the store was too slow",
+        ),
+        (
             "ocpp_proxy_deliveries_given_up_total",
             "counter",
             "transaction messages given up after the most attempts, by backend",
