@@ -363,6 +363,7 @@ class ChargerHub:
 
     async def close(self) -> None:
         """Stop every outbound link and background task; finish the journal (shutdown)."""
+        self.health.forget(self._store_recovered)
         for task in self._draining.values():
             task.cancel()
         self._draining.clear()
