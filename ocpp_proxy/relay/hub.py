@@ -191,6 +191,7 @@ class ChargerHub:
             },
             claim_window_s=config.remote_start_window,
             on_meter=self._changed,  # live readings, for displays such as Home Assistant
+            clock=self.clock,
         )
         self.point = ChargePoint(
             charge_point_id,
@@ -250,7 +251,9 @@ class ChargerHub:
             self.commands,
             arbiter=arbiter or AllowAll(),
             starts=StartContest(
-                config.start_race_window, lambda backend_id: ranks.get(backend_id, len(ranks))
+                config.start_race_window,
+                lambda backend_id: ranks.get(backend_id, len(ranks)),
+                self.clock,
             ),
             store=store,
             metrics=self.metrics,
