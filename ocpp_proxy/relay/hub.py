@@ -214,6 +214,7 @@ class ChargerHub:
         self._services = {s.id: s for s in config.ocpp_services if s.enabled}
         # The charger's last boot and connector statuses, by state key (kept durably too).
         self._state: dict[str, Frame] = {}
+        self._boot_recorded: Frame | None = None
         self.pending = PendingCalls(self.clock, config.response_timeout, self._on_deadline)
         self._upstreams: dict[str, Upstream] = {}
         self._draining: dict[str, asyncio.Task[None]] = {}
@@ -313,8 +314,12 @@ class ChargerHub:
 
     @property
     def last_boot(self) -> Frame | None:
-        """The charger's last BootNotification (also one kept from before a restart)."""
-        return self._state.get("boot")
+        """The charger's last BootNotification, once what it says of the charger is recorded.
+
+        A new one means the charger records in the store changed (Home Assistant's devices
+        read them again then).
+        """
+        return self._boot_recorded
 
     @property
     def arbiter(self) -> Arbiter:
@@ -752,7 +757,7 @@ class ChargerHub:
         self.journal.keep_state(key, frame.raw)
         payload = frame.payload or {}
         if frame.action == "BootNotification":
-            self.journal.booted(payload)
+            self.journal.booted(payload, then=lambda: self._boot_was_recorded(frame))
             return
         evse_id = payload.get("evseId")
         connector_id = payload.get("connectorId")
@@ -766,6 +771,10 @@ class ChargerHub:
         }
         if self.connectors[where]["status"] == "Faulted":
             self._fault(evse_id if evse_id is not None else connector_id, payload)
+        self._changed()
+
+    def _boot_was_recorded(self, frame: Frame) -> None:
+        self._boot_recorded = frame
         self._changed()
 
     def _fault(self, where: Any, payload: dict[str, Any]) -> None:
