@@ -141,7 +141,7 @@ class RelayWatcher:
             # Rest PASS_SPACING times as long as the pass took (real time: this bounds CPU,
             # it is not the relay's time): notices meanwhile share the next pass, so the
             # watcher takes at most 1/(1 + PASS_SPACING) of the CPU however many come. A
-            # home's pass takes microseconds; 2000 hubs about 3 ms (benchmarks/events.py).
+            # home's pass takes microseconds; 2000 hubs 3 to 7 ms (benchmarks/events.py).
             await asyncio.sleep((time.perf_counter() - started) * PASS_SPACING)
 
     def _publish(self, name: str, charge_point_id: str | None, **data: Any) -> None:
@@ -161,7 +161,9 @@ class RelayWatcher:
     def _observe(self, *, publish: bool) -> None:
         # Runs after every change notice, over every hub: each check returns at once when
         # nothing of its kind changed (benchmarks/events.py measures a pass).
+        hubs = 0
         for hub in self._registry:
+            hubs += 1
             seen = self._seen.get(hub.id)
             if seen is None:
                 seen = self._seen[hub.id] = _Seen(self._emitter(hub.id))
@@ -173,6 +175,9 @@ class RelayWatcher:
             self._links(hub, seen, publish)
             if hub.alerts or seen.alerts:
                 self._alerts(hub, seen, emit)
+        if len(self._seen) > hubs:  # hubs let go while idle: forget them too
+            present = {hub.id for hub in self._registry}
+            self._seen = {k: v for k, v in self._seen.items() if k in present}
         self._store_alerts(publish)
         home = self._home_state()
         if publish:
