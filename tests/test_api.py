@@ -87,6 +87,7 @@ async def relayed(
     await charger.run_session(transactions=2, meter_samples=3)
     await a.wait_for_call("StopTransaction", count=2)
     await proxy.registry.changes.wait_for(lambda: not proxy.hub().sessions.running(), timeout_s=5)
+    await proxy.recorded()  # sessions are written behind the frames' path
     return a, proxy, charger
 
 
@@ -374,6 +375,7 @@ async def test_sessions_nobody_pays_for_get_the_home_cost(
     charger = await connect_charger(proxy)
     await charger.run_session(transactions=1, meter_samples=3)
     await proxy.registry.changes.wait_for(lambda: not proxy.hub().sessions.running(), timeout_s=5)
+    await proxy.recorded()  # sessions are written behind the frames' path
     (row,) = (await get(proxy, "/api/v1/sessions"))["sessions"]
     assert row["owner"] == "local"
     assert row["home_cost"] == pytest.approx(SESSION_KWH * 0.25, abs=1e-4)

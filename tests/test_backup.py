@@ -68,10 +68,12 @@ async def test_a_backup_during_a_session_restores_every_finished_session(
     await csms.wait_connected("CP_1")
     await charger.run_session(transactions=2, meter_samples=3)
     await proxy.registry.changes.wait_for(lambda: not proxy.hub().sessions.running(), timeout_s=5)
+    await proxy.recorded()  # sessions are written behind the frames' path
     # A third session is running while the backup is taken.
     await charger.status(1, "Preparing")
     tx = await charger.start_transaction(1, "SIMTAG01", charger.energy_wh)
     await proxy.registry.changes.wait_for(lambda: proxy.hub().sessions.running(), timeout_s=5)
+    await proxy.recorded()
     finished = [s for s in await sessions(proxy) if s["stopped_at"] is not None]
     assert len(finished) == 2
 

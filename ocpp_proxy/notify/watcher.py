@@ -24,11 +24,11 @@ from typing import Any
 from ocpp_proxy import event_bus as ev
 from ocpp_proxy.clock import Clock, SystemClock, iso_utc
 from ocpp_proxy.config import ProxyConfig
-from ocpp_proxy.relay.arbiter import Arbiter, CommandRequest, Decision
+from ocpp_proxy.policy.decisions import Arbiter, CommandRequest, Decision
 from ocpp_proxy.relay.hub import ChargerHub
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.store import StoreError
-from ocpp_proxy.tasks import spawn
+from ocpp_proxy.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -111,13 +111,14 @@ class RelayWatcher:
         # Events leave in the order they were seen; a stop waits for its figures first.
         self._ordered: asyncio.Queue[tuple[str, str | None, dict[str, Any]]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("event watcher")  # owned here, awaited in close()
 
     def start(self) -> None:
         """Take what the relay shows now as the baseline, and follow it from there."""
         version = self._registry.changes.version
         self._observe(publish=False)
-        self._task = spawn(self._run(version))
-        self._publisher = spawn(self._publish_in_order())
+        self._task = self._tasks.spawn(self._run(version))
+        self._publisher = self._tasks.spawn(self._publish_in_order())
 
     async def close(self) -> None:
         """Stop following (pending grace periods are dropped)."""
@@ -127,6 +128,7 @@ class RelayWatcher:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._tasks.close()
 
     async def _run(self, seen: int) -> None:
         feed = self._registry.changes
@@ -254,6 +256,9 @@ class RelayWatcher:
 
     async def _owner(self, charge_point_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """``data`` of a session.started event with the owner the store has for it."""
+        hub = self._registry.get(charge_point_id)
+        if hub is not None:  # sessions are written behind the frame's path: wait for them
+            await hub.journal.settled()
         with contextlib.suppress(StoreError):
             row = await self._registry.store.latest_session(charge_point_id, data["transaction_id"])
             if row is not None:
@@ -263,6 +268,9 @@ class RelayWatcher:
     async def _stopped(self, charge_point_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """``data`` of a session.stopped event with the session's figures from the store."""
         transaction = data["transaction_id"]
+        hub = self._registry.get(charge_point_id)
+        if hub is not None:  # the stop is written behind the frame's path: wait for it
+            await hub.journal.settled()
         try:
             row = await self._registry.store.latest_session(charge_point_id, transaction)
         except StoreError as err:
@@ -297,7 +305,7 @@ class RelayWatcher:
             key = (hub.id, link.id)
             if not up:
                 self._down_since[key] = self._clock.time()
-                self._down[key] = spawn(self._grace(key))
+                self._down[key] = self._tasks.spawn(self._grace(key))
                 continue
             task = self._down.pop(key, None)
             if task is not None:

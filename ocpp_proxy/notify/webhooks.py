@@ -38,7 +38,7 @@ from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.relay.changes import ChangeFeed
 from ocpp_proxy.store import StoreError
 from ocpp_proxy.store.notify import DeliveryRow, WebhookRow, WebhookTables
-from ocpp_proxy.tasks import spawn
+from ocpp_proxy.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -125,6 +125,7 @@ class WebhookDispatcher:
         self.enqueued = 0
         self.attempts = 0
         self.changes = ChangeFeed()
+        self._tasks = TaskSet("webhooks")  # owned here, awaited in close()
 
     async def start(self, configured: Sequence[WebhookConfig]) -> None:
         """Make the stored webhooks match the config's (API ones are kept), start delivering."""
@@ -150,7 +151,7 @@ class WebhookDispatcher:
         for row in await self._tables.all():
             self._run(row)
         self._events = self._bus.subscribe()
-        self._consumer = spawn(self._consume(self._events))
+        self._consumer = self._tasks.spawn(self._consume(self._events))
 
     async def close(self) -> None:
         """Stop taking events and delivering (what is queued stays for the next start)."""
@@ -163,6 +164,7 @@ class WebhookDispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers.clear()
+        await self._tasks.close()
 
     # -- managing ------------------------------------------------------------------------
 
@@ -199,7 +201,7 @@ class WebhookDispatcher:
     def _run(self, row: WebhookRow) -> None:
         self._hooks[row.id] = row
         self._wake[row.id] = asyncio.Event()
-        self._workers[row.id] = spawn(self._deliver(row.id))
+        self._workers[row.id] = self._tasks.spawn(self._deliver(row.id))
 
     def _stop(self, webhook_id: str) -> None:
         self._hooks.pop(webhook_id, None)

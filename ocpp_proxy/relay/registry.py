@@ -9,14 +9,15 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ocpp_proxy.clock import iso_utc
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock, iso_utc
 from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.metrics import Metrics
+from ocpp_proxy.policy.decisions import Arbiter
 from ocpp_proxy.policy.home import HomeState
-from ocpp_proxy.relay.arbiter import Arbiter
 from ocpp_proxy.relay.backend_link import LinkState
 from ocpp_proxy.relay.changes import ChangeFeed
 from ocpp_proxy.relay.hub import ChargerHub, UpstreamFactory
+from ocpp_proxy.relay.store_health import StoreHealth
 from ocpp_proxy.store import Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class HubRegistry:
         metrics: Metrics | None = None,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
         self.store = store
@@ -55,11 +56,14 @@ class HubRegistry:
         self.metrics = metrics or Metrics()
         self.metrics.gauge_source(self._gauges)
         self.changes = ChangeFeed()
+        self._clock = clock  # the hubs' deadlines, backoff and retention
+        self.health = StoreHealth(clock, self.metrics, on_change=self.changes.notify)
         self._arbiter = arbiter
         self._upstream_factory = upstream_factory
         self._hubs: dict[str, ChargerHub] = {}
         self._opening = asyncio.Lock()
-        self.clock = clock
+        #: Monotonic seconds, for freeing idle hubs.
+        self.clock: Callable[[], float] = clock.monotonic
         self._idle_since: dict[str, float] = {}
         #: The latest replacements of a charger's connection by another (``/status``).
         self.replacements: deque[dict[str, Any]] = deque(maxlen=MAX_REPLACEMENTS)
@@ -88,6 +92,8 @@ class HubRegistry:
                     arbiter=self._arbiter,
                     upstream_factory=self._upstream_factory,
                     on_change=self.changes.notify,
+                    clock=self._clock,
+                    health=self.health,
                 )
                 await hub.restore()
                 self._hubs[charge_point_id] = hub
@@ -127,6 +133,7 @@ class HubRegistry:
                 yield "ocpp_proxy_backend_connected", labels, float(link.connected)
                 yield "ocpp_proxy_backend_queue_depth", labels, float(link.queue_depth)
                 yield "ocpp_proxy_backend_dropped_total", labels, float(link.dropped)
+        yield "ocpp_proxy_store_ok", (), float(self.health.ok)
 
     # -- who may be whom -------------------------------------------------------------------
 
@@ -251,5 +258,5 @@ class HubRegistry:
         return iter(list(self._hubs.values()))
 
     async def close(self) -> None:
-        """Stop every hub's outbound links."""
+        """Stop every hub: its outbound links, its background tasks, its journal."""
         await asyncio.gather(*(hub.close() for hub in self._hubs.values()))

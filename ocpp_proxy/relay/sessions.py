@@ -11,14 +11,14 @@ answered it itself.
 from __future__ import annotations
 
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.metering import LiveMeter
-from ocpp_proxy.relay.arbiter import RunningSession
+from ocpp_proxy.policy.decisions import RunningSession
 from ocpp_proxy.relay.meter_values import meter_samples, parse_timestamp
 from ocpp_proxy.store import Store
 
@@ -61,13 +61,17 @@ class SessionRecorder:
         tariffs: Mapping[str, tuple[float, str]],
         claim_window_s: float,
         on_meter: Callable[[], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
         self.id = charge_point_id
         self.tariffs = dict(tariffs)
         self.claim_window_s = claim_window_s
+        self.clock = clock
         self._sessions: OrderedDict[str, int] = OrderedDict()  # transaction id -> session id
         self._running: dict[str, RunningSession] = {}
+        # Sessions whose end was noted (note_end) and is not written yet.
+        self._ended: dict[str, RunningSession] = {}
         self._unowned: set[str] = set()
         self._claims: list[RemoteStart] = []
         #: Newest readings of each running session, by transaction id (memory only).
@@ -88,6 +92,59 @@ class SessionRecorder:
 
     # -- what the charger says -------------------------------------------------------------
 
+    def note_start(self, action: str, payload: dict[str, Any], transaction_id: int | None) -> None:
+        """A session's start, known at once (the arbiter, displays and events read it).
+
+        1.6 StartTransaction (§4.8) or the first 2.x TransactionEvent of a transaction (E01):
+        the session runs from now on, before :meth:`on_charger_call` writes it down behind the
+        frame's path.
+        """
+        now = self.clock.time()
+        if action == "StartTransaction" and transaction_id is not None:
+            key = str(transaction_id)
+            if key not in self._running:
+                self._begin(
+                    key,
+                    _int(payload.get("connectorId")),
+                    _str(payload.get("idTag")),
+                    None,
+                    parse_timestamp(payload.get("timestamp"), now),
+                    _number(payload.get("meterStart")),
+                )
+        elif action == "TransactionEvent" and payload.get("eventType") != "Ended":
+            info = _dict(payload.get("transactionInfo"))
+            named = _str(info.get("transactionId"))
+            if named is None or named in self._running:
+                return
+            if named in self._sessions and payload.get("eventType") != "Started":
+                return
+            evse = _dict(payload.get("evse"))
+            where = _int(evse.get("id"))
+            self._begin(
+                named,
+                where if where is not None else _int(evse.get("connectorId")),
+                _str(_dict(payload.get("idToken")).get("idToken")),
+                _int(info.get("remoteStartId")),
+                parse_timestamp(payload.get("timestamp"), now),
+                None,
+            )
+
+    def note_end(self, action: str, payload: dict[str, Any], transaction_id: int | None) -> None:
+        """A session's end, known at once (the arbiter reads it); recorded later.
+
+        1.6 StopTransaction (§4.10) or 2.x TransactionEvent ``Ended`` (E06): the session stops
+        running now, before :meth:`on_charger_call` writes it down behind the frame's path.
+        """
+        if action == "StopTransaction" and transaction_id is not None:
+            key: str | None = str(transaction_id)
+        elif action == "TransactionEvent" and payload.get("eventType") == "Ended":
+            key = _str(_dict(payload.get("transactionInfo")).get("transactionId"))
+        else:
+            return
+        if key is not None and (ended := self._running.pop(key, None)) is not None:
+            self._ended[key] = ended  # its records, behind, must not start it again
+            self._meter_changed()
+
     async def on_charger_call(
         self, action: str, payload: dict[str, Any], transaction_id: int | None
     ) -> None:
@@ -96,7 +153,7 @@ class SessionRecorder:
         ``transaction_id`` is the charger-side OCPP 1.6 id (None in 2.x, where it is in the
         payload).
         """
-        now = time.time()
+        now = self.clock.time()
         if action == "TransactionEvent":
             await self._transaction_event(payload, now)
         elif transaction_id is None:
@@ -158,7 +215,9 @@ class SessionRecorder:
         remote_start_id: int | None,
     ) -> None:
         where = evse_id if evse_id is not None else connector_id
-        claim = self._claim(where, id_tag, remote_start_id)
+        running = self._running.get(key) or self._ended.get(key)
+        if running is None:  # not noted at once (note_start): known in memory first
+            running = self._begin(key, where, id_tag, remote_start_id, at, meter_start_wh)
         session_id = await self.store.session_started(
             self.id,
             transaction_id=key,
@@ -167,14 +226,28 @@ class SessionRecorder:
             id_tag=id_tag,
             meter_start_wh=meter_start_wh,
             started_at=at,
-            owner=claim.backend_id if claim else None,
+            owner=running.owner,
         )
         self._remember(key, session_id)
-        self._running[key] = RunningSession(key, where, claim.backend_id if claim else None)
+
+    def _begin(
+        self,
+        key: str,
+        where: int | None,
+        id_tag: str | None,
+        remote_start_id: int | None,
+        at: float,
+        meter_start_wh: float | None,
+    ) -> RunningSession:
+        # A store that fails must not hide a running session: it is known in memory first.
+        claim = self._claim(where, id_tag, remote_start_id)
+        running = RunningSession(key, where, claim.backend_id if claim else None)
+        self._running[key] = running
         self.live[key] = LiveMeter(at, meter_start_wh)
         if claim is None:
             self._unowned.add(key)
         self._meter_changed()
+        return running
 
     async def _samples(self, key: str, meter_values: Any, now: float) -> None:
         session_id = self._sessions.get(key)
@@ -189,13 +262,14 @@ class SessionRecorder:
     async def _stop(
         self, key: str, *, at: float, meter_stop_wh: float | None, reason: str | None
     ) -> None:
-        session_id = self._sessions.get(key)
-        if session_id is None:
-            _LOGGER.warning("%s: stop of transaction %s, which was never started", self.id, key)
-            return
         self._running.pop(key, None)
+        self._ended.pop(key, None)
         if self.live.pop(key, None) is not None:
             self._meter_changed()
+        session_id = self._sessions.get(key)
+        if session_id is None:
+            _LOGGER.warning("%s: stop of transaction %s, which was never recorded", self.id, key)
+            return
         session = await self.store.session_stopped(
             session_id,
             stopped_at=at,
@@ -240,7 +314,9 @@ class SessionRecorder:
             self._running[transaction_key] = RunningSession(
                 running.transaction, running.connector, answered_by
             )
-        await self.store.session_set_owner(self._sessions[transaction_key], answered_by)
+        session_id = self._sessions.get(transaction_key)
+        if session_id is not None:
+            await self.store.session_set_owner(session_id, answered_by)
 
     def claim_start(self, backend_id: str, action: str, payload: dict[str, Any]) -> RemoteStart:
         """A backend's remote start passed the rules: it claims the session it will begin.
@@ -256,7 +332,7 @@ class SessionRecorder:
             id_tag=_str(payload.get("idTag"))
             or (_str(id_token.get("idToken")) if isinstance(id_token, dict) else None),
             remote_start_id=_int(payload.get("remoteStartId")),
-            at=time.monotonic(),
+            at=self.clock.monotonic(),
         )
         self._claims.append(claim)
         return claim
@@ -271,7 +347,7 @@ class SessionRecorder:
         return {claim.connector_id: claim.backend_id for claim in self._live_claims()}
 
     def _live_claims(self) -> list[RemoteStart]:
-        horizon = time.monotonic() - self.claim_window_s
+        horizon = self.clock.monotonic() - self.claim_window_s
         self._claims = [c for c in self._claims if c.at >= horizon]
         return self._claims
 
@@ -301,15 +377,6 @@ class SessionRecorder:
             await self.store.session_set_backend_transaction(
                 session_id, backend_id, str(backend_transaction_id)
             )
-
-
-def transaction_key(action: str, payload: dict[str, Any], transaction_id: int | None) -> str | None:
-    """The key of the session a start message begins: the 1.6 id, or 2.x TransactionEvent's."""
-    if action == "StartTransaction" and transaction_id is not None:
-        return str(transaction_id)
-    if action == "TransactionEvent" and payload.get("eventType") == "Started":
-        return _str(_dict(payload.get("transactionInfo")).get("transactionId"))
-    return None
 
 
 def _int(value: Any) -> int | None:

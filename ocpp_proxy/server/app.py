@@ -21,7 +21,7 @@ from ocpp_proxy.notify.watcher import PublishingArbiter, RelayWatcher
 from ocpp_proxy.notify.webhooks import WebhookDispatcher
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.policy.rules import HomeownerArbiter
-from ocpp_proxy.relay.backend_link import BackendLink
+from ocpp_proxy.relay.hub import LinkEndpoint
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.security.connections import ConnectionLimiter
 from ocpp_proxy.security.networks import NetworkPolicy, network_middleware
@@ -67,6 +67,23 @@ def new_metrics() -> Metrics:
         ("ocpp_proxy_limit_hits_total", "counter", "requests or frames refused by a limit"),
         ("ocpp_proxy_auth_failures_total", "counter", "failed authentications, by peer kind"),
         ("ocpp_proxy_schema_violations_total", "counter", "frames breaking the OCPP schema"),
+        ("ocpp_proxy_store_ok", "gauge", "1 while the store's writes succeed"),
+        ("ocpp_proxy_store_failures_total", "counter", "store reads and writes that failed"),
+        (
+            "ocpp_proxy_messages_at_risk_total",
+            "counter",
+            "transaction messages answered while neither kept nor confirmed by every backend",
+        ),
+        (
+            "ocpp_proxy_records_dropped_total",
+            "counter",
+            "session and charger records not written because the store was too slow",
+        ),
+        (
+            "ocpp_proxy_deliveries_given_up_total",
+            "counter",
+            "transaction messages given up after the most attempts, by backend",
+        ),
         ("ocpp_proxy_webhook_attempts_total", "counter", "webhook deliveries tried, by result"),
         ("ocpp_proxy_webhook_dropped_total", "counter", "webhook deliveries dropped: queue full"),
         ("ocpp_proxy_events_dropped_total", "gauge", "events a full subscriber queue lost"),
@@ -146,7 +163,9 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     # No pool limit: each charger holds one WebSocket per service for as long as it is connected.
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
-    def upstream(link: BackendLink, service: ServiceConfig, charge_point_id: str) -> UpstreamClient:
+    def upstream(
+        link: LinkEndpoint, service: ServiceConfig, charge_point_id: str
+    ) -> UpstreamClient:
         return UpstreamClient(
             link,
             service,
@@ -172,6 +191,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
             metrics=app[METRICS],
             arbiter=PublishingArbiter(HomeownerArbiter(config, home), app[EVENT_BUS]),
             upstream_factory=upstream,
+            clock=app[CLOCK],
         )
         await registry.restore()
         app[REGISTRY] = registry

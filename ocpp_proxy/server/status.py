@@ -26,6 +26,7 @@ async def status(request: web.Request) -> web.Response:
             "preferred_provider": config.preferred_provider or None,
             "rules": rules_in_force(request.app),
             "security": security_in_force(config),
+            "store": registry.health.snapshot(),
             "chargers": [hub.snapshot() for hub in registry],
             # A charger's connection taken over by another (issue 16): who, from where, when.
             "replacements": list(registry.replacements),

@@ -173,6 +173,18 @@ CREATE TABLE settings (
 );
 """
 
+_V4_CHARGER_STATE = """
+-- The charger's last BootNotification and StatusNotification per connector, as it sent them:
+-- replayed to a backend that comes up late, also after a restart of the proxy.
+CREATE TABLE charger_state (
+    charge_point_id  TEXT NOT NULL,
+    key              TEXT NOT NULL,
+    frame            TEXT NOT NULL,
+    at               REAL NOT NULL,
+    PRIMARY KEY (charge_point_id, key)
+);
+"""
+
 _V6_NOTIFY_ACCESS = """
 -- Webhooks: from the config (source 'config', re-synced at start) or the REST API ('api').
 CREATE TABLE webhooks (
@@ -214,11 +226,12 @@ CREATE TABLE api_tokens (
 );
 """
 
-#: Every migration, in ascending order (other branches hold 4 and 5).
+#: Every migration, in ascending order (another branch holds 5).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "chargers, sessions, transaction ids, counters, outbox", _V1_CORE),
     Migration(2, "audit log and message log", _V2_LOGS),
     Migration(3, "homeowner settings", _V3_SETTINGS),
+    Migration(4, "the charger's last boot and connector statuses", _V4_CHARGER_STATE),
     Migration(6, "webhooks, their delivery queue, API tokens", _V6_NOTIFY_ACCESS),
 )
 

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ocpp_proxy.homeowner import settings
 from ocpp_proxy.homeowner.commands import COMMANDS, CommandInputError, build
-from ocpp_proxy.relay.arbiter import HOMEOWNER
+from ocpp_proxy.policy.decisions import HOMEOWNER
 from ocpp_proxy.relay.hub import ChargerHub
 from ocpp_proxy.security.redaction import mask_config_secrets_in
 from ocpp_proxy.server.keys import CONFIG, REGISTRY
