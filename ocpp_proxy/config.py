@@ -21,12 +21,21 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import voluptuous as vol
 import yaml
 
+from ocpp_proxy.policy.authorization import (
+    AuthorizationMode,
+    HomeCard,
+    IdTagRoute,
+    OfflineAuthorization,
+    ShareSessions,
+)
 from ocpp_proxy.protocol.versions import OcppVersion
 
 __all__ = [
@@ -80,6 +89,11 @@ DEFAULTS: Final[dict[str, Any]] = {
     "api_public_read": False,
     "home_rate_per_kwh": 0.0,
     "home_currency": "EUR",
+    "authorization": "any_backend",
+    "id_tag_routes": [],
+    "home_cards": [],
+    "offline_authorization": "known_cards",
+    "known_card_days": 30.0,
     "chargers": [],
     "ssl_certfile": "",
     "ssl_keyfile": "",
@@ -148,6 +162,7 @@ class ServiceConfig:
     client_certfile: str = ""  # PEM client certificate (security profile 3); "" = none
     client_keyfile: str = ""  # its private key
     verify_tls: bool = True  # False: wss:// without certificate checks (logged as a warning)
+    share_sessions: ShareSessions = ShareSessions.ALL  # own: only the sessions it owns
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +191,7 @@ class InboundBackendConfig:
     rate_per_kwh: float = 0.0  # price per kWh, in currency, >= 0
     currency: str = "EUR"
     allow_config_changes: bool = False
+    share_sessions: ShareSessions = ShareSessions.ALL  # own: only the sessions it owns
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +271,12 @@ class ProxyConfig:
     api_public_read: bool = False  # read-only requests without the token
     home_rate_per_kwh: float = 0.0  # the home's electricity price, for cost estimates, >= 0
     home_currency: str = "EUR"
+    # Card authorization across backends (issue 12; see ocpp_proxy.policy.authorization).
+    authorization: AuthorizationMode = AuthorizationMode.ANY_BACKEND
+    id_tag_routes: tuple[IdTagRoute, ...] = ()  # cards asked of one backend only
+    home_cards: tuple[HomeCard, ...] = field(default=(), repr=False)  # personal data
+    offline_authorization: OfflineAuthorization = OfflineAuthorization.KNOWN_CARDS
+    known_card_days: float = 30.0  # days a card a backend accepted stays known, > 0
     # Security.
     chargers: tuple[ChargerCredential, ...] = ()  # known chargers; () = any may connect
     ssl_certfile: str = ""  # PEM certificate for wss:// on the charger side; "" = plain ws://
@@ -397,6 +419,50 @@ def _inbound_token(value: object) -> str:
     return text
 
 
+def _choice(kind: type[StrEnum], value: object) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in kind)
+        raise vol.Invalid(f"must be one of {choices}, got {value!r}") from None
+
+
+#: The longest card id: a 2.0.1 ``IdTokenType.idToken`` (36; a 1.6 ``IdToken`` is 20).
+CARD_ID_MAX: Final = 36
+
+
+def _card_id(value: object) -> str:
+    text = _string(value)
+    if not 1 <= len(text) <= CARD_ID_MAX:
+        raise vol.Invalid(f"must be 1-{CARD_ID_MAX} characters (an id tag or id token)")
+    return text
+
+
+def _card_match(value: object) -> str:
+    text = _card_id(value)
+    if "*" in text[:-1] or text == "*":
+        raise vol.Invalid(
+            "must be an exact card id or a prefix ending in '*' (one '*', at the end only)"
+        )
+    return text
+
+
+def _expiry(value: object) -> float:
+    """An ISO 8601 date (the card expires at its start, local time) or date-time -> Unix s."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, datetime.min.time())  # YAML reads dates itself
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise vol.Invalid(
+                f"expected an ISO 8601 date or date-time (2027-01-31), got {value!r}"
+            ) from None
+    if not isinstance(value, datetime):
+        raise vol.Invalid(f"expected an ISO 8601 date or date-time, got {_type_name(value)}")
+    return value.timestamp()
+
+
 def _type_name(value: object) -> str:
     if value is None:
         return "null"
@@ -434,6 +500,7 @@ _SERVICE_SCHEMA = vol.Schema(
         vol.Optional("client_certfile", default=""): _string,
         vol.Optional("client_keyfile", default=""): _string,
         vol.Optional("verify_tls", default=True): _boolean,
+        vol.Optional("share_sessions", default="all"): lambda v: _choice(ShareSessions, v),
     }
 )
 
@@ -468,6 +535,22 @@ _INBOUND_SCHEMA = vol.Schema(
         vol.Optional("rate_per_kwh", default=0.0): _RATE,
         vol.Optional("currency", default="EUR"): _string,
         vol.Optional("allow_config_changes", default=False): _boolean,
+        vol.Optional("share_sessions", default="all"): lambda v: _choice(ShareSessions, v),
+    }
+)
+
+_ID_TAG_ROUTE = vol.Schema(
+    {
+        vol.Required("match"): _card_match,
+        vol.Required("backend"): _identifier,
+    }
+)
+
+_HOME_CARD = vol.Schema(
+    {
+        vol.Required("id"): _card_id,
+        vol.Optional("name", default=""): _string,
+        vol.Optional("expires"): _expiry,
     }
 )
 
@@ -510,6 +593,11 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "api_public_read": _boolean,
     "home_rate_per_kwh": _number(0.0, exclusive=False),
     "home_currency": _string,
+    "authorization": lambda v: _choice(AuthorizationMode, v),
+    "id_tag_routes": [_ID_TAG_ROUTE],
+    "home_cards": [_HOME_CARD],
+    "offline_authorization": lambda v: _choice(OfflineAuthorization, v),
+    "known_card_days": _number(0.0, exclusive=True),
     "chargers": [_CHARGER_SCHEMA],
     "ssl_certfile": _string,
     "ssl_keyfile": _string,
@@ -591,6 +679,9 @@ def parse_config(data: Mapping[str, Any]) -> ProxyConfig:
     inbound = tuple(InboundBackendConfig(**entry) for entry in options["inbound_backends"])
     _check_services(services)
     ids = _check_unique_ids(services, inbound)
+    routes = tuple(IdTagRoute(**entry) for entry in options["id_tag_routes"])
+    _check_routes(routes, ids)
+    home_cards = _home_cards(options["home_cards"])
 
     preferred = options["preferred_provider"]
     if preferred and preferred not in ids:
@@ -611,6 +702,8 @@ def parse_config(data: Mapping[str, Any]) -> ProxyConfig:
                 SchedulePeriod(**period) for period in options["charging_schedule"]
             ),
             "chargers": tuple(ChargerCredential(**entry) for entry in options["chargers"]),
+            "id_tag_routes": routes,
+            "home_cards": home_cards,
         }
     )
 
@@ -636,6 +729,34 @@ def _check_services(services: Sequence[ServiceConfig]) -> None:
             )
         if service.auth_type == "token" and not service.token:
             raise ConfigError(f"ocpp_services[{index}].token", "required when auth_type is token")
+
+
+def _check_routes(routes: Sequence[IdTagRoute], ids: set[str]) -> None:
+    seen: dict[str, int] = {}
+    for index, route in enumerate(routes):
+        if route.backend not in ids:
+            raise ConfigError(
+                f"id_tag_routes[{index}].backend",
+                f"{route.backend!r} is not the id of a configured service or inbound backend",
+            )
+        if route.match in seen:
+            raise ConfigError(
+                f"id_tag_routes[{index}].match",
+                f"the same match as id_tag_routes[{seen[route.match]}], which always wins",
+            )
+        seen[route.match] = index
+
+
+def _home_cards(entries: Sequence[Mapping[str, Any]]) -> tuple[HomeCard, ...]:
+    seen: set[str] = set()
+    cards = []
+    for index, entry in enumerate(entries):
+        if entry["id"] in seen:
+            # The card id itself is personal data: the error names the entry, not the card.
+            raise ConfigError(f"home_cards[{index}].id", "the same card as an earlier entry")
+        seen.add(entry["id"])
+        cards.append(HomeCard(entry["id"], entry["name"], entry.get("expires"), "config"))
+    return tuple(cards)
 
 
 def _check_unique_ids(
@@ -692,6 +813,12 @@ def _to_options(config: ProxyConfig) -> dict[str, Any]:
     options["disallowed_providers"] = list(config.disallowed_providers)
     options["charging_schedule"] = [dataclasses.asdict(p) for p in config.charging_schedule]
     options["chargers"] = [dataclasses.asdict(c) for c in config.chargers]
+    options["id_tag_routes"] = [dataclasses.asdict(r) for r in config.id_tag_routes]
+    options["home_cards"] = [
+        {"id": c.id_tag, "name": c.name, "expires": _iso(c.expires_at)} for c in config.home_cards
+    ]
+    for key in ("authorization", "offline_authorization"):
+        options[key] = str(options[key])
     options["ocpp_version"] = str(config.ocpp_version)
     return options
 
@@ -700,4 +827,9 @@ def _entry_to_options(entry: ServiceConfig | InboundBackendConfig) -> dict[str, 
     options = {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)}
     if "version" in options:
         options["version"] = str(options["version"])
+    options["share_sessions"] = str(options["share_sessions"])
     return options
+
+
+def _iso(at: float | None) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, UTC).isoformat()

@@ -173,11 +173,32 @@ CREATE TABLE settings (
 );
 """
 
-#: Every migration, in order; ``MIGRATIONS[i].version == i + 1``.
+_V5_CARDS = """
+-- The homeowner's cards added through the REST API (those of home_cards live in the config).
+-- Card ids are personal data: they stay in this file, logs show them masked.
+CREATE TABLE home_cards (
+    id_tag      TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL DEFAULT '',
+    expires_at  REAL,
+    created_at  REAL NOT NULL
+);
+
+-- Cards a backend accepted, and when it last did (offline_authorization: known_cards).
+CREATE TABLE known_cards (
+    id_tag       TEXT NOT NULL,
+    backend_id   TEXT NOT NULL,
+    accepted_at  REAL NOT NULL,
+    PRIMARY KEY (id_tag, backend_id)
+) WITHOUT ROWID;
+"""
+
+#: Every migration, in increasing version order (numbers are handed out per branch, so the
+#: integrator may close a gap by renumbering before release).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "chargers, sessions, transaction ids, counters, outbox", _V1_CORE),
     Migration(2, "audit log and message log", _V2_LOGS),
     Migration(3, "homeowner settings", _V3_SETTINGS),
+    Migration(5, "home cards and cards backends accepted", _V5_CARDS),
 )
 
 #: The schema version this code writes and understands (the last migration's).
