@@ -13,13 +13,13 @@ from ocpp_proxy.config import ConfigError, parse_config
 from ocpp_proxy.policy.authorization import (
     ACCEPTED,
     HOME,
+    REFUSAL_RANK,
     AuthorizationMode,
     Choice,
     HomeCard,
     IdTagRoute,
     OfflineAuthorization,
     ShareSessions,
-    _REFUSAL_RANK,
     best_refusal,
     card_of,
     choose_answer,
@@ -38,7 +38,7 @@ def test_every_refusal_status_of_both_versions_is_ranked() -> None:
     statuses = {s.value for s in AuthorizationStatus} | {
         s.value for s in AuthorizationStatusEnumType
     }
-    assert statuses - {ACCEPTED} == set(_REFUSAL_RANK)
+    assert statuses - {ACCEPTED} == set(REFUSAL_RANK)
 
 
 def test_routes_match_exact_ids_and_prefixes_in_order() -> None:

@@ -35,7 +35,7 @@ INVALID: Final = "Invalid"
 #: Refusals from the most to the least telling: a card a backend blocked or saw expire must
 #: not be hidden behind another backend's "never heard of it" (1.6 ``AuthorizationStatus``;
 #: 2.0.1 ``AuthorizationStatusEnumType``). A status not listed ranks below ``Invalid``.
-_REFUSAL_RANK: Final = (
+REFUSAL_RANK: Final = (
     "Blocked",
     "Expired",
     "NoCredit",
@@ -132,11 +132,11 @@ def home_card_valid(card: HomeCard | None, now: float) -> bool:
 
 
 def refusal_rank(status: str) -> int:
-    """Lower is more telling (see :data:`_REFUSAL_RANK`); unknown statuses rank last."""
+    """Lower is more telling (see :data:`REFUSAL_RANK`); unknown statuses rank last."""
     try:
-        return _REFUSAL_RANK.index(status)
+        return REFUSAL_RANK.index(status)
     except ValueError:
-        return len(_REFUSAL_RANK)
+        return len(REFUSAL_RANK)
 
 
 def best_refusal(statuses: Iterable[str]) -> str:
