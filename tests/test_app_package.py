@@ -157,7 +157,10 @@ def test_a_full_set_of_options_passes_both_the_schema_and_the_proxy() -> None:
                 "rate_per_kwh": 0.3,
             }
         ],
-        "inbound_backends": [{"id": "fleet", "token": "a-long-secret"}],
+        "inbound_backends": [{"id": "fleet", "token": "a-long-secret", "share_sessions": "own"}],
+        "id_tag_routes": [{"match": "NL-ABC-*", "backend": "fleet"}],
+        "home_cards": [{"id": "04A1B2C3D4", "name": "Anna", "expires": "2030-01-01"}],
+        "offline_authorization": "home_cards",
         "chargers": [{"id": "CP_1", "password": "charger-secret"}],
         "charging_schedule": [{"start": "22:00", "end": "06:00", "max_current_a": 16}],
         "allowed_providers": ["energy_co"],
@@ -171,6 +174,9 @@ def test_a_full_set_of_options_passes_both_the_schema_and_the_proxy() -> None:
     parsed = parse_config(options)
     assert parsed.ocpp_services[0].version.value == "2.0.1"
     assert parsed.charging_schedule[0].max_current_a == 16
+    assert parsed.inbound_backends[0].share_sessions == "own"
+    assert parsed.id_tag_routes[0].backend == "fleet"
+    assert parsed.home_cards[0].name == "Anna"
 
 
 def test_every_option_is_translated_and_documented() -> None:
