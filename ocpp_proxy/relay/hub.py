@@ -43,6 +43,7 @@ from ocpp_proxy.relay.arbiter import (
     Arbiter,
 )
 from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction, LinkState, Peer
+from ocpp_proxy.relay.cards import CardBook
 from ocpp_proxy.relay.charger_commands import ChargerCommands
 from ocpp_proxy.relay.command_queue import CommandQueue
 from ocpp_proxy.relay.journal import CHARGER, Journal
@@ -126,6 +127,7 @@ class ChargerHub(ChargerCommands):
         store: Store,
         *,
         home: HomeState | None = None,
+        cards: CardBook | None = None,
         metrics: Metrics | None = None,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
@@ -168,6 +170,7 @@ class ChargerHub(ChargerCommands):
             on_meter=self._changed,  # live readings, for displays such as Home Assistant
         )
         self.home = home or HomeState()
+        self.cards = cards or CardBook(config, store)
         self.limits = LimitKeeper(
             charge_point_id,
             config,

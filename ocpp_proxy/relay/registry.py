@@ -9,6 +9,7 @@ from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.relay.arbiter import Arbiter
+from ocpp_proxy.relay.cards import CardBook
 from ocpp_proxy.relay.changes import ChangeFeed
 from ocpp_proxy.relay.hub import ChargerHub, UpstreamFactory
 from ocpp_proxy.store import Store
@@ -27,6 +28,7 @@ class HubRegistry:
         store: Store,
         *,
         home: HomeState | None = None,
+        cards: CardBook | None = None,
         metrics: Metrics | None = None,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
@@ -34,9 +36,11 @@ class HubRegistry:
         self.config = config
         self.store = store
         self.home = home or HomeState()
+        self.cards = cards or CardBook(config, store)
         self.metrics = metrics or Metrics()
         self.metrics.gauge_source(self._gauges)
         self.changes = ChangeFeed()
+        self.cards.on_change = self.changes.notify
         self._arbiter = arbiter
         self._upstream_factory = upstream_factory
         self._hubs: dict[str, ChargerHub] = {}
@@ -44,6 +48,7 @@ class HubRegistry:
 
     async def restore(self) -> None:
         """Open the hub of every charge point the store knows, with what it kept for it."""
+        await self.cards.load()
         known = {row.id for row in await self.store.chargers()}
         known.update(await self.store.outbox_charge_point_ids())
         for charge_point_id in sorted(known):
@@ -62,6 +67,7 @@ class HubRegistry:
                     self.config,
                     self.store,
                     home=self.home,
+                    cards=self.cards,
                     metrics=self.metrics,
                     arbiter=self._arbiter,
                     upstream_factory=self._upstream_factory,

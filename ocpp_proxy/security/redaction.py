@@ -25,6 +25,8 @@ _AUTHORIZATION = re.compile(
 )
 #: Query parameters whose values are secrets.
 _QUERY_SECRET = re.compile(r"(?i)([?&;](?:token|password|secret|api_key|key)=)[^&\s\"']*")
+#: Card ids in a REST path (``DELETE /api/v1/cards/<id>``): personal data.
+_CARD_PATH = re.compile(r"(/cards/)[^/?\s\"']+")
 #: Secrets shorter than this are not redacted by value (too many false hits; config already
 #: requires tokens of 8 characters and more).
 MIN_SECRET_LENGTH = 4
@@ -34,6 +36,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with Authorization values, secret query values and ``secrets`` masked."""
     text = _AUTHORIZATION.sub(lambda m: m.group(1) + (m.group(2) or "") + " " + MASK, text)
     text = _QUERY_SECRET.sub(lambda m: m.group(1) + MASK, text)
+    text = _CARD_PATH.sub(lambda m: m.group(1) + MASK, text)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)

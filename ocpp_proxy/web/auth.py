@@ -60,6 +60,10 @@ def is_protected(path: str) -> bool:
     return path.startswith("/api/") or path in _ALIASES
 
 
+#: The home cards' path (personal data).
+_CARDS = "/api/v1/cards"
+
+
 def presented_token(request: web.Request) -> str | None:
     """The token the request presents: ``Authorization: Bearer``, or ``?token=`` on a GET."""
     header = request.headers.get("Authorization", "")
@@ -75,7 +79,8 @@ def authorized(request: web.Request, token: str, public_read: bool) -> bool:
     """Whether ``request`` may proceed (see the module's rules)."""
     if is_ingress(request) or not is_protected(request.path):
         return True
-    if public_read and request.method in _SAFE_METHODS:
+    # The card list is personal data: never public, even with api_public_read.
+    if public_read and request.method in _SAFE_METHODS and not request.path.startswith(_CARDS):
         return True
     presented = presented_token(request)
     return presented is not None and hmac.compare_digest(presented.encode(), token.encode())

@@ -18,8 +18,9 @@ _ERROR = {
 _ERROR_TEXT = {
     400: "invalid input (the field at fault in `field`)",
     401: "missing or wrong API token",
-    404: "no such charger, session or command",
-    409: "refused by the arbiter (`rule`) or the charger is offline (`reason`)",
+    404: "no such charger, session, command or card",
+    409: "refused by the arbiter (`rule`), the charger is offline (`reason`), or a card "
+    "of the config",
     502: "the charger answered with a CALLERROR",
     504: "the charger did not answer in time",
 }
