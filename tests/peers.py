@@ -73,14 +73,14 @@ class Csms16(_Recorder, ChargePoint16):
         return result16.StatusNotification()
 
     @on("Authorize")
-    def on_authorize(self, **_: Any) -> result16.Authorize:
-        return result16.Authorize(id_tag_info={"status": AuthorizationStatus.accepted})
+    def on_authorize(self, id_tag: str, **_: Any) -> result16.Authorize:
+        return result16.Authorize(id_tag_info={"status": self.csms.card_status(id_tag)})
 
     @on("StartTransaction")
-    def on_start(self, **_: Any) -> result16.StartTransaction:
+    def on_start(self, id_tag: str, **_: Any) -> result16.StartTransaction:
         transaction_id = self.csms.next_transaction_id()
         return result16.StartTransaction(
-            transaction_id=transaction_id, id_tag_info={"status": AuthorizationStatus.accepted}
+            transaction_id=transaction_id, id_tag_info={"status": self.csms.card_status(id_tag)}
         )
 
     @on("MeterValues")
@@ -114,13 +114,16 @@ class Csms201(_Recorder, ChargePoint201):
         return result201.StatusNotification()
 
     @on("Authorize")
-    def on_authorize(self, **_: Any) -> result201.Authorize:
-        return result201.Authorize(id_token_info={"status": "Accepted"})
+    def on_authorize(self, id_token: dict[str, Any], **_: Any) -> result201.Authorize:
+        return result201.Authorize(
+            id_token_info={"status": self.csms.card_status(id_token["id_token"])}
+        )
 
     @on("TransactionEvent")
     def on_transaction_event(self, **kwargs: Any) -> result201.TransactionEvent:
         if "id_token" in kwargs:
-            return result201.TransactionEvent(id_token_info={"status": "Accepted"})
+            status = self.csms.card_status(kwargs["id_token"]["id_token"])
+            return result201.TransactionEvent(id_token_info={"status": status})
         return result201.TransactionEvent()
 
     @on("MeterValues")
@@ -132,7 +135,8 @@ class Csms:
     """A CSMS peer on 127.0.0.1: serves charge points, records what they send.
 
     ``gate``: when set to an unset ``asyncio.Event``, the CSMS holds every frame until the
-    event is set (a CSMS that is slow to answer).
+    event is set (a CSMS that is slow to answer). ``cards``: the card ids this CSMS knows,
+    with the status it answers for each (others: Invalid); None (default) accepts every card.
     """
 
     def __init__(
@@ -154,6 +158,7 @@ class Csms:
         self.request_headers: list[dict[str, str]] = []
         self.connects = 0
         self.gate: asyncio.Event | None = None
+        self.cards: dict[str, str] | None = None
         self.port = 0
         self._next_transaction_id = first_transaction_id
         self._assigned: list[int] = []
@@ -168,6 +173,12 @@ class Csms:
     @property
     def assigned_transaction_ids(self) -> list[int]:
         return list(self._assigned)
+
+    def card_status(self, id_tag: str) -> str:
+        """The authorization status this CSMS answers for ``id_tag``."""
+        if self.cards is None:
+            return AuthorizationStatus.accepted
+        return self.cards.get(id_tag, AuthorizationStatus.invalid)
 
     def next_transaction_id(self) -> int:
         transaction_id = self._next_transaction_id

@@ -109,6 +109,7 @@ def test_home_cards_expire() -> None:
         (OfflineAuthorization.HOME_CARDS, False, "network", Choice("Invalid", None, None)),
         (OfflineAuthorization.HOME_CARDS, True, None, Choice(ACCEPTED, None, HOME)),
         (OfflineAuthorization.ALL, False, None, Choice(ACCEPTED, None, None)),
+        (OfflineAuthorization.ALL, False, "network", Choice(ACCEPTED, None, "network")),
     ],
 )
 def test_offline_decisions(

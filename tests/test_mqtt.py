@@ -106,6 +106,7 @@ async def test_discovery_is_valid_for_home_assistant(
         "total_energy",
         "session_duration",
         "session_owner",
+        "last_card",
         "session_revenue",
         "stop_session",
         "max_current",

@@ -202,7 +202,8 @@ def offline_decision(
     Returns:
         Accepted for a valid home card (owner :data:`HOME`); under ``known_cards`` for a card
         a backend accepted lately (owned by that backend, which gets the session in its outbox
-        replay); under ``all`` for every card (owner None: the proxy's own); else Invalid.
+        replay); under ``all`` for every card (owned by the backend that knows it, else None:
+        the proxy's own); else Invalid.
     """
     if id_tag is None:
         return Choice(ACCEPTED, None, None)
@@ -211,7 +212,7 @@ def offline_decision(
     if policy is OfflineAuthorization.KNOWN_CARDS and known_by is not None:
         return Choice(ACCEPTED, None, known_by)
     if policy is OfflineAuthorization.ALL:
-        return Choice(ACCEPTED, None, None)
+        return Choice(ACCEPTED, None, known_by)
     return Choice(INVALID, None, None)
 
 

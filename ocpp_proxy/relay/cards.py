@@ -10,6 +10,7 @@ to SQLite after the charger has its answer, and read only when no backend answer
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -49,6 +50,7 @@ class CardBook:
         self._store = store
         self._clock = clock
         self.on_change: Callable[[], None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def load(self) -> None:
         """Read the cards added through the API (at start-up)."""
@@ -99,7 +101,14 @@ class CardBook:
 
     def accepted(self, id_tag: str, backend_id: str) -> None:
         """``backend_id`` accepted ``id_tag``: remember it, off the frame path."""
-        spawn(self._remember(id_tag, backend_id, self._clock()))
+        task = spawn(self._remember(id_tag, backend_id, self._clock()))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def flush(self) -> None:
+        """Wait until the accepted cards noted so far are written."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
 
     async def _remember(self, id_tag: str, backend_id: str, at: float) -> None:
         try:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from ocpp_proxy.clock import iso_utc
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
 from ocpp_proxy.metrics import Metrics
+from ocpp_proxy.policy.authorization import ACCEPTED, HOME, card_of, mask_card, status_of
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.protocol.frames import (
     CALL,
@@ -42,13 +43,14 @@ from ocpp_proxy.relay.arbiter import (
     AllowAll,
     Arbiter,
 )
+from ocpp_proxy.relay.authorizer import CARD_ANSWERED, Authorizer, CardCheck
 from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction, LinkState, Peer
 from ocpp_proxy.relay.cards import CardBook
 from ocpp_proxy.relay.charger_commands import ChargerCommands
 from ocpp_proxy.relay.command_queue import CommandQueue
 from ocpp_proxy.relay.journal import CHARGER, Journal
 from ocpp_proxy.relay.limit_keeper import LimitKeeper
-from ocpp_proxy.relay.sessions import LOCAL, SessionRecorder, transaction_key
+from ocpp_proxy.relay.sessions import LOCAL, SessionRecorder, session_key, transaction_key
 from ocpp_proxy.relay.start_contest import StartContest
 from ocpp_proxy.relay.transaction_ids import TransactionIds, rewrite_transaction_id
 from ocpp_proxy.security.schema import check_request
@@ -105,6 +107,8 @@ class PendingCall:
     deadline: float = 0.0  # loop time by which the primary must have answered (s)
     received_at: float = field(default_factory=time.monotonic)
     done: bool = False
+    #: For a CALL that presents a card: the backends' answers, from which one is chosen.
+    card: CardCheck | None = None
 
 
 class ChargerHub(ChargerCommands):
@@ -171,6 +175,9 @@ class ChargerHub(ChargerCommands):
         )
         self.home = home or HomeState()
         self.cards = cards or CardBook(config, store)
+        self.authorizer = Authorizer(config, self.cards)
+        #: The last card presented at the charger, masked (for displays; personal data).
+        self.last_card = ""
         self.limits = LimitKeeper(
             charge_point_id,
             config,
@@ -454,14 +461,37 @@ class ChargerHub(ChargerCommands):
                 transaction_id = named if type(named) is int and -(2**63) <= named < 2**63 else None
                 # MeterValues outside a transaction is plain telemetry (OCPP 1.6 §4.7).
                 transactional = transaction_id is not None or action != "MeterValues"
-        targets = tuple(link for link in self._preference if link.wants(transactional))
+        key = session_key(action or "", payload, transaction_id)
+        owner = self.sessions.owner_of(key)  # read before a stop ends the session
         if transactional:
             # The homeowner's record first; the outbox rows come just before the charger has
             # its answer (see _keep_unconfirmed).
             await self.sessions.on_charger_call(action or "", payload, transaction_id)
+        card = card_of(action or "", payload)
+        if card is not None:
+            self.last_card = mask_card(card)
+            self._changed()
+        owner = self._owner_of(owner or self.sessions.owner_of(key), card)
+        targets = tuple(
+            link
+            for link in self._preference
+            if link.wants(transactional)
+            and self._may_get(link, action or "", transactional, card, owner)
+        )
         pending = PendingCall(frame, transaction_id, self._choose_primary(), targets)
+        owner_link = self.links.get(owner or "")
+        if owner_link is not None and (owner_link.connected or owner_link.opening):
+            pending.primary = owner_link  # the owner answers for its session and its card
+        elif card is not None and action in CARD_ANSWERED:
+            pending.card = self.authorizer.check(
+                card, () if owner else (link.id for link in targets if self._may_answer(link))
+            )
         self._pending[frame.unique_id] = pending
-        if pending.primary is None:
+        if pending.card is not None:
+            await self._decide_card(pending)
+            if not pending.done:
+                self._watch(pending)
+        elif pending.primary is None:
             await self._answer_locally(pending)
         else:
             self._watch(pending)
@@ -470,6 +500,82 @@ class ChargerHub(ChargerCommands):
             if transactional:
                 pending.deliveries[link.id] = delivery
             await link.offer(delivery)
+
+    def _owner_of(self, session_owner: str | None, card: str | None) -> str | None:
+        """Who owns what this CALL concerns, as far as known before any backend answers.
+
+        The session's owner (a remote start's claim included); else, for a card, its owner
+        by home card, a recent acceptance or its route (:meth:`Authorizer.owner_of_card`).
+        """
+        if session_owner is not None and session_owner != LOCAL:
+            return session_owner
+        return self.authorizer.owner_of_card(card)
+
+    def _may_get(
+        self,
+        link: BackendLink,
+        action: str,
+        transactional: bool,
+        card: str | None,
+        owner: str | None,
+    ) -> bool:
+        """Whether ``link`` gets this CALL: cards by their routes, sessions by share_sessions."""
+        if action == "Authorize":
+            return self.authorizer.asks(link.id, card)
+        if transactional:
+            return self.authorizer.may_see(link.id, owner)
+        return True
+
+    @staticmethod
+    def _may_answer(link: BackendLink) -> bool:
+        return link.connected or link.opening
+
+    async def _decide_card(self, pending: PendingCall, *, final: bool = False) -> None:
+        """Answer a card CALL once the answers so far decide it (see ``policy.authorization``).
+
+        ``final`` at the deadline: backends still silent count as no answer. With no answer
+        at all, the proxy answers by ``offline_authorization``.
+        """
+        check = pending.card
+        if check is None or pending.done:
+            return
+        waiting = (
+            ()
+            if final
+            else tuple(
+                backend_id
+                for backend_id in check.order
+                if not check.answered(backend_id) and self._may_answer(self.links[backend_id])
+            )
+        )
+        primary = pending.primary.id if pending.primary else None
+        choice = self.authorizer.choose(check, primary, waiting)
+        if choice is None:
+            if waiting:
+                return
+            choice = await self.authorizer.offline(check.id_tag)
+            if pending.done:
+                return  # answered meanwhile (the store was read)
+        _LOGGER.info(
+            "%s: %s of card %s: %s (%s)%s",
+            self.id,
+            pending.frame.action,
+            mask_card(check.id_tag),
+            choice.status,
+            choice.answer_from or "the proxy",
+            f", owner {choice.owner}" if choice.owner else "",
+        )
+        if choice.owner is not None:
+            self.authorizer.remember(check.id_tag, choice.owner)
+        if choice.answer_from is not None:
+            pending.primary = self.links[choice.answer_from]
+            await self._answer_charger(pending, check.frames[choice.answer_from])
+        else:
+            await self._answer_locally(pending, status=choice.status, owner=choice.owner)
+        if choice.owner is not None:
+            frame = pending.frame
+            key = session_key(frame.action or "", frame.payload or {}, pending.transaction_id)
+            await self.sessions.on_card_owner(key, choice.owner)
 
     def _choose_primary(self) -> BackendLink | None:
         # preferred_provider first, then services in config order, then inbound backends. A
@@ -500,7 +606,7 @@ class ChargerHub(ChargerCommands):
     def _fault(self, where: Any, payload: dict[str, Any]) -> None:
         """A connector faulted: if a backend's session runs there, the homeowner hears of it."""
         for session in self.sessions.running():
-            if session.connector in (where, None) and session.owner not in (None, LOCAL):
+            if session.connector in (where, None) and session.owner not in (None, LOCAL, HOME):
                 alert = {
                     "at": iso_utc(time.time()),
                     "connector": where,
@@ -584,11 +690,26 @@ class ChargerHub(ChargerCommands):
         # the message no more, so from then on nothing may send it to this backend again.
         await self.journal.outbox_done(delivery.outbox_id)
         pending = delivery.pending
-        if pending is not None and not pending.done:
+        if pending is not None and not pending.done and pending.card is not None:
+            self._card_answer(pending.card, link, frame)
+            await self._decide_card(pending)
+        elif pending is not None and not pending.done:
             if pending.primary is link:
                 await self._answer_charger(pending, frame)
             else:
                 pending.answers[link.id] = frame
+
+    def _card_answer(self, check: CardCheck, link: BackendLink, frame: Frame) -> None:
+        status = status_of(frame.payload) if frame.message_type == CALLRESULT else None
+        if link.id not in check.order:
+            return  # asked for its records only (its route sends the card elsewhere)
+        if status is None:
+            check.failed.add(link.id)
+            return
+        check.answers[link.id] = status
+        check.frames[link.id] = frame
+        if status == ACCEPTED:
+            self.cards.accepted(check.id_tag, link.id)
 
     async def _answer_charger(self, pending: PendingCall, frame: Frame) -> None:
         self._finish(pending)
@@ -641,7 +762,10 @@ class ChargerHub(ChargerCommands):
         ):
             spawn(self.limits.apply())
 
-    async def _answer_locally(self, pending: PendingCall) -> None:
+    async def _answer_locally(
+        self, pending: PendingCall, *, status: str | None = None, owner: str | None = None
+    ) -> None:
+        """The proxy answers the charger itself; ``status`` for a card's, ``owner`` its owner."""
         self._finish(pending)
         self._answered_in(pending, "local")
         frame = pending.frame
@@ -652,6 +776,10 @@ class ChargerHub(ChargerCommands):
             transaction_id=pending.transaction_id,
             heartbeat_interval_s=self.config.heartbeat_interval,
         )
+        if payload is not None and status is not None:
+            for info in ("idTagInfo", "idTokenInfo"):
+                if isinstance(payload.get(info), dict):
+                    payload[info]["status"] = status
         if payload is None:
             text = build_call_error(
                 frame.unique_id,
@@ -662,7 +790,7 @@ class ChargerHub(ChargerCommands):
             text = build_call_result(frame.unique_id, payload)
         await self._keep_unconfirmed(pending)
         await self._send_to_charger(text)
-        await self._answered(pending, LOCAL, parse_frame(text))
+        await self._answered(pending, owner or LOCAL, parse_frame(text))
 
     def _answered_in(self, pending: PendingCall, by: str) -> None:
         seconds = time.monotonic() - pending.received_at
@@ -691,24 +819,33 @@ class ChargerHub(ChargerCommands):
             if pending.done:
                 continue
             _LOGGER.info(
-                "%s: no answer to %s from %s within %ss; answering locally",
+                "%s: no answer to %s from %s within %ss; answering %s",
                 self.id,
                 pending.frame.action,
                 pending.primary.id if pending.primary else "-",
                 self.config.response_timeout,
+                "with the answers so far" if pending.card else "locally",
             )
-            spawn(self._answer_locally(pending))
+            if pending.card is not None:
+                spawn(self._decide_card(pending, final=True))
+            else:
+                spawn(self._answer_locally(pending))
         if self._deadlines:
             self._deadline_timer = loop.call_at(self._deadlines[0].deadline, self._on_deadline)
 
     def on_link_down(self, link: BackendLink) -> None:
         """A backend link went down: calls waiting for its answer get another primary."""
-        if any(p.primary is link for p in self._pending.values()):
+        if any(
+            p.primary is link or (p.card is not None and link.id in p.card.order)
+            for p in self._pending.values()
+        ):
             spawn(self._reassign(link))
 
     async def _reassign(self, gone: BackendLink) -> None:
         # The next backend in preference order that got the call and has answered it or still
         # can; failing that, the proxy answers at once rather than at the deadline.
+        for pending in [p for p in self._pending.values() if p.card is not None]:
+            await self._decide_card(pending)  # the gone backend is waited for no more
         for pending in [p for p in self._pending.values() if p.primary is gone]:
             successor = next(
                 (

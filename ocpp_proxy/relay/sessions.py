@@ -69,6 +69,7 @@ class SessionRecorder:
         self._sessions: OrderedDict[str, int] = OrderedDict()  # transaction id -> session id
         self._running: dict[str, RunningSession] = {}
         self._unowned: set[str] = set()
+        self._claimed: set[str] = set()  # begun by a backend's remote start
         self._claims: list[RemoteStart] = []
         #: Newest readings of each running session, by transaction id (memory only).
         self.live: dict[str, LiveMeter] = {}
@@ -174,6 +175,8 @@ class SessionRecorder:
         self.live[key] = LiveMeter(at, meter_start_wh)
         if claim is None:
             self._unowned.add(key)
+        else:
+            self._claimed.add(key)
         self._meter_changed()
 
     async def _samples(self, key: str, meter_values: Any, now: float) -> None:
@@ -204,6 +207,7 @@ class SessionRecorder:
             tariffs=self.tariffs,
         )
         self._unowned.discard(key)
+        self._claimed.discard(key)
         revenue = f", revenue {session.revenue} {session.currency}" if session.revenue else ""
         _LOGGER.info(
             "%s: session %s ended: %s kWh, owner %s%s",
@@ -224,6 +228,7 @@ class SessionRecorder:
         while len(self._sessions) > _RECENT:
             old, _ = self._sessions.popitem(last=False)
             self._unowned.discard(old)
+            self._claimed.discard(old)
 
     # -- who answered, who asked -----------------------------------------------------------
 
@@ -241,6 +246,29 @@ class SessionRecorder:
                 running.transaction, running.connector, answered_by
             )
         await self.store.session_set_owner(self._sessions[transaction_key], answered_by)
+
+    def owner_of(self, transaction_key: str | None) -> str | None:
+        """The owner of the running session ``transaction_key``, if it has one."""
+        running = None if transaction_key is None else self._running.get(transaction_key)
+        return None if running is None else running.owner
+
+    async def on_card_owner(self, transaction_key: str | None, owner: str) -> None:
+        """A card decided who owns session ``transaction_key`` (the backend that accepted it).
+
+        Wins over whoever answered its start (a 2.x TransactionEvent Started without a card,
+        answered by the primary), not over a backend's remote start that began it.
+        """
+        if transaction_key is None or transaction_key in self._claimed:
+            return
+        session_id = self._sessions.get(transaction_key)
+        running = self._running.get(transaction_key)
+        if session_id is None or running is None or running.owner == owner:
+            return
+        self._unowned.discard(transaction_key)
+        self._running[transaction_key] = RunningSession(
+            running.transaction, running.connector, owner
+        )
+        await self.store.session_set_owner(session_id, owner)
 
     def claim_start(self, backend_id: str, action: str, payload: dict[str, Any]) -> RemoteStart:
         """A backend's remote start passed the rules: it claims the session it will begin.
@@ -301,6 +329,13 @@ class SessionRecorder:
             await self.store.session_set_backend_transaction(
                 session_id, backend_id, str(backend_transaction_id)
             )
+
+
+def session_key(action: str, payload: dict[str, Any], transaction_id: int | None) -> str | None:
+    """The key of the session any transaction message belongs to (1.6 id, 2.x payload's)."""
+    if action == "TransactionEvent":
+        return _str(_dict(payload.get("transactionInfo")).get("transactionId"))
+    return None if transaction_id is None else str(transaction_id)
 
 
 def transaction_key(action: str, payload: dict[str, Any], transaction_id: int | None) -> str | None:

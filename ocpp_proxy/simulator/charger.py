@@ -993,6 +993,8 @@ class SimulatedCharger:
         self._log_fn = log or _LOGGER.info
 
         self.received: list[tuple[str, dict[str, Any]]] = []
+        #: The last answer to each action the charger sent (``ocpp`` call_result dataclasses).
+        self.answers: dict[str, Any] = {}
         self._consumed: set[int] = set()
         self._received_changed = asyncio.Condition()
 
@@ -1382,7 +1384,8 @@ class SimulatedCharger:
                 f" {action}"
             )
         try:
-            return request.result()
+            self.answers[action] = request.result()
+            return self.answers[action]
         except ConnectionClosed as exc:
             raise ConnectionError(
                 f"{self.charge_point_id}: connection closed; cannot send {action}"
