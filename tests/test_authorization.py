@@ -258,7 +258,7 @@ async def test_a_card_a_backend_accepted_before_charges_offline_and_stays_its_se
 async def test_a_private_backend_never_sees_another_owners_session(
     start_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger, version: str
 ) -> None:
-    a, b, proxy, charger = await start_home(
+    a, b, _proxy, charger = await start_home(
         start_csms,
         start_proxy,
         connect_charger,
