@@ -317,3 +317,15 @@ async def test_201_session_states_and_stop(
     await watcher.publish(command("stop_session"), "PRESS")
     stop = await charger.wait_for_command("RequestStopTransaction")
     assert stop["transactionId"] == tx
+
+
+async def test_the_session_owner_and_the_masked_last_card_follow_a_tapped_card(
+    house: Any,
+    watcher: MqttWatcher,  # noqa: F811
+) -> None:
+    _csms, _proxy, charger = await house(home_cards=[{"id": "04A1B2C3D4E5", "name": "Anna"}])
+    await watcher.wait_value(state("last_card"), "none")
+    assert (await charger.authorize("04A1B2C3D4E5")).id_tag_info["status"] == "Accepted"
+    await watcher.wait_value(state("last_card"), "04********E5")
+    await charger.start_transaction(1, "04A1B2C3D4E5", 0)
+    await watcher.wait_value(state("session_owner"), "home")
