@@ -131,6 +131,12 @@ class Csms201(_Recorder, ChargePoint201):
         return result201.MeterValues()
 
 
+class Csms21(Csms201):
+    """An OCPP 2.1 CSMS: the 2.0.1 handlers, validated against the 2.1 schemas."""
+
+    _ocpp_version = "2.1"
+
+
 class Csms:
     """A CSMS peer on 127.0.0.1: serves charge points, records what they send.
 
@@ -231,7 +237,7 @@ class Csms:
         self.paths.append(path)
         headers = connection.request.headers if connection.request else {}
         self.request_headers.append({k.lower(): v for k, v in headers.items()})
-        cls = Csms16 if self.version == "1.6" else Csms201
+        cls = {"1.6": Csms16, "2.1": Csms21}.get(self.version, Csms201)
         charge_point = cls(charge_point_id, connection, response_timeout=5)
         charge_point.csms = self
         self.connections[charge_point_id] = charge_point

@@ -22,7 +22,7 @@ NETWORK_CARD = "NET-CARD-0001"  # a customer of the charging network (the second
 ENERGY_CARD = "ENERGY-CARD-01"  # a customer of the energy provider (the primary)
 HOME_CARD = "HOME-CARD-0001"
 STRANGER = "STRANGER-00001"
-VERSIONS = ("1.6", "2.0.1")
+VERSIONS = ("1.6", "2.0.1", "2.1")
 
 
 def status_of(answer: Any) -> str:
