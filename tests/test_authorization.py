@@ -33,6 +33,7 @@ def status_of(answer: Any) -> str:
 
 async def owners(proxy: Proxy) -> list[str | None]:
     """The owners of the running sessions, as /status shows them."""
+    await proxy.recorded()
     status = await proxy.get_json("/status")
     return [s["owner"] for s in status["chargers"][0]["sessions"]]
 
@@ -110,6 +111,7 @@ async def test_a_card_only_the_secondary_accepts_charges_and_the_session_is_the_
     await charger.wait_background()  # the charger stopped, and its stop was answered
     assert await owners(proxy) == []
 
+    await proxy.recorded()
     sessions = (await proxy.get_json("/api/v1/sessions?token=authorization-test-token"))["sessions"]
     assert [(s["owner"], s["energy_kwh"], s["revenue"]) for s in sessions] == [
         ("b", 1.5, 0.375)  # at the network's rate
@@ -194,6 +196,7 @@ async def test_a_home_card_charges_with_every_backend_down(
     assert await owners(proxy) == ["home"]
     assert proxy.hub().last_card == "HO**********01"
     await charger.stop_transaction(transaction, 2000)
+    await proxy.recorded()
     sessions = (await proxy.get_json("/api/v1/sessions?token=authorization-test-token"))["sessions"]
     assert [(s["owner"], s["revenue"], s["home_cost"]) for s in sessions] == [("home", None, 0.4)]
 

@@ -143,9 +143,8 @@ def log(
 # -- schema and migrations ---------------------------------------------------------------
 
 
-def test_migrations_are_numbered_in_increasing_order() -> None:
-    versions = [m.version for m in schema.MIGRATIONS]
-    assert versions == sorted(set(versions)) and versions[0] == 1
+def test_migrations_are_numbered_from_one_without_gaps() -> None:
+    assert [m.version for m in schema.MIGRATIONS] == list(range(1, len(schema.MIGRATIONS) + 1))
     assert SCHEMA_VERSION == schema.MIGRATIONS[-1].version == 5
     for migration in schema.MIGRATIONS:
         assert schema.split_statements(migration.script)

@@ -87,6 +87,8 @@ class Authorizer:
             for backend in (*config.ocpp_services, *config.inbound_backends)
         }
         self._owners: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        # Session key -> owner, known on the frame path (the session's record comes later).
+        self._sessions: OrderedDict[str, str] = OrderedDict()
         self._clock = clock
         self._wall_clock = wall_clock
 
@@ -121,6 +123,24 @@ class Authorizer:
         self._owners.move_to_end(id_tag)
         while len(self._owners) > _REMEMBERED:
             self._owners.popitem(last=False)
+
+    def session_owner(self, key: str | None) -> str | None:
+        """The owner given to session ``key`` on the frame path, if any."""
+        return None if key is None else self._sessions.get(key)
+
+    def own_session(self, key: str | None, owner: str | None) -> None:
+        """Session ``key`` is ``owner``'s (before its record says so)."""
+        if key is None or owner is None:
+            return
+        self._sessions[key] = owner
+        self._sessions.move_to_end(key)
+        while len(self._sessions) > _REMEMBERED:
+            self._sessions.popitem(last=False)
+
+    def end_session(self, key: str | None) -> None:
+        """Session ``key`` ended."""
+        if key is not None:
+            self._sessions.pop(key, None)
 
     def may_see(self, backend_id: str, owner: str | None) -> bool:
         """Whether ``backend_id`` gets the transaction messages of ``owner``'s session."""

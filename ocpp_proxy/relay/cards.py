@@ -19,7 +19,7 @@ from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.policy.authorization import DAY_S, HomeCard, mask_card
 from ocpp_proxy.store import Store
 from ocpp_proxy.store.errors import StoreError
-from ocpp_proxy.tasks import spawn
+from ocpp_proxy.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class CardBook:
         self._clock = clock
         self.on_change: Callable[[], None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("cards")
 
     async def load(self) -> None:
         """Read the cards added through the API (at start-up)."""
@@ -101,7 +102,7 @@ class CardBook:
 
     def accepted(self, id_tag: str, backend_id: str) -> None:
         """``backend_id`` accepted ``id_tag``: remember it, off the frame path."""
-        task = spawn(self._remember(id_tag, backend_id, self._clock()))
+        task = self._tasks.spawn(self._remember(id_tag, backend_id, self._clock()))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
@@ -109,6 +110,10 @@ class CardBook:
         """Wait until the accepted cards noted so far are written."""
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Finish the writes under way (briefly), before the store closes."""
+        await self._tasks.close(grace_s=1.0)
 
     async def _remember(self, id_tag: str, backend_id: str, at: float) -> None:
         try:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ocpp_proxy.relay.arbiter import RunningSession
+from ocpp_proxy.policy.decisions import RunningSession
 from ocpp_proxy.relay.live_meter import LiveMeter
 from ocpp_proxy.relay.meter_values import meter_samples, parse_timestamp
 from ocpp_proxy.store import Store
@@ -160,6 +160,14 @@ class SessionRecorder:
     ) -> None:
         where = evse_id if evse_id is not None else connector_id
         claim = self._claim(where, id_tag, remote_start_id)
+        # Known in memory first: a store that fails must not hide a running session.
+        self._running[key] = RunningSession(key, where, claim.backend_id if claim else None)
+        self.live[key] = LiveMeter(at, meter_start_wh)
+        if claim is None:
+            self._unowned.add(key)
+        else:
+            self._claimed.add(key)
+        self._meter_changed()
         session_id = await self.store.session_started(
             self.id,
             transaction_id=key,
@@ -171,13 +179,6 @@ class SessionRecorder:
             owner=claim.backend_id if claim else None,
         )
         self._remember(key, session_id)
-        self._running[key] = RunningSession(key, where, claim.backend_id if claim else None)
-        self.live[key] = LiveMeter(at, meter_start_wh)
-        if claim is None:
-            self._unowned.add(key)
-        else:
-            self._claimed.add(key)
-        self._meter_changed()
 
     async def _samples(self, key: str, meter_values: Any, now: float) -> None:
         session_id = self._sessions.get(key)
@@ -192,13 +193,13 @@ class SessionRecorder:
     async def _stop(
         self, key: str, *, at: float, meter_stop_wh: float | None, reason: str | None
     ) -> None:
-        session_id = self._sessions.get(key)
-        if session_id is None:
-            _LOGGER.warning("%s: stop of transaction %s, which was never started", self.id, key)
-            return
         self._running.pop(key, None)
         if self.live.pop(key, None) is not None:
             self._meter_changed()
+        session_id = self._sessions.get(key)
+        if session_id is None:
+            _LOGGER.warning("%s: stop of transaction %s, which was never recorded", self.id, key)
+            return
         session = await self.store.session_stopped(
             session_id,
             stopped_at=at,
@@ -245,7 +246,10 @@ class SessionRecorder:
             self._running[transaction_key] = RunningSession(
                 running.transaction, running.connector, answered_by
             )
-        await self.store.session_set_owner(self._sessions[transaction_key], answered_by)
+            self._meter_changed()  # displays show the owner
+        session_id = self._sessions.get(transaction_key)
+        if session_id is not None:
+            await self.store.session_set_owner(session_id, answered_by)
 
     def owner_of(self, transaction_key: str | None) -> str | None:
         """The owner of the running session ``transaction_key``, if it has one."""
@@ -260,15 +264,17 @@ class SessionRecorder:
         """
         if transaction_key is None or transaction_key in self._claimed:
             return
-        session_id = self._sessions.get(transaction_key)
         running = self._running.get(transaction_key)
-        if session_id is None or running is None or running.owner == owner:
+        if running is None or running.owner == owner:
             return
         self._unowned.discard(transaction_key)
         self._running[transaction_key] = RunningSession(
             running.transaction, running.connector, owner
         )
-        await self.store.session_set_owner(session_id, owner)
+        self._meter_changed()  # displays show the owner
+        session_id = self._sessions.get(transaction_key)
+        if session_id is not None:
+            await self.store.session_set_owner(session_id, owner)
 
     def claim_start(self, backend_id: str, action: str, payload: dict[str, Any]) -> RemoteStart:
         """A backend's remote start passed the rules: it claims the session it will begin.
@@ -306,19 +312,49 @@ class SessionRecorder:
     def _claim(
         self, connector_id: int | None, id_tag: str | None, remote_start_id: int | None
     ) -> RemoteStart | None:
+        claim = self._find_claim(connector_id, id_tag, remote_start_id)
+        if claim is not None:
+            self.release(claim)
+        return claim
+
+    def _find_claim(
+        self, connector_id: int | None, id_tag: str | None, remote_start_id: int | None
+    ) -> RemoteStart | None:
         for claim in self._live_claims():
             if remote_start_id is not None and claim.remote_start_id == remote_start_id:
-                break
+                return claim
             if (
                 remote_start_id is None
                 and claim.id_tag == id_tag
                 and claim.connector_id in (None, connector_id)
             ):
-                break
+                return claim
+        return None
+
+    def start_claimant(self, action: str, payload: dict[str, Any]) -> str | None:
+        """The backend whose remote start a start message will be credited to, if any.
+
+        Reads the claims without taking one (the session's record takes it, later). In: a
+        1.6 StartTransaction (``connectorId``, ``idTag``) or a 2.x TransactionEvent Started
+        (``evse.id``, ``idToken``, ``transactionInfo.remoteStartId``); None for other messages.
+        """
+        if action == "StartTransaction":
+            where, id_tag, remote_start_id = (
+                _int(payload.get("connectorId")),
+                _str(payload.get("idTag")),
+                None,
+            )
+        elif action == "TransactionEvent" and payload.get("eventType") == "Started":
+            evse = _dict(payload.get("evse"))
+            where = _int(evse.get("id"))
+            if where is None:
+                where = _int(evse.get("connectorId"))
+            id_tag = _str(_dict(payload.get("idToken")).get("idToken"))
+            remote_start_id = _int(_dict(payload.get("transactionInfo")).get("remoteStartId"))
         else:
             return None
-        self.release(claim)
-        return claim
+        claim = self._find_claim(where, id_tag, remote_start_id)
+        return claim.backend_id if claim else None
 
     async def on_backend_transaction(
         self, transaction_key: str, backend_id: str, backend_transaction_id: int
@@ -329,22 +365,6 @@ class SessionRecorder:
             await self.store.session_set_backend_transaction(
                 session_id, backend_id, str(backend_transaction_id)
             )
-
-
-def session_key(action: str, payload: dict[str, Any], transaction_id: int | None) -> str | None:
-    """The key of the session any transaction message belongs to (1.6 id, 2.x payload's)."""
-    if action == "TransactionEvent":
-        return _str(_dict(payload.get("transactionInfo")).get("transactionId"))
-    return None if transaction_id is None else str(transaction_id)
-
-
-def transaction_key(action: str, payload: dict[str, Any], transaction_id: int | None) -> str | None:
-    """The key of the session a start message begins: the 1.6 id, or 2.x TransactionEvent's."""
-    if action == "StartTransaction" and transaction_id is not None:
-        return str(transaction_id)
-    if action == "TransactionEvent" and payload.get("eventType") == "Started":
-        return _str(_dict(payload.get("transactionInfo")).get("transactionId"))
-    return None
 
 
 def _int(value: Any) -> int | None:

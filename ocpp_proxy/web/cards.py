@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ocpp_proxy.config import CARD_ID_MAX
 from ocpp_proxy.policy.authorization import HomeCard, home_card_valid, mask_card
-from ocpp_proxy.relay.arbiter import HOMEOWNER
+from ocpp_proxy.policy.decisions import HOMEOWNER
 from ocpp_proxy.relay.cards import CardError
 from ocpp_proxy.server.keys import CONFIG, REGISTRY
 from ocpp_proxy.web.control import json_body
