@@ -132,9 +132,7 @@ def started_transaction(
     return None
 
 
-def session_key(
-    action: str, payload: Mapping[str, Any], transaction_id: int | None
-) -> str | None:
+def session_key(action: str, payload: Mapping[str, Any], transaction_id: int | None) -> str | None:
     """The key of the session any transaction message belongs to: the 1.6 id, the 2.x one."""
     if action == "TransactionEvent":
         info = payload.get("transactionInfo")
