@@ -316,3 +316,71 @@ async def test_a_silent_primary_does_not_hold_the_answer_past_response_timeout(
     a.gate = asyncio.Event()  # the primary stops answering
     assert status_of(await charger.authorize(NETWORK_CARD)) == "Accepted"
     a.gate.set()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_a_silent_secondary_does_not_hold_a_refusal_past_response_timeout(
+    start_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger, version: str
+) -> None:
+    _a, b, _proxy, charger = await start_home(
+        start_csms,
+        start_proxy,
+        connect_charger,
+        version,
+        response_timeout=2,
+        charger_timeout=3,
+    )
+    b.gate = asyncio.Event()  # the network stops answering; the primary does not know the card
+    assert status_of(await charger.authorize(STRANGER)) == "Invalid"
+    b.gate.set()
+
+
+async def test_primary_only_lets_the_primary_alone_decide(
+    start_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    _a, _b, _proxy, charger = await start_home(
+        start_csms,
+        start_proxy,
+        connect_charger,
+        "1.6",
+        a_cards={ENERGY_CARD: "Accepted"},
+        b_cards={NETWORK_CARD: "Accepted"},
+        authorization="primary_only",
+    )
+    assert status_of(await charger.authorize(NETWORK_CARD)) == "Invalid"
+    assert status_of(await charger.authorize(ENERGY_CARD)) == "Accepted"
+
+
+async def test_an_inbound_backend_accepts_after_the_services_in_config_order(
+    start_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    import websockets
+    from tests.peers import Csms16
+
+    a = await start_csms("a")
+    a.cards = {}
+    proxy = await start_proxy(
+        ocpp_services=[service(a)],
+        inbound_backends=[{"id": "fleet", "token": "fleet-token-0123456789", "rate_per_kwh": 0.4}],
+    )
+    charger = await connect_charger(proxy)
+    await charger.boot()
+    await a.wait_connected("CP_1")
+    # The fleet manager dials in as a CSMS that knows its drivers' cards.
+    fleet = Csms("fleet")
+    fleet.cards = {"FLEET-CARD-01": "Accepted"}
+    async with websockets.connect(
+        f"{proxy.base}/backend?id=fleet&charge_point_id=CP_1&token=fleet-token-0123456789",
+        subprotocols=["ocpp1.6"],
+    ) as socket:
+        peer = Csms16("CP_1", socket, response_timeout=5)
+        peer.csms = fleet
+        runner = asyncio.ensure_future(peer.start())
+        try:
+            await proxy.registry.changes.wait_for(lambda: proxy.hub().links["fleet"].connected, 5)
+            assert status_of(await charger.authorize("FLEET-CARD-01")) == "Accepted"
+            await charger.start_transaction(1, "FLEET-CARD-01", 0)
+            assert await owners(proxy) == ["fleet"]
+        finally:
+            runner.cancel()
+    assert [c.action for c in fleet.calls("Authorize")] == ["Authorize"]
