@@ -11,12 +11,13 @@ import asyncio
 from typing import Any
 
 import pytest
+import websockets
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from ocpp_proxy.simulator.charger import SimulatedCharger
 from tests.conftest import ConnectCharger, Proxy, StartProxy, service
-from tests.peers import Csms
+from tests.peers import Csms, Csms16
 
 NETWORK_CARD = "NET-CARD-0001"  # a customer of the charging network (the second service)
 ENERGY_CARD = "ENERGY-CARD-01"  # a customer of the energy provider (the primary)
@@ -354,8 +355,6 @@ async def test_primary_only_lets_the_primary_alone_decide(
 async def test_an_inbound_backend_accepts_after_the_services_in_config_order(
     start_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
 ) -> None:
-    import websockets
-    from tests.peers import Csms16
 
     a = await start_csms("a")
     a.cards = {}
