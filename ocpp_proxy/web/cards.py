@@ -19,6 +19,7 @@ from ocpp_proxy.policy.authorization import HomeCard, home_card_valid, mask_card
 from ocpp_proxy.policy.decisions import HOMEOWNER
 from ocpp_proxy.relay.cards import CardError
 from ocpp_proxy.server.keys import CONFIG, REGISTRY
+from ocpp_proxy.store import StoreError
 from ocpp_proxy.web.control import json_body
 from ocpp_proxy.web.errors import ApiError, bad_request
 
@@ -76,6 +77,8 @@ async def add_card(request: web.Request) -> web.Response:
         await request.app[REGISTRY].cards.add(card)
     except CardError as err:
         raise ApiError(409, err.reason, field="id") from None
+    except StoreError as err:
+        raise ApiError(503, f"the card could not be kept: {err}") from None
     await _audit(request, "AddHomeCard", card)
     return web.json_response(card_json(card, time.time()), status=201)
 
@@ -87,6 +90,8 @@ async def remove_card(request: web.Request) -> web.Response:
         removed = await request.app[REGISTRY].cards.remove(id_tag)
     except CardError as err:
         raise ApiError(409, err.reason, field="card_id") from None
+    except StoreError as err:
+        raise ApiError(503, f"the card could not be removed: {err}") from None
     if not removed:
         raise ApiError(404, f"no home card {mask_card(id_tag)}", field="card_id")
     await _audit(request, "RemoveHomeCard", HomeCard(id_tag, source="api"))

@@ -22,6 +22,7 @@ _ERROR_TEXT = {
     409: "refused by the arbiter (`rule`), the charger is offline (`reason`), or a card "
     "of the config",
     502: "the charger answered with a CALLERROR",
+    503: "the store failed (nothing was changed)",
     504: "the charger did not answer in time",
 }
 

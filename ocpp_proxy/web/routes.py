@@ -85,7 +85,7 @@ ROUTES: tuple[Route, ...] = (
                 "expires": {"type": ["string", "null"], "description": "ISO 8601 date or time"},
             },
         },
-        errors=(400, 409),
+        errors=(400, 409, 503),
         changes=True,
     ),
     Route(
@@ -95,7 +95,7 @@ ROUTES: tuple[Route, ...] = (
         "Remove a home card added through the API (audited)",
         "cards",
         params=(Param("card_id", "path", "the card's id tag / id token"),),
-        errors=(404, 409),
+        errors=(404, 409, 503),
         changes=True,
     ),
     Route(
