@@ -254,8 +254,17 @@ async def test_a_card_a_backend_accepted_before_charges_offline_and_stays_its_se
     assert status_of(await charger.authorize(STRANGER)) == "Invalid"
     proxy.hub().authorizer._owners.clear()  # as after a restart: only the store remembers
     assert status_of(await charger.authorize(NETWORK_CARD)) == "Accepted"
-    await charger.start_transaction(1, NETWORK_CARD, 0)
+    transaction = await charger.start_transaction(1, NETWORK_CARD, 0)
     assert await owners(proxy) == ["b"]
+    # The network comes back: its outbox replay carries the session it missed.
+    await b.start()
+    starts = await b.wait_for_call(
+        "StartTransaction" if version == "1.6" else "TransactionEvent", timeout=10
+    )
+    if version == "1.6":
+        assert starts[-1].payload["idTag"] == NETWORK_CARD
+    else:
+        assert starts[-1].payload["transactionInfo"]["transactionId"] == transaction
 
 
 @pytest.mark.parametrize("version", VERSIONS)
