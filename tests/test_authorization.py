@@ -145,6 +145,19 @@ async def test_a_card_nobody_accepts_is_refused_with_the_most_telling_refusal(
     assert status_of(await charger.authorize(STRANGER)) == "Blocked"  # over a's Invalid
 
 
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_every_authorize_asks_again_a_card_blocked_since_is_refused(
+    start_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger, version: str
+) -> None:
+    _a, b, _proxy, charger = await start_home(
+        start_csms, start_proxy, connect_charger, version, b_cards={NETWORK_CARD: "Accepted"}
+    )
+    assert status_of(await charger.authorize(NETWORK_CARD)) == "Accepted"
+    b.cards = {NETWORK_CARD: "Blocked"}
+    assert status_of(await charger.authorize(NETWORK_CARD)) == "Blocked"
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_a_routed_card_is_asked_of_its_backend_only(
     start_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger, version: str

@@ -100,21 +100,22 @@ class Authorizer:
         """The backend ``id_tag_routes`` sends ``id_tag`` to, if any."""
         return None if id_tag is None else route_for(id_tag, self.config.id_tag_routes)
 
-    def owner_of_card(self, id_tag: str | None) -> str | None:
+    def owner_of_card(self, id_tag: str | None, *, remembered: bool = True) -> str | None:
         """Who a card's next session belongs to, if known before any backend is asked.
 
-        A home card's is :data:`HOME`; else the owner a recent answer gave the card (within
-        ``remote_start_window``); else the backend its route names.
+        A home card's is :data:`HOME`; else (with ``remembered``) the owner a recent answer
+        gave the card (within ``remote_start_window``); else the backend its route names. A
+        new Authorize asks again (``remembered=False``): the card may have been blocked since.
         """
         if id_tag is None:
             return None
         if self.is_home_card(id_tag):
             return HOME
-        remembered = self._owners.get(id_tag)
-        if remembered is not None and self._clock() - remembered[1] <= (
+        remembered_owner = self._owners.get(id_tag) if remembered else None
+        if remembered_owner is not None and self._clock() - remembered_owner[1] <= (
             self.config.remote_start_window
         ):
-            return remembered[0]
+            return remembered_owner[0]
         return self.route(id_tag)
 
     def remember(self, id_tag: str, owner: str) -> None:
@@ -123,6 +124,10 @@ class Authorizer:
         self._owners.move_to_end(id_tag)
         while len(self._owners) > _REMEMBERED:
             self._owners.popitem(last=False)
+
+    def forget(self, id_tag: str) -> None:
+        """``id_tag`` was refused: its next session has no owner by an earlier acceptance."""
+        self._owners.pop(id_tag, None)
 
     def session_owner(self, key: str | None) -> str | None:
         """The owner given to session ``key`` on the frame path, if any."""

@@ -748,7 +748,7 @@ class ChargerHub:
             owner = self.sessions.start_claimant(action, payload)
         if owner is not None and owner != LOCAL:
             return owner
-        return self.authorizer.owner_of_card(card)
+        return self.authorizer.owner_of_card(card, remembered=action != "Authorize")
 
     def _may_get(
         self,
@@ -820,6 +820,8 @@ class ChargerHub:
         )
         if choice.owner is not None:
             self.authorizer.remember(check.id_tag, choice.owner)
+        else:
+            self.authorizer.forget(check.id_tag)
         if choice.answer_from is not None:
             pending.primary = self.links[choice.answer_from]
             await self._answer_charger(pending, check.frames[choice.answer_from])
