@@ -174,6 +174,9 @@ async def test_a_routed_card_is_asked_of_its_backend_only(
     assert status_of(await charger.authorize("NL-ABC-0042")) == "Accepted"
     assert [c.payload for c in b.calls("Authorize")]
     assert a.calls("Authorize") == []
+    rules = (await proxy.get_json("/status"))["rules"]["authorization"]
+    assert rules["routes"] == [{"match": "NL-ABC-*", "backend": "b"}]
+    assert (rules["mode"], rules["offline"]) == ("any_backend", "known_cards")
     await charger.start_transaction(1, "NL-ABC-0042", 0)
     assert await owners(proxy) == ["b"]
 

@@ -1230,6 +1230,7 @@ class ChargerHub:
                 for s in self.sessions.running()
             ],
             "limit": self.limits.state,
+            "last_card": self.last_card or None,
             "alerts": list(self.alerts),
             "backends": [link.snapshot() for link in self.links.values()],
         }
