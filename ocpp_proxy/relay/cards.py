@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Final
 
 from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.policy.authorization import DAY_S, HomeCard, mask_card
@@ -22,6 +23,13 @@ from ocpp_proxy.store.errors import StoreError
 from ocpp_proxy.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
+
+#: Seconds the cards backends accepted wait before they are written, as one batch.
+WRITE_DELAY_S: Final = 2.0
+#: Seconds within which a card accepted again by the same backend is not written again.
+REFRESH_S: Final = 3600.0
+#: How many written (card, backend) pairs are remembered for :data:`REFRESH_S`.
+_WRITTEN_KEPT = 1024
 
 
 class CardError(Exception):
@@ -50,7 +58,9 @@ class CardBook:
         self._store = store
         self._clock = clock
         self.on_change: Callable[[], None] | None = None
-        self._writes: set[asyncio.Task[None]] = set()
+        self._due: dict[tuple[str, str], float] = {}  # (card, backend) -> accepted at
+        self._written: dict[tuple[str, str], float] = {}
+        self._writer: asyncio.Task[None] | None = None
         self._tasks = TaskSet("cards")
 
     async def load(self) -> None:
@@ -101,33 +111,58 @@ class CardBook:
         return removed
 
     def accepted(self, id_tag: str, backend_id: str) -> None:
-        """``backend_id`` accepted ``id_tag``: remember it, off the frame path."""
-        task = self._tasks.spawn(self._remember(id_tag, backend_id, self._clock()))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        """``backend_id`` accepted ``id_tag``: remember it, written behind in a batch.
+
+        Needed only when no backend answers, so it waits :data:`WRITE_DELAY_S` and never
+        competes with the session records; a card accepted again within
+        :data:`REFRESH_S` is not written again.
+        """
+        key = (id_tag, backend_id)
+        now = self._clock()
+        if now - self._written.get(key, -REFRESH_S) < REFRESH_S:
+            return
+        self._due[key] = now
+        if self._writer is None:
+            self._writer = self._tasks.spawn(self._write_after(WRITE_DELAY_S))
 
     async def flush(self) -> None:
-        """Wait until the accepted cards noted so far are written."""
-        if self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
+        """Write the accepted cards noted so far now."""
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
+        await self._write_due()
 
     async def close(self) -> None:
-        """Finish the writes under way (briefly), before the store closes."""
-        await self._tasks.close(grace_s=1.0)
+        """Write what is due, before the store closes."""
+        await self.flush()
+        await self._tasks.close()
 
-    async def _remember(self, id_tag: str, backend_id: str, at: float) -> None:
+    async def _write_after(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        self._writer = None
+        await self._write_due()
+
+    async def _write_due(self) -> None:
+        due, self._due = self._due, {}
+        if not due:
+            return
         try:
-            await self._store.card_accepted(id_tag, backend_id, at)
+            await self._store.cards_accepted([(tag, b, at) for (tag, b), at in due.items()])
         except StoreError as err:
-            _LOGGER.warning(
-                "card %s accepted by %s not kept: %s", mask_card(id_tag), backend_id, err
-            )
+            _LOGGER.warning("%d accepted cards not kept: %s", len(due), err)
+            return
+        self._written.update(due)
+        while len(self._written) > _WRITTEN_KEPT:
+            del self._written[next(iter(self._written))]
 
     async def known_by(self, id_tag: str) -> str | None:
         """The backend that accepted ``id_tag`` within ``known_card_days``, or None.
 
         A store fault is logged and counts as unknown (the card is then refused offline).
         """
+        due = [(at, b) for (tag, b), at in self._due.items() if tag == id_tag]
+        if due:
+            return max(due)[1]  # accepted moments ago, not written yet
         try:
             return await self._store.card_known_by(id_tag, self._clock() - self._known_s)
         except StoreError as err:

@@ -319,22 +319,22 @@ class Store:
 
         return await self._db.write("removing a home card", write)
 
-    async def card_accepted(self, id_tag: str, backend_id: str, at: float) -> None:
-        """Remember that ``backend_id`` accepted card ``id_tag`` at ``at`` (Unix s).
+    async def cards_accepted(self, rows: Sequence[tuple[str, str, float]]) -> None:
+        """Remember, in one transaction, that backends accepted cards: (card, backend, Unix s).
 
         Raises:
             StoreError: the database failed, or the store is closed.
         """
 
         async def write(connection: aiosqlite.Connection) -> None:
-            await connection.execute(
+            await connection.executemany(
                 "INSERT INTO known_cards (id_tag, backend_id, accepted_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (id_tag, backend_id) DO UPDATE SET "
                 "accepted_at = max(accepted_at, excluded.accepted_at)",
-                [id_tag, backend_id, at],
+                [list(row) for row in rows],
             )
 
-        await self._db.write("remembering an accepted card", write)
+        await self._db.write("remembering accepted cards", write)
 
     async def card_known_by(self, id_tag: str, since: float) -> str | None:
         """The backend that accepted ``id_tag`` most recently at or after ``since``, or None.
