@@ -179,6 +179,9 @@ async def test_a_routed_card_is_asked_of_its_backend_only(
     assert (rules["mode"], rules["offline"]) == ("any_backend", "known_cards")
     await charger.start_transaction(1, "NL-ABC-0042", 0)
     assert await owners(proxy) == ["b"]
+    # The routed backend's acceptance counts for offline authorization too.
+    await proxy.registry.cards.flush()
+    assert await proxy.registry.cards.known_by("NL-ABC-0042") == "b"
 
 
 async def backends_down(proxy: Proxy, *csms: Csms) -> None:

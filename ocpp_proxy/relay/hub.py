@@ -709,12 +709,19 @@ class ChargerHub:
         )
         pending = PendingCall(frame, transaction_id, self._choose_primary(), targets)
         owner_link = self.links.get(owner or "")
-        if owner_link is not None and (owner_link.connected or owner_link.opening):
+        owner_up = owner_link is not None and self._may_answer(owner_link)
+        if owner_up:
             pending.primary = owner_link  # the owner answers for its session and its card
-        elif card is not None and action in CARD_ANSWERED:
-            pending.card = self.authorizer.check(
-                card, () if owner else (link.id for link in targets if self._may_answer(link))
+        if card is not None and action in CARD_ANSWERED:
+            # A card whose owner is known is the owner's to judge (none up: the offline rule).
+            asked = (
+                (owner,)
+                if owner_up
+                else ()
+                if owner
+                else (link.id for link in targets if self._may_answer(link))
             )
+            pending.card = self.authorizer.check(card, asked)
         watch = pending.primary is not None if pending.card is None else bool(pending.card.order)
         self.pending.add(pending, watch=watch)
         for link in targets:
