@@ -713,15 +713,7 @@ class ChargerHub:
         if owner_up:
             pending.primary = owner_link  # the owner answers for its session and its card
         if card is not None and action in CARD_ANSWERED:
-            # A card whose owner is known is the owner's to judge (none up: the offline rule).
-            asked = (
-                (owner,)
-                if owner_up
-                else ()
-                if owner
-                else (link.id for link in targets if self._may_answer(link))
-            )
-            pending.card = self.authorizer.check(card, asked)
+            pending.card = self.authorizer.check(card, self._judges(owner, owner_up, targets))
         watch = pending.primary is not None if pending.card is None else bool(pending.card.order)
         self.pending.add(pending, watch=watch)
         for link in targets:
@@ -775,6 +767,15 @@ class ChargerHub:
     @staticmethod
     def _may_answer(link: BackendLink) -> bool:
         return link.connected or link.opening
+
+    def _judges(
+        self, owner: str | None, owner_up: bool, targets: tuple[BackendLink, ...]
+    ) -> tuple[str, ...]:
+        """Whose verdict on a card counts: its known owner's (none, when the owner is down:
+        the offline rule then); else every backend asked that can answer."""
+        if owner is None:
+            return tuple(link.id for link in targets if self._may_answer(link))
+        return (owner,) if owner_up else ()
 
     def _card_answer(self, check: CardCheck, link: BackendLink, frame: Frame) -> None:
         """Note a backend's verdict on a card (a CALLERROR or no status counts as none)."""
