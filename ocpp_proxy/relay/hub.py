@@ -771,8 +771,10 @@ class ChargerHub:
     def _judges(
         self, owner: str | None, owner_up: bool, targets: tuple[BackendLink, ...]
     ) -> tuple[str, ...]:
-        """Whose verdict on a card counts: its known owner's (none, when the owner is down:
-        the offline rule then); else every backend asked that can answer."""
+        """Whose verdict on a card counts: its known owner's, else every asked backend's.
+
+        None when the owner is known but down: the offline rule decides then.
+        """
         if owner is None:
             return tuple(link.id for link in targets if self._may_answer(link))
         return (owner,) if owner_up else ()
