@@ -145,7 +145,6 @@ async def test_a_card_nobody_accepts_is_refused_with_the_most_telling_refusal(
     assert status_of(await charger.authorize(STRANGER)) == "Blocked"  # over a's Invalid
 
 
-
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_every_authorize_asks_again_a_card_blocked_since_is_refused(
     start_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger, version: str
