@@ -125,3 +125,10 @@ async def test_home_cards_from_the_api_are_kept_and_config_cards_are_not_theirs(
     assert [c.id_tag for c in again.home_cards()] == ["HOME-1", "API-1"]
     assert await again.remove("API-1")
     assert not await again.remove("API-1")
+
+
+def test_home_card_ids_from_the_config_are_masked_in_every_log_line() -> None:
+    from ocpp_proxy.security.redaction import configured_secrets, redact
+
+    secrets = configured_secrets(parse_config(OPTIONS))
+    assert redact("a frame with HOME-1 in it", secrets) == "a frame with *** in it"

@@ -44,7 +44,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def configured_secrets(config: ProxyConfig) -> tuple[str, ...]:
-    """Every secret value in the config: passwords and tokens, at least 4 characters long."""
+    """Every secret value in the config (passwords, tokens, home card ids), 4 characters or more."""
     values = [
         config.ha_token,
         config.mqtt_password,
@@ -53,6 +53,8 @@ def configured_secrets(config: ProxyConfig) -> tuple[str, ...]:
         *(b.token for b in config.inbound_backends),
         *(s.password for s in config.ocpp_services),
         *(s.token for s in config.ocpp_services),
+        # Not secrets, but personal data: the homeowner's cards never reach a log in full.
+        *(c.id_tag for c in config.home_cards),
     ]
     # Longest first, so that a secret containing another is masked whole.
     return tuple(sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True))
