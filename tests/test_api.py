@@ -84,6 +84,7 @@ async def relayed(
     await charger.run_session(transactions=2, meter_samples=3)
     await a.wait_for_call("StopTransaction", count=2)
     await proxy.registry.changes.wait_for(lambda: not proxy.hub().sessions.running(), timeout_s=5)
+    await proxy.recorded()  # the sessions' records, written behind the frames
     return a, proxy, charger
 
 
@@ -286,6 +287,7 @@ async def test_sessions_nobody_pays_for_get_the_home_cost(
     charger = await connect_charger(proxy)
     await charger.run_session(transactions=1, meter_samples=3)
     await proxy.registry.changes.wait_for(lambda: not proxy.hub().sessions.running(), timeout_s=5)
+    await proxy.recorded()  # the sessions' records, written behind the frames
     (row,) = (await get(proxy, "/api/v1/sessions"))["sessions"]
     assert row["owner"] == "local"
     assert row["home_cost"] == pytest.approx(SESSION_KWH * 0.25, abs=1e-4)

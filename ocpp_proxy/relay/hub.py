@@ -700,6 +700,7 @@ class ChargerHub:
         if transactional:
             if ended_transaction(action, payload):
                 self.authorizer.end_session(session)
+                self.sessions.ended(session)
             elif owner is not None:
                 self.authorizer.own_session(session, owner)
         targets = tuple(

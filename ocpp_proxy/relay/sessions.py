@@ -251,6 +251,18 @@ class SessionRecorder:
         if session_id is not None:
             await self.store.session_set_owner(session_id, answered_by)
 
+    def ended(self, transaction_key: str | None) -> None:
+        """The charger ended session ``transaction_key``: it runs no more (its record follows).
+
+        Called on the frame's path, so that nobody (the arbiter's ``session_owner`` rule
+        above all) sees a session running that the charger has ended while its record waits.
+        """
+        if transaction_key is None:
+            return
+        self._running.pop(transaction_key, None)
+        if self.live.pop(transaction_key, None) is not None:
+            self._meter_changed()
+
     def owner_of(self, transaction_key: str | None) -> str | None:
         """The owner of the running session ``transaction_key``, if it has one."""
         running = None if transaction_key is None else self._running.get(transaction_key)
