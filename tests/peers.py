@@ -88,8 +88,10 @@ class Csms16(_Recorder, ChargePoint16):
         return result16.MeterValues()
 
     @on("StopTransaction")
-    def on_stop(self, **_: Any) -> result16.StopTransaction:
-        return result16.StopTransaction()
+    def on_stop(self, id_tag: str | None = None, **_: Any) -> result16.StopTransaction:
+        if id_tag is None:
+            return result16.StopTransaction()
+        return result16.StopTransaction(id_tag_info={"status": self.csms.card_status(id_tag)})
 
     @on("DataTransfer")
     def on_data_transfer(self, **_: Any) -> result16.DataTransfer:

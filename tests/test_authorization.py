@@ -120,6 +120,18 @@ async def test_a_card_only_the_secondary_accepts_charges_and_the_session_is_the_
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+async def test_the_card_that_stops_a_session_is_judged_by_the_sessions_owner(
+    start_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger, version: str
+) -> None:
+    _a, _b, _proxy, charger = await start_home(
+        start_csms, start_proxy, connect_charger, version, b_cards={NETWORK_CARD: "Accepted"}
+    )
+    transaction = await charger.start_transaction(1, NETWORK_CARD, 0)
+    answer = await charger.stop_transaction(transaction, 1000, id_tag=NETWORK_CARD)
+    assert status_of(answer) == "Accepted"  # the network's verdict; the primary's is Invalid
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 async def test_a_card_the_charger_authorized_itself_belongs_to_whoever_accepts_its_start(
     start_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger, version: str
 ) -> None:

@@ -330,7 +330,9 @@ class _Peer16(_PeerBase, v16.ChargePoint):
         )
         return res
 
-    async def stop_transaction(self, transaction_id: Any, meter_stop_wh: float, reason: str) -> Any:
+    async def stop_transaction(
+        self, transaction_id: Any, meter_stop_wh: float, reason: str, id_tag: str | None = None
+    ) -> Any:
         reason = _REASON_16.get(reason, reason)
         res = await self.sim._call(
             call16.StopTransaction(
@@ -338,6 +340,7 @@ class _Peer16(_PeerBase, v16.ChargePoint):
                 timestamp=_now(),
                 transaction_id=transaction_id,
                 reason=reason,
+                id_tag=id_tag,
             )
         )
         self.sim._transaction_stopped(transaction_id)
@@ -686,9 +689,12 @@ class _Peer201(_PeerBase, v201.ChargePoint):
         )
         return res
 
-    async def stop_transaction(self, transaction_id: Any, meter_stop_wh: float, reason: str) -> Any:
+    async def stop_transaction(
+        self, transaction_id: Any, meter_stop_wh: float, reason: str, id_tag: str | None = None
+    ) -> Any:
         trigger = _STOP_TRIGGER_201.get(reason, "AbnormalCondition")
         stopped_reason = _REASON_201.get(reason, reason)
+        token = {"id_token": id_tag, "type": "ISO14443"} if id_tag is not None else None
         res = await self._transaction_event(
             "Ended",
             trigger,
@@ -698,6 +704,7 @@ class _Peer201(_PeerBase, v201.ChargePoint):
                 "stopped_reason": stopped_reason,
             },
             meter_value=[self._sample("Transaction.End", meter_stop_wh, None)],
+            id_token=token,
         )
         self.sim._transaction_stopped(transaction_id)
         self.sim._log(
@@ -1224,7 +1231,11 @@ class SimulatedCharger:
         return await self._peer.meter_values(connector_id, transaction_id, energy_wh, power_w)
 
     async def stop_transaction(
-        self, transaction_id: int | str, meter_stop_wh: float | None = None, reason: str = "Local"
+        self,
+        transaction_id: int | str,
+        meter_stop_wh: float | None = None,
+        reason: str = "Local",
+        id_tag: str | None = None,
     ) -> Any:
         """Stop transaction ``transaction_id`` with the register at ``meter_stop_wh`` (Wh).
 
@@ -1232,11 +1243,12 @@ class SimulatedCharger:
         ``Remote``).  2.0.1: TransactionEvent ``Ended`` (2.0.1 E06) with ``stoppedReason``
         (1.6 names are translated, e.g. ``HardReset`` -> ``ImmediateReset``), a trigger reason
         derived from it and a ``Transaction.End`` register sample.  ``meter_stop_wh`` defaults
-        to ``energy_wh``.  Clears ``transaction_id`` and the TxProfiles held; returns the answer.
+        to ``energy_wh``.  ``id_tag``: the card that stopped it (1.6 ``idTag``, 2.0.1 ``idToken``),
+        if any.  Clears ``transaction_id`` and the TxProfiles held; returns the answer.
         """
         meter = self.energy_wh if meter_stop_wh is None else meter_stop_wh
         self.energy_wh = meter
-        return await self._peer.stop_transaction(transaction_id, meter, reason)
+        return await self._peer.stop_transaction(transaction_id, meter, reason, id_tag)
 
     async def data_transfer(
         self, vendor_id: str, message_id: str | None = None, data: Any = None
