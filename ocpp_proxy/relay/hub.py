@@ -700,7 +700,6 @@ class ChargerHub:
         if transactional:
             if ended_transaction(action, payload):
                 self.authorizer.end_session(session)
-                self.sessions.ended(session)
             elif owner is not None:
                 self.authorizer.own_session(session, owner)
         targets = tuple(
@@ -725,6 +724,7 @@ class ChargerHub:
                 self._forget_row(shed)
             self._pump(link)
         if transactional:
+            self.sessions.note_end(action, payload, transaction_id)
             self.journal.later(
                 "recording a session",
                 lambda: self.sessions.on_charger_call(action, payload, transaction_id),

@@ -89,6 +89,21 @@ class SessionRecorder:
 
     # -- what the charger says -------------------------------------------------------------
 
+    def note_end(self, action: str, payload: dict[str, Any], transaction_id: int | None) -> None:
+        """A session's end, known at once (the arbiter reads it); recorded later.
+
+        1.6 StopTransaction (§4.10) or 2.x TransactionEvent ``Ended`` (E06): the session stops
+        running now, before :meth:`on_charger_call` writes it down behind the frame's path.
+        """
+        if action == "StopTransaction" and transaction_id is not None:
+            key: str | None = str(transaction_id)
+        elif action == "TransactionEvent" and payload.get("eventType") == "Ended":
+            key = _str(_dict(payload.get("transactionInfo")).get("transactionId"))
+        else:
+            return
+        if key is not None and self._running.pop(key, None) is not None:
+            self._meter_changed()
+
     async def on_charger_call(
         self, action: str, payload: dict[str, Any], transaction_id: int | None
     ) -> None:
@@ -250,18 +265,6 @@ class SessionRecorder:
         session_id = self._sessions.get(transaction_key)
         if session_id is not None:
             await self.store.session_set_owner(session_id, answered_by)
-
-    def ended(self, transaction_key: str | None) -> None:
-        """The charger ended session ``transaction_key``: it runs no more (its record follows).
-
-        Called on the frame's path, so that nobody (the arbiter's ``session_owner`` rule
-        above all) sees a session running that the charger has ended while its record waits.
-        """
-        if transaction_key is None:
-            return
-        self._running.pop(transaction_key, None)
-        if self.live.pop(transaction_key, None) is not None:
-            self._meter_changed()
 
     def owner_of(self, transaction_key: str | None) -> str | None:
         """The owner of the running session ``transaction_key``, if it has one."""
