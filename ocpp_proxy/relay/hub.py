@@ -978,7 +978,6 @@ class ChargerHub:
         if pending is None:
             return
         if pending.done:  # answered already: this confirmation may be awaited, though
-            pending.answers.setdefault(link.id, frame)
             self._confirmed(pending)
             return
         pending.answers[link.id] = frame
@@ -1147,6 +1146,10 @@ class ChargerHub:
 
     def _answered(self, pending: PendingCall, answered_by: str, answer: Frame) -> None:
         """The charger has its answer: note who started a session; re-apply the limit on boot."""
+        # A settled call may wait in the deadline queue a while: keep no more of it than needed.
+        pending.answers = {}
+        if not self._unsaved or pending not in self._unsaved:
+            pending.deliveries = {}
         frame = pending.frame
         key = started_transaction(frame.action or "", frame.payload or {}, pending.transaction_id)
         if key is not None:
