@@ -1148,6 +1148,7 @@ class ChargerHub:
         """The charger has its answer: note who started a session; re-apply the limit on boot."""
         # A settled call may wait in the deadline queue a while: keep no more of it than needed.
         pending.answers = {}
+        pending.card = None
         if not self._unsaved or pending not in self._unsaved:
             pending.deliveries = {}
         frame = pending.frame
