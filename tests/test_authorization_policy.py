@@ -200,7 +200,7 @@ def test_the_defaults_ask_every_backend_and_accept_known_cards_offline() -> None
     [
         ({"authorization": "anyone"}, "authorization", "any_backend, primary_only"),
         ({"offline_authorization": "none"}, "offline_authorization", "known_cards"),
-        ({"known_card_days": 0}, "known_card_days", "> 0"),
+        ({"known_card_days": 0}, "known_card_days", ">= 0.1"),
         (
             {"id_tag_routes": [{"match": "NL-*", "backend": "nobody"}]},
             "id_tag_routes[0].backend",
@@ -227,8 +227,8 @@ def test_the_defaults_ask_every_backend_and_accept_known_cards_offline() -> None
             "same match as id_tag_routes[0]",
         ),
         ({"id_tag_routes": [{"backend": "energy"}]}, "id_tag_routes[0].match", "required"),
-        ({"home_cards": [{"id": ""}]}, "home_cards[0].id", "1-36 characters"),
-        ({"home_cards": [{"id": "X" * 37}]}, "home_cards[0].id", "1-36 characters"),
+        ({"home_cards": [{"id": ""}]}, "home_cards[0].id", "1-36 printable characters"),
+        ({"home_cards": [{"id": "X" * 37}]}, "home_cards[0].id", "1-36 printable characters"),
         ({"home_cards": [{"id": "A", "expires": "soon"}]}, "home_cards[0].expires", "ISO 8601"),
         (
             {"home_cards": [{"id": "CARD1"}, {"id": "CARD1"}]},

@@ -15,6 +15,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
+from ocpp_proxy.metering import register_rise_wh, session_energy_kwh
 from ocpp_proxy.store import (
     DATABASE_FILE,
     ENERGY_REGISTER,
@@ -25,7 +26,6 @@ from ocpp_proxy.store import (
     schema,
     write_behind,
 )
-from ocpp_proxy.store.energy import register_rise_wh, session_energy_kwh
 from ocpp_proxy.store.store import TRANSACTION_ID_EPOCH
 
 REPO = Path(__file__).resolve().parents[1]
@@ -635,6 +635,8 @@ async def test_chargers_round_trip_and_are_offline_after_a_restart(
 
 
 async def test_audit_entries_round_trip_newest_first(store: Store, open_store: OpenStore) -> None:
+    # Recent: entries older than audit_log_days are pruned when the store opens.
+    start = float(int(time.time()) - 60)
     for i, cp_id in enumerate([CP, "CP_2", CP]):
         await store.audit(
             cp_id,
@@ -645,7 +647,7 @@ async def test_audit_entries_round_trip_newest_first(store: Store, open_store: O
             rule="presence",
             reason="nobody home" if i else None,
             answer='{"status":"Rejected"}',
-            at=1_000.0 + i,
+            at=start + i,
         )
     store = await reopen(store, open_store)
     entries = await store.audit_entries()
@@ -662,7 +664,7 @@ async def test_audit_entries_round_trip_newest_first(store: Store, open_store: O
         newest.answer,
     ) == (
         CP,
-        1_002.0,
+        start + 2,
         "fleet",
         "RemoteStartTransaction",
         "refused",

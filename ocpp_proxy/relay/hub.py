@@ -13,9 +13,11 @@ faults instead of raising them on the frame's path.
 Two hook points, for who extends the relay:
 
 * :meth:`ChargerHub._choose_answer` picks the answer the charger gets to a CALL among the
-  backends' answers (the primary's, then the next backend in preference order that answered,
-  when the primary is gone). A CALL that presents a card is answered by the card rules instead
-  (:meth:`ChargerHub._decide_card`, :mod:`ocpp_proxy.policy.authorization`).
+  backends' answers, on every answer and once more at the deadline (today: the primary's, or
+  the next backend's in preference order when the primary is gone); the backend it names is
+  who answered (a StartTransaction's answerer owns a session no remote start claimed). A CALL
+  that presents a card is answered by the card rules instead (:meth:`ChargerHub._decide_card`,
+  :mod:`ocpp_proxy.policy.authorization`), whose store look-up (offline) does not fit the hook.
 * :meth:`ChargerHub.render` renders a charger CALL for one backend link (today: the backend's
   own 1.6 transaction id); version translation per link plugs in there.
 """
@@ -312,6 +314,10 @@ class ChargerHub:
         """When the charger last sent a frame (Unix s)."""
         return self.point.last_message_at
 
+    @last_message_at.setter
+    def last_message_at(self, at: float | None) -> None:
+        self.point.last_message_at = at
+
     @property
     def last_boot(self) -> Frame | None:
         """The charger's last BootNotification (also one kept from before a restart)."""
@@ -372,6 +378,7 @@ class ChargerHub:
 
     async def close(self) -> None:
         """Stop every outbound link and background task; finish the journal (shutdown)."""
+        self.health.forget(self._store_recovered)
         for task in self._draining.values():
             task.cancel()
         self._draining.clear()
@@ -406,6 +413,12 @@ class ChargerHub:
             await self._drop_charger_state("the charge point reconnected")
             await old.sender.close()
             await old.peer.close()
+        if version is not self.version:
+            # Another OCPP version (a firmware update): 1.6 connectors and 2.x EVSEs are named
+            # apart, so what the old version reported would show beside the new.
+            self.connectors.clear()
+            self._state.clear()
+            self.journal.forget_state()
         self.point.version = version
         for link in self.links.values():
             if link.direction is Direction.INBOUND and not link.connected:
@@ -599,7 +612,12 @@ class ChargerHub:
         self.journal.seen()
         version = self.version
         try:
-            frame = parse_frame(raw, self.config.max_frame_bytes, version.facts.message_types)
+            frame = parse_frame(
+                raw,
+                self.config.max_frame_bytes,
+                version.facts.message_types,
+                unique_keys=self.config.strict_charger_validation,
+            )
         except FrameError as err:
             self.journal.frame(CHARGER, "in", raw)
             await self._charger_frame_error(err, raw)
@@ -655,8 +673,8 @@ class ChargerHub:
 
     async def _charger_frame_error(self, err: FrameError, raw: str) -> None:
         _LOGGER.warning("%s sent a malformed frame (%s): %.200s", self.id, err.reason, raw)
-        if err.too_large:
-            self.limit_hit("max_frame_bytes")
+        if err.limit is not None:
+            self.limit_hit(err.limit)
         if err.unique_id is None:
             return
         facts = self.version.facts
@@ -835,7 +853,9 @@ class ChargerHub:
             self.authorizer.forget(check.id_tag)
         if choice.answer_from is not None:
             pending.primary = self.links[choice.answer_from]
-            await self._answer_charger(pending, check.frames[choice.answer_from])
+            await self._answer_charger(
+                pending, choice.answer_from, check.frames[choice.answer_from]
+            )
         else:
             await self._answer_locally(pending, status=choice.status, owner=choice.owner)
         if choice.owner is not None:
@@ -879,6 +899,8 @@ class ChargerHub:
         payload = frame.payload or {}
         if frame.action == "BootNotification":
             self.journal.booted(payload)
+            # Displays read who the charger is from its record: tell them once it is written.
+            self.journal.later("showing a boot", self._changed_soon)
             return
         evse_id = payload.get("evseId")
         connector_id = payload.get("connectorId")
@@ -915,7 +937,13 @@ class ChargerHub:
         """Handle one text frame from a backend (OCPP-J 1.6 §4)."""
         link.last_message_at = self.clock.time()
         try:
-            frame = parse_frame(raw, self.config.max_frame_bytes, link.version.facts.message_types)
+            # Strict with backends: a duplicate key in their JSON is refused (no ambiguity).
+            frame = parse_frame(
+                raw,
+                self.config.max_frame_bytes,
+                link.version.facts.message_types,
+                unique_keys=True,
+            )
         except FrameError as err:
             self.journal.frame(link.id, "in", raw)
             self._backend_frame_error(link, err, raw)
@@ -939,8 +967,8 @@ class ChargerHub:
 
     def _backend_frame_error(self, link: BackendLink, err: FrameError, raw: str) -> None:
         _LOGGER.warning("%s sent a malformed frame (%s): %.200s", link.id, err.reason, raw)
-        if err.too_large:
-            self.limit_hit("max_frame_bytes")
+        if err.limit is not None:
+            self.limit_hit(err.limit)
         if err.unique_id is not None and (
             err.unknown_type or err.message_type not in UNANSWERED_TYPES
         ):
@@ -985,21 +1013,26 @@ class ChargerHub:
             self._card_answer(pending.card, link, frame)
             await self._decide_card(pending)
             return
-        answer = self._choose_answer(pending)
-        if answer is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
-            await self._answer_charger(pending, answer)
+        chosen = self._choose_answer(pending, final=False)
+        if chosen is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
+            await self._answer_charger(pending, *chosen)
 
-    def _choose_answer(self, pending: PendingCall) -> Frame | None:
-        """The answer the charger gets to ``pending`` now, or None to wait for more.
+    def _choose_answer(self, pending: PendingCall, *, final: bool) -> tuple[str, Frame] | None:
+        """The answer the charger gets to ``pending``, and whose it is; None: not (yet) one.
 
-        Hook: where the answer is chosen among backends. Today the primary's answer, as soon
-        as it is there (a successor's, once the primary is gone).
+        Hook: where the answer is chosen among the backends' answers (``pending.answers`` by
+        backend id; ``pending.targets`` got the call). Called on every backend answer
+        (``final`` False: None waits for more), and once more at the deadline or when no
+        backend that got the call can still answer (``final`` True: None means the proxy
+        answers itself). Today: the primary's answer as soon as it is there (a successor's,
+        once the primary is gone).
         """
-        if pending.primary is None:
+        primary = pending.primary
+        if primary is None or primary.id not in pending.answers:
             return None
-        return pending.answers.get(pending.primary.id)
+        return primary.id, pending.answers[primary.id]
 
-    async def _answer_charger(self, pending: PendingCall, frame: Frame) -> None:
+    async def _answer_charger(self, pending: PendingCall, backend_id: str, frame: Frame) -> None:
         self._answered_in(pending, "backend")
         text = frame.raw
         if frame.unique_id != pending.frame.unique_id:
@@ -1010,7 +1043,7 @@ class ChargerHub:
                 text = rewrite_transaction_id(text, backend_tx, pending.transaction_id)
         await self._keep_unconfirmed(pending)
         self.point.send(text)
-        self._answered(pending, pending.primary.id if pending.primary else LOCAL, frame)
+        self._answered(pending, backend_id, frame)
 
     async def _answer_locally(
         self, pending: PendingCall, *, status: str | None = None, owner: str | None = None
@@ -1173,18 +1206,27 @@ class ChargerHub:
 
     def _on_deadline(self, pending: PendingCall) -> None:
         # Settled already by PendingCalls: nobody else answers it now.
+        if pending.card is not None:
+            _LOGGER.info(
+                "%s: not every backend judged the card of %s within %ss; deciding on the rest",
+                self.id,
+                pending.frame.action,
+                self.config.response_timeout,
+            )
+            self.tasks.spawn(self._decide_card(pending, final=True))
+            return
+        chosen = self._choose_answer(pending, final=True)
+        if chosen is not None:
+            self.tasks.spawn(self._answer_charger(pending, *chosen))
+            return
         _LOGGER.info(
-            "%s: no answer to %s from %s within %ss; answering %s",
+            "%s: no answer to %s from %s within %ss; answering locally",
             self.id,
             pending.frame.action,
             pending.primary.id if pending.primary else "-",
             self.config.response_timeout,
-            "with the verdicts so far" if pending.card else "locally",
         )
-        if pending.card is not None:
-            self.tasks.spawn(self._decide_card(pending, final=True))
-        else:
-            self.tasks.spawn(self._answer_locally(pending))
+        self.tasks.spawn(self._answer_locally(pending))
 
     def _link_gone(self, gone: BackendLink) -> None:
         """A backend link went down: calls waiting for its answer get another primary.
@@ -1210,12 +1252,17 @@ class ChargerHub:
             )
             if successor is None:
                 if self.pending.settle(pending, AnsweredBy.LINK_GONE):
-                    self.tasks.spawn(self._answer_locally(pending))
+                    chosen = self._choose_answer(pending, final=True)
+                    self.tasks.spawn(
+                        self._answer_charger(pending, *chosen)
+                        if chosen is not None
+                        else self._answer_locally(pending)
+                    )
                 continue
             pending.primary = successor
-            answer = self._choose_answer(pending)
-            if answer is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
-                self.tasks.spawn(self._answer_charger(pending, answer))
+            chosen = self._choose_answer(pending, final=False)
+            if chosen is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
+                self.tasks.spawn(self._answer_charger(pending, *chosen))
         for pending in self.pending:
             self._confirmed(pending)
 
@@ -1249,6 +1296,9 @@ class ChargerHub:
             "alerts": list(self.alerts),
             "backends": [link.snapshot() for link in self.links.values()],
         }
+
+    async def _changed_soon(self) -> None:
+        self._changed()
 
     def _changed(self) -> None:
         if self._on_change is not None:

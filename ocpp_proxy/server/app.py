@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import WSCloseCode, web
 
-from ocpp_proxy.clock import Clock
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
 from ocpp_proxy.homeassistant.app import home_assistant_ctx, mqtt_ctx
 from ocpp_proxy.metrics import Metrics
@@ -20,7 +20,7 @@ from ocpp_proxy.policy.rules import HomeownerArbiter
 from ocpp_proxy.relay.hub import LinkEndpoint
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.security.connections import ConnectionLimiter
-from ocpp_proxy.security.throttle import AuthThrottle
+from ocpp_proxy.security.throttle import HOMES_SETTING, AuthThrottle
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
 from ocpp_proxy.server.keys import (
     CLOCK,
@@ -32,11 +32,16 @@ from ocpp_proxy.server.keys import (
     STARTED_AT,
     THROTTLE,
 )
+from ocpp_proxy.server.listeners import INGRESS_ADDRESS, LISTENERS, Listeners, ingress_guard
 from ocpp_proxy.store import DATABASE_FILE, Store
+from ocpp_proxy.store.backup import restore_snapshot
 from ocpp_proxy.transport.upstream import UpstreamClient
 from ocpp_proxy.web import install_web
 
 _LOGGER = logging.getLogger(__name__)
+
+#: How often idle hubs are looked for (s).
+FREE_IDLE_EVERY_S = 300.0
 
 
 def new_metrics() -> Metrics:
@@ -63,6 +68,11 @@ def new_metrics() -> Metrics:
             "transaction messages answered while neither kept nor confirmed by every backend",
         ),
         (
+            "ocpp_proxy_records_dropped_total",
+            "counter",
+            "session and charger records not written because the store was too slow",
+        ),
+        (
             "ocpp_proxy_deliveries_given_up_total",
             "counter",
             "transaction messages given up after the most attempts, by backend",
@@ -72,13 +82,21 @@ def new_metrics() -> Metrics:
     return metrics
 
 
-def create_app(config: ProxyConfig, *, clock: Clock | None = None) -> web.Application:
-    """Build the proxy's application for ``config`` (serve it with ``web.run_app`` or a runner).
+def create_app(
+    config: ProxyConfig,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    ingress_peers: frozenset[str] = frozenset({INGRESS_ADDRESS}),
+) -> web.Application:
+    """Build the proxy's application for ``config``.
 
-    ``clock`` drives the relay's deadlines, backoff and retention (the system clock if None;
-    tests pass a :class:`~ocpp_proxy.clock.ManualClock`).
+    Serve it with a runner and :func:`ocpp_proxy.server.listeners.start_listeners`.
+    ``clock`` drives the relay's deadlines, backoff and retention and the time the upstream
+    links wait between connection attempts (tests pass a ``ManualClock``); ``ingress_peers``
+    are the addresses trusted on the ingress port (the Supervisor's).
     """
-    app = web.Application()
+    app = web.Application(middlewares=[ingress_guard])
+    app[LISTENERS] = Listeners(ingress_peers=ingress_peers)
     app[CONFIG] = config
     app[CLOCK] = clock
     app[SOCKETS] = set()
@@ -103,6 +121,8 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     data_dir = Path(config.data_dir)
     await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+    # A data folder restored from a Home Assistant backup holds the snapshot, not the database.
+    await asyncio.to_thread(restore_snapshot, data_dir)
     # mkdir's mode does not apply to a folder that exists already (or passes through umask).
     try:
         await asyncio.to_thread(data_dir.chmod, 0o700)
@@ -112,6 +132,8 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         data_dir / DATABASE_FILE,
         message_log_days=config.message_log_days,
         message_log_max_rows=config.message_log_max_rows,
+        message_log_max_bytes=int(config.message_log_max_mb * 2**20),
+        audit_log_days=config.audit_log_days,
     )
     # No pool limit: each charger holds one WebSocket per service for as long as it is connected.
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -126,10 +148,12 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
             session=session,
             ping_interval=config.ping_interval,
             max_frame_bytes=config.max_frame_bytes,
+            clock=app[CLOCK],
         )
 
     try:
         settings = await store.settings()
+        app[THROTTLE].load_homes(settings.get(HOMES_SETTING) or {})
         home = HomeState(
             override_api=bool(settings.get("override", False)),
             max_current_a=settings.get("max_current_a", config.max_current_a),
@@ -146,11 +170,23 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         )
         await registry.restore()
         app[REGISTRY] = registry
+        sweeper = asyncio.create_task(_free_idle_hubs(registry), name="ocpp-proxy idle hubs")
         yield
+        sweeper.cancel()
         await registry.close()
     finally:
         await session.close()
         await store.close()
+
+
+async def _free_idle_hubs(registry: HubRegistry) -> None:
+    """Every :data:`FREE_IDLE_EVERY_S`, free the hubs idle long enough (issue 16)."""
+    while True:
+        await asyncio.sleep(FREE_IDLE_EVERY_S)
+        try:
+            await registry.free_idle()
+        except Exception:
+            _LOGGER.exception("freeing idle charge points failed")
 
 
 async def _close_sockets(app: web.Application) -> None:

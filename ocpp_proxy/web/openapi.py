@@ -18,9 +18,11 @@ _ERROR = {
 _ERROR_TEXT = {
     400: "invalid input (the field at fault in `field`)",
     401: "missing or wrong API token",
+    403: "only through Home Assistant's ingress",
     404: "no such charger, session, command or card",
-    409: "refused by the arbiter (`rule`), the charger is offline (`reason`), or a card "
-    "of the config",
+    409: "refused by the arbiter (`rule`), the charger is offline (`reason`), the token is "
+    "the api_token option, or a card is in the config",
+    429: "too many failed token attempts from this address: retry after `Retry-After` s",
     502: "the charger answered with a CALLERROR",
     503: "the store failed (nothing was changed)",
     504: "the charger did not answer in time",
@@ -54,7 +56,7 @@ def _operation(route: Route, alias_of: str | None = None) -> dict[str, Any]:
         }
     codes = set(route.errors)
     if route.path != "/health":
-        codes.add(401)
+        codes.update((401, 429))
     for code in sorted(codes):
         operation["responses"][str(code)] = {
             "description": _ERROR_TEXT[code],
