@@ -82,10 +82,10 @@ async def test_discovery_is_valid_for_home_assistant(
     await watcher.wait_value(PROXY_STATUS, "online")
     await watcher.wait_value(state("connector_1_status"), "Available")
     await watcher.wait_value(f"ocpp_proxy/{NODE}/availability", "online")
-    # Who the charger is comes from its boot's record, written behind the frames: wait for it.
+    # The device's maker and model come from the charger's record, written behind its boot.
     power_topic = f"{PREFIX}/sensor/{NODE}/power/config"
     await watcher.wait_for(
-        lambda: "manufacturer" in watcher.configs().get(power_topic, {}).get("device", {})
+        lambda: "manufacturer" in (watcher.json(power_topic) or {}).get("device", {})
     )
     configs = watcher.configs()
     unique_ids = [c["unique_id"] for c in configs.values()]

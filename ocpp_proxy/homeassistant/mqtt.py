@@ -213,13 +213,7 @@ class MqttBridge:
         hubs = list(self.registry)
         # The charger records change on a boot or a new charger only: read them then.
         key = tuple((hub.id, id(hub.last_boot)) for hub in hubs)
-        # A boot is recorded behind the frames: until its row says so, read the rows again.
-        unrecorded = any(
-            hub.last_boot is not None
-            and (hub.id not in self._rows or self._rows[hub.id].vendor is None)
-            for hub in hubs
-        )
-        if key != self._rows_key or unrecorded:
+        if key != self._rows_key:
             self._rows = {row.id: row for row in await self.registry.store.chargers()}
             self._rows_key = key
         entities = list(proxy_entities(self.registry))

@@ -8,7 +8,8 @@ composed :class:`~ocpp_proxy.relay.charger_commands.ChargerCommands`. Every writ
 through that peer's own send queue (:mod:`~ocpp_proxy.relay.sender`), so no read loop waits
 for another peer. Policy (the arbiter) is consulted, not woven in; OCPP payload knowledge is in
 :mod:`ocpp_proxy.protocol.messages`; the store is reached through the journal, which reports
-faults instead of raising them on the frame's path.
+faults instead of raising them on the frame's path, and the one durable step on the path (the
+outbox rows just before the charger's answer) is :mod:`~ocpp_proxy.relay.keeper`'s.
 
 Two hook points, for who extends the relay:
 
@@ -71,6 +72,7 @@ from ocpp_proxy.relay.charge_point import ChargePoint, ChargerConnection
 from ocpp_proxy.relay.charger_commands import ChargerCommands, HomeownerResult
 from ocpp_proxy.relay.command_queue import CommandQueue
 from ocpp_proxy.relay.journal import CHARGER, Journal
+from ocpp_proxy.relay.keeper import UnconfirmedKeeper, confirmed
 from ocpp_proxy.relay.limit_keeper import LimitKeeper
 from ocpp_proxy.relay.pending import AnsweredBy, PendingCall, PendingCalls
 from ocpp_proxy.relay.sender import Peer, PeerSender
@@ -83,9 +85,6 @@ from ocpp_proxy.store import Store, StoreError
 from ocpp_proxy.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
-
-#: How often rows that could not be written while the store failed are tried again (s).
-STORE_RETRY_S = 5.0
 
 
 class Upstream(Protocol):
@@ -191,7 +190,6 @@ class ChargerHub:
             health=health,
         )
         self.health = self.journal.health
-        self.health.on_recovered(self._store_recovered)
         self.sessions = SessionRecorder(
             store,
             charge_point_id,
@@ -202,6 +200,7 @@ class ChargerHub:
             },
             claim_window_s=config.remote_start_window,
             on_meter=self._changed,  # live readings, for displays such as Home Assistant
+            clock=self.clock,
         )
         self.point = ChargePoint(
             charge_point_id,
@@ -230,13 +229,11 @@ class ChargerHub:
         self._services = {s.id: s for s in config.ocpp_services if s.enabled}
         # The charger's last boot and connector statuses, by state key (kept durably too).
         self._state: dict[str, Frame] = {}
+        self._boot_recorded: Frame | None = None
         self.pending = PendingCalls(self.clock, config.response_timeout, self._on_deadline)
         self._upstreams: dict[str, Upstream] = {}
         self._draining: dict[str, asyncio.Task[None]] = {}
         self._limit_task: asyncio.Task[None] | None = None
-        # Transaction messages answered while the store failed: their rows are still owed.
-        self._unsaved: list[PendingCall] = []
-        self._unsaved_task: asyncio.Task[None] | None = None
         self.commands = CommandQueue(
             self.point.send,
             clock=self.clock,
@@ -251,6 +248,16 @@ class ChargerHub:
         for backend in config.inbound_backends:
             if backend.enabled:
                 self._add_link(backend.id, Direction.INBOUND, self.version)
+        self.keeper = UnconfirmedKeeper(
+            charge_point_id,
+            self.journal,
+            self.links,
+            clock=self.clock,
+            tasks=self.tasks,
+            response_timeout_s=config.response_timeout,
+            version=lambda: self.version,
+            forget_row=self._forget_row,
+        )
         preferred = self.links.get(config.preferred_provider)
         others = [link for link in self.links.values() if link is not preferred]
         self._preference: list[BackendLink] = ([preferred] if preferred else []) + others
@@ -260,7 +267,9 @@ class ChargerHub:
             self.commands,
             arbiter=arbiter or AllowAll(),
             starts=StartContest(
-                config.start_race_window, lambda backend_id: ranks.get(backend_id, len(ranks))
+                config.start_race_window,
+                lambda backend_id: ranks.get(backend_id, len(ranks)),
+                self.clock,
             ),
             store=store,
             metrics=self.metrics,
@@ -320,8 +329,12 @@ class ChargerHub:
 
     @property
     def last_boot(self) -> Frame | None:
-        """The charger's last BootNotification (also one kept from before a restart)."""
-        return self._state.get("boot")
+        """The charger's last BootNotification, once what it says of the charger is recorded.
+
+        A new one means the charger records in the store changed (Home Assistant's devices
+        read them again then).
+        """
+        return self._boot_recorded
 
     @property
     def arbiter(self) -> Arbiter:
@@ -378,7 +391,7 @@ class ChargerHub:
 
     async def close(self) -> None:
         """Stop every outbound link and background task; finish the journal (shutdown)."""
-        self.health.forget(self._store_recovered)
+        self.keeper.close()
         for task in self._draining.values():
             task.cancel()
         self._draining.clear()
@@ -898,9 +911,7 @@ class ChargerHub:
         self.journal.keep_state(key, frame.raw)
         payload = frame.payload or {}
         if frame.action == "BootNotification":
-            self.journal.booted(payload)
-            # Displays read who the charger is from its record: tell them once it is written.
-            self.journal.later("showing a boot", self._changed_soon)
+            self.journal.booted(payload, then=lambda: self._boot_was_recorded(frame))
             return
         evse_id = payload.get("evseId")
         connector_id = payload.get("connectorId")
@@ -914,6 +925,10 @@ class ChargerHub:
         }
         if self.connectors[where]["status"] == "Faulted":
             self._fault(evse_id if evse_id is not None else connector_id, payload)
+        self._changed()
+
+    def _boot_was_recorded(self, frame: Frame) -> None:
+        self._boot_recorded = frame
         self._changed()
 
     def _fault(self, where: Any, payload: dict[str, Any]) -> None:
@@ -1006,7 +1021,7 @@ class ChargerHub:
         if pending is None:
             return
         if pending.done:  # answered already: this confirmation may be awaited, though
-            self._confirmed(pending)
+            confirmed(pending)
             return
         pending.answers[link.id] = frame
         if pending.card is not None:
@@ -1041,7 +1056,7 @@ class ChargerHub:
             backend_tx = (frame.payload or {}).get("transactionId")
             if type(backend_tx) is int:
                 text = rewrite_transaction_id(text, backend_tx, pending.transaction_id)
-        await self._keep_unconfirmed(pending)
+        await self.keeper.keep(pending)
         self.point.send(text)
         self._answered(pending, backend_id, frame)
 
@@ -1070,119 +1085,16 @@ class ChargerHub:
             )
         else:
             text = build_call_result(frame.unique_id, payload)
-        await self._keep_unconfirmed(pending)
+        await self.keeper.keep(pending)
         self.point.send(text)
         self._answered(pending, owner or LOCAL, parse_frame(text))
-
-    async def _keep_unconfirmed(self, pending: PendingCall) -> None:
-        """Keep a transaction message for each backend that has not confirmed it yet.
-
-        A charger keeps a transaction message until it is answered and sends it again after a
-        reconnect (OCPP 1.6 §4.9; 2.0.1 E11): until its answer the charger is the message's
-        durable copy. Once the charger has its answer, the proxy is, for every backend still
-        waiting (up, opening or down), so the rows are written (and committed) just before that
-        answer goes out. A backend that answered in time costs no write at all. When the store
-        fails, the answer waits for the connected backends' confirmations instead (up to
-        ``response_timeout``); what stays unconfirmed then is at risk, and its rows are written
-        as soon as the store works again.
-        """
-        waiting = self._waiting(pending)
-        if not waiting:
-            return
-        frame = pending.frame
-        rows = await self.journal.outbox_add(
-            list(waiting), frame.action or "", frame.raw, pending.transaction_id
-        )
-        if rows is None:
-            await self._await_confirmations(pending)
-            self._owe_rows(pending)
-            return
-        for backend_id, delivery in waiting.items():
-            delivery.outbox_id = rows.get(backend_id)
-            if not delivery.live:  # confirmed or dropped while the row was written
-                self._forget_row(delivery)
-
-    @staticmethod
-    def _waiting(pending: PendingCall) -> dict[str, Delivery]:
-        return {
-            backend_id: delivery
-            for backend_id, delivery in pending.deliveries.items()
-            if delivery.live and delivery.outbox_id is None
-        }
-
-    async def _await_confirmations(self, pending: PendingCall) -> None:
-        event = asyncio.Event()
-        pending.confirmed = event
-        deadline = self.clock.monotonic() + self.config.response_timeout
-        timer = self.clock.call_at(deadline, event.set)
-        try:
-            while any(
-                d.live and self.links[backend_id].connected
-                for backend_id, d in pending.deliveries.items()
-            ):
-                event.clear()
-                await event.wait()
-                if self.clock.monotonic() >= deadline:
-                    break
-        finally:
-            timer.cancel()
-            pending.confirmed = None
-        unconfirmed = sorted(self._waiting(pending))
-        if unconfirmed:
-            frame = pending.frame
-            self.health.lost_durability(
-                self.id,
-                session_label(
-                    self.version, frame.action or "", frame.payload or {}, pending.transaction_id
-                ),
-                frame.action or "",
-                unconfirmed,
-            )
-
-    @staticmethod
-    def _confirmed(pending: PendingCall) -> None:
-        if pending.confirmed is not None:
-            pending.confirmed.set()
-
-    def _owe_rows(self, pending: PendingCall) -> None:
-        if self._waiting(pending):
-            self._unsaved.append(pending)
-            if self._unsaved_task is None:
-                self._unsaved_task = self.tasks.spawn(self._retry_unsaved())
-
-    def _store_recovered(self) -> None:
-        if self._unsaved and self._unsaved_task is None:
-            self._unsaved_task = self.tasks.spawn(self._retry_unsaved())
-
-    async def _retry_unsaved(self) -> None:
-        # Rows owed since the store failed, written once it works again (tried every few s).
-        try:
-            while self._unsaved:
-                pending = self._unsaved[0]
-                waiting = self._waiting(pending)
-                if waiting:
-                    frame = pending.frame
-                    rows = await self.journal.outbox_add(
-                        list(waiting), frame.action or "", frame.raw, pending.transaction_id
-                    )
-                    if rows is None:
-                        await self.clock.sleep(STORE_RETRY_S)
-                        continue
-                    for backend_id, delivery in waiting.items():
-                        delivery.outbox_id = rows.get(backend_id)
-                        if not delivery.live:
-                            self._forget_row(delivery)
-                self._unsaved.pop(0)
-            _LOGGER.warning("%s: the messages held while the store failed are kept now", self.id)
-        finally:
-            self._unsaved_task = None
 
     def _answered(self, pending: PendingCall, answered_by: str, answer: Frame) -> None:
         """The charger has its answer: note who started a session; re-apply the limit on boot."""
         # A settled call may wait in the deadline queue a while: keep no more of it than needed.
         pending.answers = {}
         pending.card = None
-        if not self._unsaved or pending not in self._unsaved:
+        if not self.keeper.owes(pending):
             pending.deliveries = {}
         frame = pending.frame
         key = started_transaction(frame.action or "", frame.payload or {}, pending.transaction_id)
@@ -1264,7 +1176,7 @@ class ChargerHub:
             if chosen is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
                 self.tasks.spawn(self._answer_charger(pending, *chosen))
         for pending in self.pending:
-            self._confirmed(pending)
+            confirmed(pending)
 
     # -- status ------------------------------------------------------------------------------
 
@@ -1296,9 +1208,6 @@ class ChargerHub:
             "alerts": list(self.alerts),
             "backends": [link.snapshot() for link in self.links.values()],
         }
-
-    async def _changed_soon(self) -> None:
-        self._changed()
 
     def _changed(self) -> None:
         if self._on_change is not None:
