@@ -496,8 +496,12 @@ class ChargerHub:
         self.link_state(link, LinkState.IDLE)
 
     async def _drop_charger_state(self, reason: str) -> None:
-        # Calls the charger is gone for are answered by nobody: it sends them again.
-        self.pending.settle_all(AnsweredBy.CHARGER_GONE)
+        # Calls the charger is gone for are answered by nobody: it keeps them and sends them
+        # again (OCPP 1.6 §4.9), so copies not sent to a backend yet are withdrawn: that
+        # backend gets the charger's resend only, not both.
+        for pending in self.pending.settle_all(AnsweredBy.CHARGER_GONE):
+            for backend_id, delivery in pending.deliveries.items():
+                self.links[backend_id].withdraw(delivery)
         await self.commands.fail_all(reason)
 
     # -- backend links ----------------------------------------------------------------------
