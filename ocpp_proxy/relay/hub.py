@@ -727,21 +727,26 @@ class ChargerHub:
         if key is not None:
             self._keep_state(key, frame)
         card = card_of(action, payload)
-        if card is not None:
-            self.last_card = mask_card(card)
-            self._changed()
-        session = session_key(action, payload, transaction_id)
-        owner = self._owner_of(action, payload, session, card)
-        if transactional:
-            if ended_transaction(action, payload):
-                self.authorizer.end_session(session)
-            elif owner is not None:
-                self.authorizer.own_session(session, owner)
-        targets = tuple(
-            link
-            for link in self._preference
-            if link.wants(rule) and self._may_get(link, action, transactional, card, owner)
-        )
+        owner: str | None = None
+        if card is None and not transactional:
+            # Most frames (Heartbeat, StatusNotification, ...): no card, no session.
+            targets = tuple(link for link in self._preference if link.wants(rule))
+        else:
+            if card is not None:
+                self.last_card = mask_card(card)
+                self._changed()
+            session = session_key(action, payload, transaction_id)
+            owner = self._owner_of(action, payload, session, card)
+            if transactional:
+                if ended_transaction(action, payload):
+                    self.authorizer.end_session(session)
+                elif owner is not None:
+                    self.authorizer.own_session(session, owner)
+            targets = tuple(
+                link
+                for link in self._preference
+                if link.wants(rule) and self._may_get(link, action, transactional, card, owner)
+            )
         pending = PendingCall(frame, transaction_id, self._choose_primary(), targets)
         owner_link = self.links.get(owner or "")
         owner_up = owner_link is not None and self._may_answer(owner_link)
