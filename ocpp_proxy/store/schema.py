@@ -204,13 +204,55 @@ CREATE TABLE charger_state (
 );
 """
 
-#: Every migration, in order; ``MIGRATIONS[i].version == i + 1``.
+_V6_NOTIFY_ACCESS = """
+-- Webhooks: from the config (source 'config', re-synced at start) or the REST API ('api').
+CREATE TABLE webhooks (
+    id               TEXT PRIMARY KEY NOT NULL,
+    url              TEXT NOT NULL,
+    events           TEXT NOT NULL,          -- JSON list of event names; [] = every event
+    secret           TEXT NOT NULL,          -- the HMAC key (needed in clear to sign)
+    source           TEXT NOT NULL CHECK (source IN ('config', 'api')),
+    max_queue        INTEGER NOT NULL,
+    timeout_s        REAL NOT NULL,
+    created_at       REAL NOT NULL,
+    delivered        INTEGER NOT NULL DEFAULT 0,
+    dropped          INTEGER NOT NULL DEFAULT 0,  -- deliveries dropped: its queue was full
+    last_attempt_at  REAL,
+    last_success_at  REAL,
+    last_error       TEXT
+);
+
+-- Deliveries not yet accepted (2xx) by their webhook, oldest first.
+CREATE TABLE webhook_queue (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id       TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_id         TEXT NOT NULL,
+    event            TEXT NOT NULL,
+    body             TEXT NOT NULL,
+    created_at       REAL NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  REAL NOT NULL,
+    last_error       TEXT
+);
+CREATE INDEX webhook_queue_order ON webhook_queue (webhook_id, id);
+
+-- REST API tokens created through the API: only the SHA-256 of the secret is kept.
+CREATE TABLE api_tokens (
+    name          TEXT PRIMARY KEY NOT NULL,
+    token_sha256  TEXT NOT NULL UNIQUE,
+    role          TEXT NOT NULL CHECK (role IN ('read', 'control', 'admin')),
+    created_at    REAL NOT NULL
+);
+"""
+
+#: Every migration, in ascending order (another branch holds 5).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "chargers, sessions, transaction ids, counters, outbox", _V1_CORE),
     Migration(2, "audit log and message log", _V2_LOGS),
     Migration(3, "homeowner settings", _V3_SETTINGS),
     Migration(4, "the charger's last boot and connector statuses", _V4_CHARGER_STATE),
     Migration(5, "home cards and cards backends accepted", _V5_CARDS),
+    Migration(6, "webhooks, their delivery queue, API tokens", _V6_NOTIFY_ACCESS),
 )
 
 #: The schema version this code writes and understands (the last migration's).
