@@ -162,7 +162,11 @@ async def test_failed_logins_hold_no_slot_and_are_answered_at_once(
         await home.close()
         for session in sessions:
             await session.close()
-    assert proxy.app[LIMITER].total == 0
+    # The server lets go of each connection as it sees it close: every slot comes back.
+    limiter = proxy.app[LIMITER]
+    async with asyncio.timeout(5):
+        while limiter.total:
+            await asyncio.sleep(0.01)
 
 
 async def test_guesses_from_elsewhere_lock_the_id_but_not_the_charger_at_home(

@@ -70,6 +70,8 @@ class SessionRecorder:
         self.clock = clock
         self._sessions: OrderedDict[str, int] = OrderedDict()  # transaction id -> session id
         self._running: dict[str, RunningSession] = {}
+        # Sessions whose end was noted (note_end) and is not written yet.
+        self._ended: dict[str, RunningSession] = {}
         self._unowned: set[str] = set()
         self._claimed: set[str] = set()  # begun by a backend's remote start
         self._claims: list[RemoteStart] = []
@@ -140,7 +142,8 @@ class SessionRecorder:
             key = _str(_dict(payload.get("transactionInfo")).get("transactionId"))
         else:
             return
-        if key is not None and self._running.pop(key, None) is not None:
+        if key is not None and (ended := self._running.pop(key, None)) is not None:
+            self._ended[key] = ended  # its records, behind, must not start it again
             self._meter_changed()
 
     async def on_charger_call(
@@ -213,7 +216,7 @@ class SessionRecorder:
         remote_start_id: int | None,
     ) -> None:
         where = evse_id if evse_id is not None else connector_id
-        running = self._running.get(key)
+        running = self._running.get(key) or self._ended.get(key)
         if running is None:  # not noted at once (note_start): known in memory first
             running = self._begin(key, where, id_tag, remote_start_id, at, meter_start_wh)
         session_id = await self.store.session_started(
@@ -263,6 +266,7 @@ class SessionRecorder:
         self, key: str, *, at: float, meter_stop_wh: float | None, reason: str | None
     ) -> None:
         self._running.pop(key, None)
+        self._ended.pop(key, None)
         if self.live.pop(key, None) is not None:
             self._meter_changed()
         session_id = self._sessions.get(key)
