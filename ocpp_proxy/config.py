@@ -31,12 +31,21 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import voluptuous as vol
 import yaml
 
+from ocpp_proxy.policy.authorization import (
+    AuthorizationMode,
+    HomeCard,
+    IdTagRoute,
+    OfflineAuthorization,
+    ShareSessions,
+)
 from ocpp_proxy.protocol.versions import OcppVersion
 from ocpp_proxy.security.identity import MAX_CHARGE_POINT_ID, charge_point_id_problem
 
@@ -101,6 +110,11 @@ DEFAULTS: Final[dict[str, Any]] = {
     "trusted_proxies": [],
     "home_rate_per_kwh": 0.0,
     "home_currency": "EUR",
+    "authorization": "any_backend",
+    "id_tag_routes": [],
+    "home_cards": [],
+    "offline_authorization": "known_cards",
+    "known_card_days": 30.0,
     "chargers": [],
     "ssl_certfile": "",
     "ssl_keyfile": "",
@@ -194,6 +208,7 @@ class ServiceConfig:
     client_certfile: str = ""  # PEM client certificate (security profile 3); "" = none
     client_keyfile: str = ""  # its private key
     verify_tls: bool = True  # False: wss:// without certificate checks (logged as a warning)
+    share_sessions: ShareSessions = ShareSessions.ALL  # own: only the sessions it owns
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +237,7 @@ class InboundBackendConfig:
     rate_per_kwh: float = 0.0  # price per kWh, in currency, >= 0
     currency: str = "EUR"
     allow_config_changes: bool = False
+    share_sessions: ShareSessions = ShareSessions.ALL  # own: only the sessions it owns
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +354,12 @@ class ProxyConfig:
     trusted_proxies: tuple[str, ...] = ()
     home_rate_per_kwh: float = 0.0  # the home's electricity price, for cost estimates, >= 0
     home_currency: str = "EUR"
+    # Card authorization across backends (issue 12; see ocpp_proxy.policy.authorization).
+    authorization: AuthorizationMode = AuthorizationMode.ANY_BACKEND
+    id_tag_routes: tuple[IdTagRoute, ...] = ()  # cards asked of one backend only
+    home_cards: tuple[HomeCard, ...] = field(default=(), repr=False)  # personal data
+    offline_authorization: OfflineAuthorization = OfflineAuthorization.KNOWN_CARDS
+    known_card_days: float = 30.0  # days a card a backend accepted stays known, > 0
     # Security.
     chargers: tuple[ChargerCredential, ...] = ()  # known chargers; () = any may connect
     ssl_certfile: str = ""  # PEM certificate for wss:// on the charger side; "" = plain ws://
@@ -496,6 +518,65 @@ def _discovery_prefix(value: object) -> str:
     return text
 
 
+def _member(kind: type[StrEnum]) -> Callable[[object], Any]:
+    """A validator for one of the values of ``kind``, giving the enum member."""
+
+    def validate(value: object) -> Any:
+        try:
+            return kind(value)
+        except ValueError:
+            choices = ", ".join(member.value for member in kind)
+            raise vol.Invalid(f"must be one of {choices}, got {value!r}") from None
+
+    return validate
+
+
+#: The longest card id: a 2.0.1 ``IdTokenType.idToken`` (36; a 1.6 ``IdToken`` is 20).
+CARD_ID_MAX: Final = 36
+
+
+#: A card id: printable ASCII without spaces (1.6 ``CiString20Type``, 2.0.1 ``identifierString``
+#: of ``idToken``). The app's schema (config.yaml) says the same with ``match()``.
+_CARD_ID_RE = re.compile(r"[!-~]{1,36}")
+#: A route's match: an exact card id, or a prefix of one ending in a single ``*``.
+_CARD_MATCH_RE = re.compile(r"[!-)+-~]{1,36}|[!-)+-~]{1,35}\*")
+_DATE_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])")
+
+
+def _card_id(value: object) -> str:
+    text = _string(value)
+    if not _CARD_ID_RE.fullmatch(text):
+        raise vol.Invalid(
+            f"must be 1-{CARD_ID_MAX} printable characters without spaces (an id tag or id token)"
+        )
+    return text
+
+
+def _card_match(value: object) -> str:
+    text = _string(value)
+    if not _CARD_MATCH_RE.fullmatch(text):
+        raise vol.Invalid(
+            "must be an exact card id or a prefix ending in '*' (one '*', at the end only; "
+            f"1-{CARD_ID_MAX} printable characters without spaces)"
+        )
+    return text
+
+
+def _expiry(value: object) -> float:
+    """An ISO 8601 date, YYYY-MM-DD -> its start in local time (Unix s): the card expires then."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        day = value  # YAML reads an unquoted date itself
+    elif isinstance(value, str) and _DATE_RE.fullmatch(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise vol.Invalid(f"no such day: {value!r}") from None
+    else:
+        shown = repr(value) if isinstance(value, str) else _type_name(value)
+        raise vol.Invalid(f"expected an ISO 8601 date as YYYY-MM-DD (2027-01-31), got {shown}")
+    return datetime.combine(day, datetime.min.time()).timestamp()
+
+
 def _secret(value: object) -> str:
     text = _string(value)
     if len(text) < MIN_SECRET:
@@ -583,6 +664,7 @@ _SERVICE_SCHEMA = vol.Schema(
         vol.Optional("client_certfile", default=""): _string,
         vol.Optional("client_keyfile", default=""): _string,
         vol.Optional("verify_tls", default=True): _boolean,
+        vol.Optional("share_sessions", default="all"): _member(ShareSessions),
     }
 )
 
@@ -617,6 +699,22 @@ _INBOUND_SCHEMA = vol.Schema(
         vol.Optional("rate_per_kwh", default=0.0): _RATE,
         vol.Optional("currency", default="EUR"): _string,
         vol.Optional("allow_config_changes", default=False): _boolean,
+        vol.Optional("share_sessions", default="all"): _member(ShareSessions),
+    }
+)
+
+_ID_TAG_ROUTE = vol.Schema(
+    {
+        vol.Required("match"): _card_match,
+        vol.Required("backend"): _identifier,
+    }
+)
+
+_HOME_CARD = vol.Schema(
+    {
+        vol.Required("id"): _card_id,
+        vol.Optional("name", default=""): _string,
+        vol.Optional("expires"): _expiry,
     }
 )
 
@@ -686,6 +784,11 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "trusted_proxies": [_network],
     "home_rate_per_kwh": _number(0.0, exclusive=False),
     "home_currency": _string,
+    "authorization": _member(AuthorizationMode),
+    "id_tag_routes": [_ID_TAG_ROUTE],
+    "home_cards": [_HOME_CARD],
+    "offline_authorization": _member(OfflineAuthorization),
+    "known_card_days": _POSITIVE_DURATION,
     "chargers": [_CHARGER_SCHEMA],
     "ssl_certfile": _string,
     "ssl_keyfile": _string,
@@ -820,6 +923,12 @@ def parse_config(
         ServiceConfig(**{"version": version, **entry}) for entry in options["ocpp_services"]
     )
     inbound = tuple(InboundBackendConfig(**entry) for entry in options["inbound_backends"])
+    # Routes may name any configured entry (one left out below just never answers).
+    configured = {s.id for s in services} | {b.id for b in inbound}
+    routes = _check_routes(
+        tuple(IdTagRoute(**entry) for entry in options["id_tag_routes"]), configured, problem
+    )
+    home_cards = _home_cards(options["home_cards"], problem)
     # Indices of the entries left out; problems name the entries by their place in the file.
     bad_services = _check_services(services, problem)
     bad_inbound = _check_inbound(inbound, problem)
@@ -877,6 +986,8 @@ def parse_config(
                 SchedulePeriod(**period) for period in options["charging_schedule"]
             ),
             "chargers": tuple(ChargerCredential(**entry) for entry in options["chargers"]),
+            "id_tag_routes": routes,
+            "home_cards": home_cards,
             "api_tokens": _api_tokens(options["api_tokens"]),
             "webhooks": _webhooks(options["webhooks"]),
             "allowed_networks": tuple(options["allowed_networks"]),
@@ -964,6 +1075,51 @@ def _check_inbound(inbound: Sequence[InboundBackendConfig], problem: _Problem) -
     return bad
 
 
+def _check_routes(
+    routes: Sequence[IdTagRoute], ids: set[str], problem: _Problem
+) -> tuple[IdTagRoute, ...]:
+    """The routes to keep; one naming no configured backend, or a repeated match, is left out."""
+    kept: list[IdTagRoute] = []
+    seen: dict[str, int] = {}
+    for index, route in enumerate(routes):
+        if route.backend not in ids:
+            problem(
+                ConfigError(
+                    f"id_tag_routes[{index}].backend",
+                    f"{route.backend!r} is not the id of a configured service or inbound backend",
+                ),
+                "the route is left out",
+            )
+        elif route.match in seen:
+            problem(
+                ConfigError(
+                    f"id_tag_routes[{index}].match",
+                    f"the same match as id_tag_routes[{seen[route.match]}], which always wins",
+                ),
+                "the route is left out",
+            )
+        else:
+            seen[route.match] = index
+            kept.append(route)
+    return tuple(kept)
+
+
+def _home_cards(entries: Sequence[Mapping[str, Any]], problem: _Problem) -> tuple[HomeCard, ...]:
+    seen: set[str] = set()
+    cards = []
+    for index, entry in enumerate(entries):
+        if entry["id"] in seen:
+            # The card id itself is personal data: the error names the entry, not the card.
+            problem(
+                ConfigError(f"home_cards[{index}].id", "the same card as an earlier entry"),
+                "the entry is left out",
+            )
+            continue
+        seen.add(entry["id"])
+        cards.append(HomeCard(entry["id"], entry["name"], entry.get("expires"), "config"))
+    return tuple(cards)
+
+
 def _check_unique_ids(
     services: Sequence[ServiceConfig],
     inbound: Sequence[InboundBackendConfig],
@@ -1030,6 +1186,12 @@ def _to_options(config: ProxyConfig) -> dict[str, Any]:
     options["disallowed_providers"] = list(config.disallowed_providers)
     options["charging_schedule"] = [dataclasses.asdict(p) for p in config.charging_schedule]
     options["chargers"] = [dataclasses.asdict(c) for c in config.chargers]
+    options["id_tag_routes"] = [dataclasses.asdict(r) for r in config.id_tag_routes]
+    options["home_cards"] = [
+        {"id": c.id_tag, "name": c.name, "expires": _iso(c.expires_at)} for c in config.home_cards
+    ]
+    for key in ("authorization", "offline_authorization"):
+        options[key] = str(options[key])
     options["api_tokens"] = [dataclasses.asdict(t) for t in config.api_tokens]
     options["webhooks"] = [
         {**dataclasses.asdict(w), "events": list(w.events)} for w in config.webhooks
@@ -1044,4 +1206,10 @@ def _entry_to_options(entry: ServiceConfig | InboundBackendConfig) -> dict[str, 
     options = {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)}
     if "version" in options:
         options["version"] = str(options["version"])
+    options["share_sessions"] = str(options["share_sessions"])
     return options
+
+
+def _iso(at: float | None) -> str | None:
+    # Config expiries are local midnights (see _expiry): the local date gives them back.
+    return None if at is None else datetime.fromtimestamp(at).date().isoformat()

@@ -75,6 +75,14 @@ class _Recorder:
                 self.handled.append((msg.action, payload))
                 self._handled_changed.notify_all()
 
+    def card_status(self, id_tag: str) -> str:
+        """The status this CSMS answers for a card: Invalid for ``reject_id_tags``, else what
+        the CSMS's ``cards`` say (a card it does not know: Invalid; no ``cards``: Accepted)."""
+        if id_tag in self.reject_id_tags:
+            return "Invalid"
+        cards = self.csms.cards
+        return "Accepted" if cards is None else cards.get(id_tag, "Invalid")
+
     def actions(self) -> list[str]:
         """The actions of the CALLs handled, in order."""
         return [action for action, _payload in self.handled]
@@ -125,14 +133,13 @@ class Csms16(_Recorder, ChargePoint16):
 
     @on("Authorize")
     def on_authorize(self, id_tag: str, **_: Any) -> result16.Authorize:
-        status = "Invalid" if id_tag in self.reject_id_tags else AuthorizationStatus.accepted
-        return result16.Authorize(id_tag_info={"status": status})
+        return result16.Authorize(id_tag_info={"status": self.card_status(id_tag)})
 
     @on("StartTransaction")
-    def on_start(self, **_: Any) -> result16.StartTransaction:
+    def on_start(self, id_tag: str, **_: Any) -> result16.StartTransaction:
         transaction_id = self.csms.next_transaction_id()
         return result16.StartTransaction(
-            transaction_id=transaction_id, id_tag_info={"status": AuthorizationStatus.accepted}
+            transaction_id=transaction_id, id_tag_info={"status": self.card_status(id_tag)}
         )
 
     @on("MeterValues")
@@ -140,8 +147,9 @@ class Csms16(_Recorder, ChargePoint16):
         return result16.MeterValues()
 
     @on("StopTransaction")
-    def on_stop(self, **_: Any) -> result16.StopTransaction:
-        return result16.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
+    def on_stop(self, id_tag: str | None = None, **_: Any) -> result16.StopTransaction:
+        status = AuthorizationStatus.accepted if id_tag is None else self.card_status(id_tag)
+        return result16.StopTransaction(id_tag_info={"status": status})
 
     @on("DataTransfer")
     def on_data_transfer(self, **_: Any) -> result16.DataTransfer:
@@ -175,13 +183,14 @@ class Csms201(_Recorder, ChargePoint201):
 
     @on("Authorize")
     def on_authorize(self, id_token: dict[str, Any], **_: Any) -> result201.Authorize:
-        status = "Invalid" if id_token["id_token"] in self.reject_id_tags else "Accepted"
+        status = self.card_status(id_token["id_token"])
         return self._call_result.Authorize(id_token_info={"status": status})
 
     @on("TransactionEvent")
     def on_transaction_event(self, **kwargs: Any) -> result201.TransactionEvent:
         if "id_token" in kwargs:
-            return self._call_result.TransactionEvent(id_token_info={"status": "Accepted"})
+            status = self.card_status(kwargs["id_token"]["id_token"])
+            return self._call_result.TransactionEvent(id_token_info={"status": status})
         return self._call_result.TransactionEvent()
 
     @on("MeterValues")
@@ -207,8 +216,9 @@ class Csms:
     ``gate``: when set to an unset ``asyncio.Event``, the CSMS holds every frame until the
     event is set (a CSMS that is slow to answer). ``peer_class`` replaces the version's peer
     (a test's CSMS with other answers); ``accept_without_subprotocol`` accepts a charge point
-    that offers no subprotocol (to observe it). Use it started (:meth:`start`) or as an async
-    context manager.
+    that offers no subprotocol (to observe it). ``cards``: the card ids this CSMS knows, with
+    the status it answers for each (others: Invalid); None (default) accepts every card. Use it
+    started (:meth:`start`) or as an async context manager.
     """
 
     def __init__(
@@ -237,6 +247,7 @@ class Csms:
         self.request_headers: list[dict[str, str]] = []
         self.connects = 0
         self.gate: asyncio.Event | None = None
+        self.cards: dict[str, str] | None = None
         self.port = 0
         self._next_transaction_id = first_transaction_id
         self._assigned: list[int] = []

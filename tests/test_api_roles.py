@@ -33,6 +33,7 @@ PATH_VALUES = {
     "session_id": "1",
     "name": "nobody",
     "webhook_id": "nowhere",
+    "card_id": "NOCARD01",
 }
 
 

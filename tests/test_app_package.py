@@ -244,7 +244,10 @@ def test_a_full_set_of_options_passes_both_the_schema_and_the_proxy() -> None:
                 "rate_per_kwh": 0.3,
             }
         ],
-        "inbound_backends": [{"id": "fleet", "token": "a-long-secret"}],
+        "inbound_backends": [{"id": "fleet", "token": "a-long-secret", "share_sessions": "own"}],
+        "id_tag_routes": [{"match": "NL-ABC-*", "backend": "fleet"}],
+        "home_cards": [{"id": "04A1B2C3D4", "name": "Anna", "expires": "2030-01-01"}],
+        "offline_authorization": "home_cards",
         "chargers": [{"id": "CP_1", "password": "charger-secret"}],
         "charging_schedule": [{"start": "22:00", "end": "06:00", "max_current_a": 16}],
         "allowed_providers": ["energy_co"],
@@ -269,6 +272,9 @@ def test_a_full_set_of_options_passes_both_the_schema_and_the_proxy() -> None:
     parsed = parse_config(supervisor_options(config["schema"], options))
     assert parsed.ocpp_services[0].version.value == "2.0.1"
     assert parsed.charging_schedule[0].max_current_a == 16
+    assert parsed.inbound_backends[0].share_sessions == "own"
+    assert parsed.id_tag_routes[0].backend == "fleet"
+    assert parsed.home_cards[0].name == "Anna"
     assert parsed.webhooks[0].events == ("session.stopped", "backend.down")
     assert parsed.api_tokens[0].role == "read"
 
@@ -486,6 +492,8 @@ ENTRIES: dict[str, dict[str, Any]] = {
     "inbound_backends": {"id": "fleet", "token": "a-long-secret"},
     "charging_schedule": {"start": "22:00", "end": "06:00", "max_current_a": 16},
     "chargers": {"id": "CP_1", "password": "charger-secret"},
+    "id_tag_routes": {"match": "NL-ABC-*", "backend": "energy_co"},
+    "home_cards": {"id": "04A1B2C3D4", "name": "Anna", "expires": "2030-01-31"},
     "api_tokens": {"name": "kiosk", "token": "kiosk-token-0123456789", "role": "read"},
     "webhooks": {
         "id": "notify",
@@ -494,6 +502,7 @@ ENTRIES: dict[str, dict[str, Any]] = {
         "events": ["session.stopped"],
     },
 }
+_CARD = ["A", "x" * 36, "x" * 37, "", "a b", "04A1B2C3", "tag\n", "caf\u00e9"]
 
 _ID = ["a", "x" * 64, "x" * 65, "", "a b", "a/b", "a\n", "x" * 64 + "\n", "energy_co"]
 _TIME = ["00:00", "23:59", "24:00", "7:00", "22:00\n", "22:60"]
@@ -518,6 +527,10 @@ PROBES: dict[str, list[Any]] = {
     "charging_schedule.start": _TIME,
     "charging_schedule.end": _TIME,
     "mqtt_discovery_prefix": ["", "homeassistant", "\n", "my prefix"],
+    "home_cards.id": _CARD,
+    "id_tag_routes.match": [*_CARD, "NL-*", "*", "N*L", "x" * 35 + "*", "x" * 36 + "*", "**"],
+    "id_tag_routes.backend": _ID,
+    "home_cards.expires": ["2027-12-31", "2027-1-31", "tomorrow", "", "2027-12-31T00:00"],
 }
 
 #: Where the Supervisor may accept what the proxy refuses: the proxy then leaves the service or
@@ -529,6 +542,9 @@ SET_ASIDE = {
     "preferred_provider",
     "api_token",  # shorter than 16 characters: a generated one is used
     "chargers.password",  # empty: that charger is refused until it has one
+    # A route to a backend that is not configured (the walk configures none) is left out.
+    "id_tag_routes.match",
+    "id_tag_routes.backend",
     "api_tokens.token",  # shorter than 16 characters: that token is left out
     "webhooks.secret",  # likewise that webhook
 }

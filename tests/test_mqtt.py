@@ -112,6 +112,7 @@ async def test_discovery_is_valid_for_home_assistant(
         "total_energy",
         "session_duration",
         "session_owner",
+        "last_card",
         "session_revenue",
         "stop_session",
         "max_current",
@@ -391,3 +392,15 @@ async def test_settings_changed_over_rest_are_audited_like_those_from_home_assis
         ("home_assistant", "SetMaxCurrent", {"max_current_a": 12.0}, "allowed", None),
         ("home_assistant", "SetSharedCharging", {"enabled": True}, "allowed", None),
     ]
+
+
+async def test_the_session_owner_and_the_masked_last_card_follow_a_tapped_card(
+    house: Any,
+    watcher: MqttWatcher,  # noqa: F811
+) -> None:
+    _csms, _proxy, charger = await house(home_cards=[{"id": "04A1B2C3D4E5", "name": "Anna"}])
+    await watcher.wait_value(state("last_card"), "none")
+    assert (await charger.authorize("04A1B2C3D4E5")).id_tag_info["status"] == "Accepted"
+    await watcher.wait_value(state("last_card"), "04********E5")
+    await charger.start_transaction(1, "04A1B2C3D4E5", 0)
+    await watcher.wait_value(state("session_owner"), "home")

@@ -267,3 +267,33 @@ async def test_page_shows_webhooks_with_their_drops_to_an_admin_only(
     await expect(other.get_by_test_id("link")).to_have_text("live", timeout=10000)
     await expect(other.locator("#webhooks-card")).to_be_hidden()
     await expect(other.locator("#token-form")).to_be_hidden()
+
+
+async def test_page_lists_adds_and_removes_home_cards(
+    browser: Any, start_proxy: StartProxy
+) -> None:
+    from playwright.async_api import expect
+
+    proxy = await start_proxy(
+        api_public_read=False,
+        home_cards=[{"id": "CONFIGCARD01", "name": "Anna"}],
+    )
+    page = await browser.new_page(viewport={"width": 1100, "height": 1400})
+    await page.goto(f"http://127.0.0.1:{proxy.port}/?token={proxy.api_token}")
+    table = page.get_by_test_id("cards-table")
+    await expect(table).to_contain_text("CO********01", timeout=10000)
+    await expect(table).to_contain_text("Anna")
+    assert "CONFIGCARD01" not in await table.inner_text()  # shown masked
+
+    await page.fill("#card-id", "04A1B2C3D4E5")
+    await page.fill("#card-name", "Ben")
+    await page.click("#card-form button[type=submit]")
+    await expect(table).to_contain_text("04********E5")
+    assert [c.id_tag for c in proxy.registry.cards.home_cards()] == [
+        "CONFIGCARD01",
+        "04A1B2C3D4E5",
+    ]
+    await page.click("button[data-card='04A1B2C3D4E5']")
+    await expect(table).not_to_contain_text("04********E5")
+    assert await page.locator("button[data-card='CONFIGCARD01']").count() == 0  # config: kept
+    await page.close()

@@ -210,6 +210,8 @@ SESSION_DURATION = EntityDescription(
 SESSION_OWNER = EntityDescription(
     "session_owner", "sensor", "Session owner", icon="mdi:account-cash"
 )
+#: The last card presented at the charger, masked (card ids are personal data).
+LAST_CARD = EntityDescription("last_card", "sensor", "Last card", icon="mdi:card-account-details")
 STOP = EntityDescription("stop_session", "button", "Stop session", icon="mdi:stop-circle")
 MAX_CURRENT = EntityDescription(
     "max_current",
@@ -287,6 +289,7 @@ def charger_entities(hub: ChargerHub, device: Device, currency: str) -> list[Ent
         Entity(device, TOTAL_ENERGY, number(total, 3)),
         Entity(device, SESSION_DURATION, number(duration, 1)),
         Entity(device, SESSION_OWNER, owner),
+        Entity(device, LAST_CARD, hub.last_card or "none"),
         Entity(device, session_revenue(currency), number(revenue, 2)),
         Entity(device, STOP, None),
         Entity(device, MAX_CURRENT, NONE if limit is None else number(limit, 1)),

@@ -132,6 +132,22 @@ def started_transaction(
     return None
 
 
+def session_key(action: str, payload: Mapping[str, Any], transaction_id: int | None) -> str | None:
+    """The key of the session any transaction message belongs to: the 1.6 id, the 2.x one."""
+    if action == "TransactionEvent":
+        info = payload.get("transactionInfo")
+        named = info.get("transactionId") if isinstance(info, dict) else None
+        return named if isinstance(named, str) else None
+    return None if transaction_id is None else str(transaction_id)
+
+
+def ended_transaction(action: str, payload: Mapping[str, Any]) -> bool:
+    """Whether a message ends its transaction: 1.6 StopTransaction, 2.x TransactionEvent Ended."""
+    return action == "StopTransaction" or (
+        action == "TransactionEvent" and payload.get("eventType") == "Ended"
+    )
+
+
 def session_label(
     version: OcppVersion, action: str, payload: Mapping[str, Any], transaction_id: int | None
 ) -> str:

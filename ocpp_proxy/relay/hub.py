@@ -16,7 +16,9 @@ Two hook points, for who extends the relay:
 * :meth:`ChargerHub._choose_answer` picks the answer the charger gets to a CALL among the
   backends' answers, on every answer and once more at the deadline (today: the primary's, or
   the next backend's in preference order when the primary is gone); the backend it names is
-  who answered (a StartTransaction's answerer owns a session no remote start claimed).
+  who answered (a StartTransaction's answerer owns a session no remote start claimed). A CALL
+  that presents a card is answered by the card rules instead (:meth:`ChargerHub._decide_card`,
+  :mod:`ocpp_proxy.policy.authorization`), whose store look-up (offline) does not fit the hook.
 * :meth:`ChargerHub.render` renders a charger CALL for one backend link (today: the backend's
   own 1.6 transaction id); version translation per link plugs in there.
 """
@@ -32,6 +34,7 @@ from typing import Any, Protocol
 from ocpp_proxy.clock import Clock, SystemClock, iso_utc
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
 from ocpp_proxy.metrics import Metrics
+from ocpp_proxy.policy.authorization import ACCEPTED, HOME, card_of, mask_card, status_of
 from ocpp_proxy.policy.decisions import AllowAll, Arbiter
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.protocol.frames import (
@@ -54,13 +57,17 @@ from ocpp_proxy.protocol.messages import (
     charger_message_rule,
     connector_key,
     connector_status,
+    ended_transaction,
+    session_key,
     session_label,
     started_transaction,
     state_key,
     transaction_id_16,
 )
 from ocpp_proxy.protocol.versions import OcppVersion
+from ocpp_proxy.relay.authorizer import CARD_ANSWERED, Authorizer, CardCheck
 from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction, LinkState
+from ocpp_proxy.relay.cards import CardBook
 from ocpp_proxy.relay.charge_point import ChargePoint, ChargerConnection
 from ocpp_proxy.relay.charger_commands import ChargerCommands, HomeownerResult
 from ocpp_proxy.relay.command_queue import CommandQueue
@@ -142,6 +149,7 @@ class ChargerHub:
         config: the proxy's configuration.
         store: where transaction messages, sessions and the message log are kept.
         home: the homeowner's inputs (current limit); shared by every charger of the house.
+        cards: the house's cards (home cards, cards backends accepted); shared likewise.
         metrics: the proxy's metrics.
         arbiter: decides which backend commands reach the charger.
         upstream_factory: makes the outbound client of a service (None: no outbound links).
@@ -157,6 +165,7 @@ class ChargerHub:
         store: Store,
         *,
         home: HomeState | None = None,
+        cards: CardBook | None = None,
         metrics: Metrics | None = None,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
@@ -209,6 +218,12 @@ class ChargerHub:
             for by in ("backend", "local")
         }
         self.home = home or HomeState()
+        self.cards = cards or CardBook(config, store)
+        self.authorizer = Authorizer(
+            config, self.cards, clock=self.clock.monotonic, wall_clock=self.clock.time
+        )
+        #: The last card presented at the charger, masked (for displays; personal data).
+        self.last_card = ""
         self.alerts: deque[dict[str, Any]] = deque(maxlen=20)
         self._upstream_factory = upstream_factory
         self._services = {s.id: s for s in config.ocpp_services if s.enabled}
@@ -711,9 +726,36 @@ class ChargerHub:
         key = state_key(action, payload)
         if key is not None:
             self._keep_state(key, frame)
-        targets = tuple(link for link in self._preference if link.wants(rule))
+        card = card_of(action, payload)
+        owner: str | None = None
+        if card is None and not transactional:
+            # Most frames (Heartbeat, StatusNotification, ...): no card, no session.
+            targets = tuple(link for link in self._preference if link.wants(rule))
+        else:
+            if card is not None:
+                self.last_card = mask_card(card)
+                self._changed()
+            session = session_key(action, payload, transaction_id)
+            owner = self._owner_of(action, payload, session, card)
+            if transactional:
+                if ended_transaction(action, payload):
+                    self.authorizer.end_session(session)
+                elif owner is not None:
+                    self.authorizer.own_session(session, owner)
+            targets = tuple(
+                link
+                for link in self._preference
+                if link.wants(rule) and self._may_get(link, action, transactional, card, owner)
+            )
         pending = PendingCall(frame, transaction_id, self._choose_primary(), targets)
-        self.pending.add(pending, watch=pending.primary is not None)
+        owner_link = self.links.get(owner or "")
+        owner_up = owner_link is not None and self._may_answer(owner_link)
+        if owner_up:
+            pending.primary = owner_link  # the owner answers for its session and its card
+        if card is not None and action in CARD_ANSWERED:
+            pending.card = self.authorizer.check(card, self._judges(owner, owner_up, targets))
+        watch = pending.primary is not None if pending.card is None else bool(pending.card.order)
+        self.pending.add(pending, watch=watch)
         for link in targets:
             delivery = Delivery(frame, rule, pending, transaction_id)
             if transactional:
@@ -728,8 +770,125 @@ class ChargerHub:
                 "recording a session",
                 lambda: self.sessions.on_charger_call(action, payload, transaction_id),
             )
-        if pending.primary is None and self.pending.settle(pending, AnsweredBy.LOCAL):
+        if pending.card is not None:
+            await self._decide_card(pending)
+        elif pending.primary is None and self.pending.settle(pending, AnsweredBy.LOCAL):
             await self._answer_locally(pending)
+
+    def _owner_of(
+        self, action: str, payload: dict[str, Any], session: str | None, card: str | None
+    ) -> str | None:
+        """Who owns what this CALL concerns, as far as known before any backend answers.
+
+        The session's owner (``session`` is its key), or the backend whose remote start a
+        start message answers; else, for a card, its owner by home card, a recent acceptance
+        or its route (:meth:`Authorizer.owner_of_card`).
+        """
+        owner = self.authorizer.session_owner(session) or self.sessions.owner_of(session)
+        if owner is None:
+            owner = self.sessions.start_claimant(action, payload)
+        if owner is not None and owner != LOCAL:
+            return owner
+        return self.authorizer.owner_of_card(card, remembered=action != "Authorize")
+
+    def _may_get(
+        self,
+        link: BackendLink,
+        action: str,
+        transactional: bool,
+        card: str | None,
+        owner: str | None,
+    ) -> bool:
+        """Whether ``link`` gets this CALL: cards by their routes, sessions by share_sessions."""
+        if action == "Authorize":
+            return self.authorizer.asks(link.id, card)
+        if transactional:
+            return self.authorizer.may_see(link.id, owner)
+        return True
+
+    @staticmethod
+    def _may_answer(link: BackendLink) -> bool:
+        return link.connected or link.opening
+
+    def _judges(
+        self, owner: str | None, owner_up: bool, targets: tuple[BackendLink, ...]
+    ) -> tuple[str, ...]:
+        """Whose verdict on a card counts: its known owner's, else every asked backend's.
+
+        None when the owner is known but down: the offline rule decides then.
+        """
+        if owner is None:
+            return tuple(link.id for link in targets if self._may_answer(link))
+        return (owner,) if owner_up else ()
+
+    def _card_answer(self, check: CardCheck, link: BackendLink, frame: Frame) -> None:
+        """Note a backend's verdict on a card (a CALLERROR or no status counts as none)."""
+        if link.id not in check.order:
+            return  # it got the call for its records only (the card's owner was known)
+        status = status_of(frame.payload) if frame.message_type == CALLRESULT else None
+        if status is None:
+            check.failed.add(link.id)
+            return
+        check.answers[link.id] = status
+        check.frames[link.id] = frame
+        if status == ACCEPTED:
+            self.cards.accepted(check.id_tag, link.id)
+
+    async def _decide_card(self, pending: PendingCall, *, final: bool = False) -> None:
+        """Answer a card CALL once the verdicts so far decide it (``policy.authorization``).
+
+        ``final`` at the deadline (the call is settled already): backends still silent count
+        as no answer. With no verdict at all the proxy answers by ``offline_authorization``.
+        """
+        check = pending.card
+        if check is None or (pending.done and not final):
+            return
+        waiting = (
+            ()
+            if final
+            else tuple(
+                backend_id
+                for backend_id in check.order
+                if not check.answered(backend_id) and self._may_answer(self.links[backend_id])
+            )
+        )
+        primary = pending.primary.id if pending.primary else None
+        choice = self.authorizer.choose(check, primary, waiting)
+        if choice is None:
+            if waiting:
+                return
+            choice = await self.authorizer.offline(check.id_tag)
+        by = AnsweredBy.BACKEND if choice.answer_from else AnsweredBy.LOCAL
+        if not final and not self.pending.settle(pending, by):
+            return  # answered meanwhile (while the known cards were read)
+        _LOGGER.info(
+            "%s: %s of card %s: %s (%s)%s",
+            self.id,
+            pending.frame.action,
+            mask_card(check.id_tag),
+            choice.status,
+            choice.answer_from or "the proxy",
+            f", owner {choice.owner}" if choice.owner else "",
+        )
+        if choice.owner is not None:
+            self.authorizer.remember(check.id_tag, choice.owner)
+        else:
+            self.authorizer.forget(check.id_tag)
+        if choice.answer_from is not None:
+            pending.primary = self.links[choice.answer_from]
+            await self._answer_charger(
+                pending, choice.answer_from, check.frames[choice.answer_from]
+            )
+        else:
+            await self._answer_locally(pending, status=choice.status, owner=choice.owner)
+        if choice.owner is not None:
+            frame, owner = pending.frame, choice.owner
+            key = session_key(frame.action or "", frame.payload or {}, pending.transaction_id)
+            if not ended_transaction(frame.action or "", frame.payload or {}):
+                self.authorizer.own_session(key, owner)
+            self.journal.later(
+                "recording a session's owner", lambda: self.sessions.on_card_owner(key, owner)
+            )
 
     async def _allocate_transaction_id(self) -> int:
         """A new charger-side 1.6 transaction id (OCPP 1.6 §4.8); from memory if the store fails."""
@@ -785,7 +944,7 @@ class ChargerHub:
     def _fault(self, where: Any, payload: dict[str, Any]) -> None:
         """A connector faulted: if a backend's session runs there, the homeowner hears of it."""
         for session in self.sessions.running():
-            if session.connector in (where, None) and session.owner not in (None, LOCAL):
+            if session.connector in (where, None) and session.owner not in (None, LOCAL, HOME):
                 alert = {
                     "at": iso_utc(self.clock.time()),
                     "connector": where,
@@ -875,6 +1034,10 @@ class ChargerHub:
             confirmed(pending)
             return
         pending.answers[link.id] = frame
+        if pending.card is not None:
+            self._card_answer(pending.card, link, frame)
+            await self._decide_card(pending)
+            return
         chosen = self._choose_answer(pending, final=False)
         if chosen is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
             await self._answer_charger(pending, *chosen)
@@ -907,7 +1070,10 @@ class ChargerHub:
         self.point.send(text)
         self._answered(pending, backend_id, frame)
 
-    async def _answer_locally(self, pending: PendingCall) -> None:
+    async def _answer_locally(
+        self, pending: PendingCall, *, status: str | None = None, owner: str | None = None
+    ) -> None:
+        """The proxy answers the charger itself; ``status`` for a card's, ``owner`` its owner."""
         self._answered_in(pending, "local")
         frame = pending.frame
         payload = local_answer(
@@ -917,6 +1083,10 @@ class ChargerHub:
             transaction_id=pending.transaction_id,
             heartbeat_interval_s=self.config.heartbeat_interval,
         )
+        if payload is not None and status is not None:
+            for info in ("idTagInfo", "idTokenInfo"):
+                if isinstance(payload.get(info), dict):
+                    payload[info]["status"] = status
         if payload is None:
             text = build_call_error(
                 frame.unique_id,
@@ -927,12 +1097,13 @@ class ChargerHub:
             text = build_call_result(frame.unique_id, payload)
         await self.keeper.keep(pending)
         self.point.send(text)
-        self._answered(pending, LOCAL, parse_frame(text))
+        self._answered(pending, owner or LOCAL, parse_frame(text))
 
     def _answered(self, pending: PendingCall, answered_by: str, answer: Frame) -> None:
         """The charger has its answer: note who started a session; re-apply the limit on boot."""
         # A settled call may wait in the deadline queue a while: keep no more of it than needed.
         pending.answers = {}
+        pending.card = None
         if not self.keeper.owes(pending):
             pending.deliveries = {}
         frame = pending.frame
@@ -957,6 +1128,15 @@ class ChargerHub:
 
     def _on_deadline(self, pending: PendingCall) -> None:
         # Settled already by PendingCalls: nobody else answers it now.
+        if pending.card is not None:
+            _LOGGER.info(
+                "%s: not every backend judged the card of %s within %ss; deciding on the rest",
+                self.id,
+                pending.frame.action,
+                self.config.response_timeout,
+            )
+            self.tasks.spawn(self._decide_card(pending, final=True))
+            return
         chosen = self._choose_answer(pending, final=True)
         if chosen is not None:
             self.tasks.spawn(self._answer_charger(pending, *chosen))
@@ -976,7 +1156,12 @@ class ChargerHub:
         The next backend in preference order that got the call and has answered it or still
         can; failing that, the proxy answers at once rather than at the deadline.
         """
+        for pending in self.pending:
+            if pending.card is not None and gone.id in pending.card.order:
+                self.tasks.spawn(self._decide_card(pending))  # it is waited for no more
         for pending in self.pending.waiting_for(gone):
+            if pending.card is not None:
+                continue
             successor = next(
                 (
                     link
@@ -1029,6 +1214,7 @@ class ChargerHub:
                 for s in self.sessions.running()
             ],
             "limit": self.limits.state,
+            "last_card": self.last_card or None,
             "alerts": list(self.alerts),
             "backends": [link.snapshot() for link in self.links.values()],
         }

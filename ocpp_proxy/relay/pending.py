@@ -20,6 +20,7 @@ from ocpp_proxy.clock import Clock, Timer
 from ocpp_proxy.protocol.frames import Frame
 
 if TYPE_CHECKING:
+    from ocpp_proxy.relay.authorizer import CardCheck
     from ocpp_proxy.relay.backend_link import BackendLink, Delivery
 
 
@@ -55,6 +56,8 @@ class PendingCall:
     answered_by: AnsweredBy | None = None
     # Set while the charger's answer waits for backends' confirmations (the store fails).
     confirmed: asyncio.Event | None = None
+    #: For a CALL that presents a card: the backends' verdicts, among which one is chosen.
+    card: CardCheck | None = None
 
     @property
     def done(self) -> bool:

@@ -15,6 +15,7 @@ from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.policy.decisions import Arbiter
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.relay.backend_link import LinkState
+from ocpp_proxy.relay.cards import CardBook
 from ocpp_proxy.relay.changes import ChangeFeed
 from ocpp_proxy.relay.hub import ChargerHub, UpstreamFactory
 from ocpp_proxy.relay.store_health import StoreHealth
@@ -45,6 +46,7 @@ class HubRegistry:
         store: Store,
         *,
         home: HomeState | None = None,
+        cards: CardBook | None = None,
         metrics: Metrics | None = None,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
@@ -53,9 +55,11 @@ class HubRegistry:
         self.config = config
         self.store = store
         self.home = home or HomeState()
+        self.cards = cards or CardBook(config, store)
         self.metrics = metrics or Metrics()
         self.metrics.gauge_source(self._gauges)
         self.changes = ChangeFeed()
+        self.cards.on_change = self.changes.notify
         self._clock = clock  # the hubs' deadlines, backoff and retention
         self.health = StoreHealth(clock, self.metrics, on_change=self.changes.notify)
         self._arbiter = arbiter
@@ -70,6 +74,7 @@ class HubRegistry:
 
     async def restore(self) -> None:
         """Open the hub of every charge point the store knows, with what it kept for it."""
+        await self.cards.load()
         known = {row.id for row in await self.store.chargers()}
         known.update(await self.store.outbox_charge_point_ids())
         for charge_point_id in sorted(known):
@@ -88,6 +93,7 @@ class HubRegistry:
                     self.config,
                     self.store,
                     home=self.home,
+                    cards=self.cards,
                     metrics=self.metrics,
                     arbiter=self._arbiter,
                     upstream_factory=self._upstream_factory,
@@ -260,3 +266,4 @@ class HubRegistry:
     async def close(self) -> None:
         """Stop every hub: its outbound links, its background tasks, its journal."""
         await asyncio.gather(*(hub.close() for hub in self._hubs.values()))
+        await self.cards.close()

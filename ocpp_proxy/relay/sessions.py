@@ -73,6 +73,7 @@ class SessionRecorder:
         # Sessions whose end was noted (note_end) and is not written yet.
         self._ended: dict[str, RunningSession] = {}
         self._unowned: set[str] = set()
+        self._claimed: set[str] = set()  # begun by a backend's remote start
         self._claims: list[RemoteStart] = []
         #: Newest readings of each running session, by transaction id (memory only).
         self.live: dict[str, LiveMeter] = {}
@@ -246,6 +247,8 @@ class SessionRecorder:
         self.live[key] = LiveMeter(at, meter_start_wh)
         if claim is None:
             self._unowned.add(key)
+        else:
+            self._claimed.add(key)
         self._meter_changed()
         return running
 
@@ -278,6 +281,7 @@ class SessionRecorder:
             tariffs=self.tariffs,
         )
         self._unowned.discard(key)
+        self._claimed.discard(key)
         revenue = f", revenue {session.revenue} {session.currency}" if session.revenue else ""
         _LOGGER.info(
             "%s: session %s ended: %s kWh, owner %s%s",
@@ -298,6 +302,7 @@ class SessionRecorder:
         while len(self._sessions) > _RECENT:
             old, _ = self._sessions.popitem(last=False)
             self._unowned.discard(old)
+            self._claimed.discard(old)
 
     # -- who answered, who asked -----------------------------------------------------------
 
@@ -314,9 +319,35 @@ class SessionRecorder:
             self._running[transaction_key] = RunningSession(
                 running.transaction, running.connector, answered_by
             )
+            self._meter_changed()  # displays show the owner
         session_id = self._sessions.get(transaction_key)
         if session_id is not None:
             await self.store.session_set_owner(session_id, answered_by)
+
+    def owner_of(self, transaction_key: str | None) -> str | None:
+        """The owner of the running session ``transaction_key``, if it has one."""
+        running = None if transaction_key is None else self._running.get(transaction_key)
+        return None if running is None else running.owner
+
+    async def on_card_owner(self, transaction_key: str | None, owner: str) -> None:
+        """A card decided who owns session ``transaction_key`` (the backend that accepted it).
+
+        Wins over whoever answered its start (a 2.x TransactionEvent Started without a card,
+        answered by the primary), not over a backend's remote start that began it.
+        """
+        if transaction_key is None or transaction_key in self._claimed:
+            return
+        running = self._running.get(transaction_key)
+        if running is None or running.owner == owner:
+            return
+        self._unowned.discard(transaction_key)
+        self._running[transaction_key] = RunningSession(
+            running.transaction, running.connector, owner
+        )
+        self._meter_changed()  # displays show the owner
+        session_id = self._sessions.get(transaction_key)
+        if session_id is not None:
+            await self.store.session_set_owner(session_id, owner)
 
     def claim_start(self, backend_id: str, action: str, payload: dict[str, Any]) -> RemoteStart:
         """A backend's remote start passed the rules: it claims the session it will begin.
@@ -354,19 +385,49 @@ class SessionRecorder:
     def _claim(
         self, connector_id: int | None, id_tag: str | None, remote_start_id: int | None
     ) -> RemoteStart | None:
+        claim = self._find_claim(connector_id, id_tag, remote_start_id)
+        if claim is not None:
+            self.release(claim)
+        return claim
+
+    def _find_claim(
+        self, connector_id: int | None, id_tag: str | None, remote_start_id: int | None
+    ) -> RemoteStart | None:
         for claim in self._live_claims():
             if remote_start_id is not None and claim.remote_start_id == remote_start_id:
-                break
+                return claim
             if (
                 remote_start_id is None
                 and claim.id_tag == id_tag
                 and claim.connector_id in (None, connector_id)
             ):
-                break
+                return claim
+        return None
+
+    def start_claimant(self, action: str, payload: dict[str, Any]) -> str | None:
+        """The backend whose remote start a start message will be credited to, if any.
+
+        Reads the claims without taking one (the session's record takes it, later). In: a
+        1.6 StartTransaction (``connectorId``, ``idTag``) or a 2.x TransactionEvent Started
+        (``evse.id``, ``idToken``, ``transactionInfo.remoteStartId``); None for other messages.
+        """
+        if action == "StartTransaction":
+            where, id_tag, remote_start_id = (
+                _int(payload.get("connectorId")),
+                _str(payload.get("idTag")),
+                None,
+            )
+        elif action == "TransactionEvent" and payload.get("eventType") == "Started":
+            evse = _dict(payload.get("evse"))
+            where = _int(evse.get("id"))
+            if where is None:
+                where = _int(evse.get("connectorId"))
+            id_tag = _str(_dict(payload.get("idToken")).get("idToken"))
+            remote_start_id = _int(_dict(payload.get("transactionInfo")).get("remoteStartId"))
         else:
             return None
-        self.release(claim)
-        return claim
+        claim = self._find_claim(where, id_tag, remote_start_id)
+        return claim.backend_id if claim else None
 
     async def on_backend_transaction(
         self, transaction_key: str, backend_id: str, backend_transaction_id: int

@@ -34,6 +34,8 @@ _AUTHORIZATION = re.compile(
 )
 #: Query parameters whose values are secrets.
 _QUERY_SECRET = re.compile(r"(?i)([?&;](?:token|password|secret|api_key|key)=)[^&\s\"']*")
+#: Card ids in a REST path (``DELETE /api/v1/cards/<id>``): personal data.
+_CARD_PATH = re.compile(r"(/cards/)[^/?\s\"']+")
 #: Names of configuration keys / variables whose values are secrets (``GetConfigurationMaxKeys``
 #: is a count, not a key).
 SECRET_NAME = re.compile(r"(?i)password|secret|key(?!s)")
@@ -56,6 +58,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with Authorization values, secret query values and ``secrets`` masked."""
     text = _AUTHORIZATION.sub(lambda m: m.group(1) + (m.group(2) or "") + " " + MASK, text)
     text = _QUERY_SECRET.sub(lambda m: m.group(1) + MASK, text)
+    text = _CARD_PATH.sub(lambda m: m.group(1) + MASK, text)
     text = mask_config_secrets(text)
     for secret in secrets:
         if secret in text:
@@ -108,7 +111,7 @@ def mask_config_secrets_in(value: Any) -> Any:
 
 
 def configured_secrets(config: ProxyConfig) -> tuple[str, ...]:
-    """Every secret value in the config: passwords and tokens, at least 4 characters long."""
+    """Every secret value in the config (passwords, tokens, home card ids), 4 characters or more."""
     values = [
         config.ha_token,
         config.mqtt_password,
@@ -117,6 +120,8 @@ def configured_secrets(config: ProxyConfig) -> tuple[str, ...]:
         *(b.token for b in config.inbound_backends),
         *(s.password for s in config.ocpp_services),
         *(s.token for s in config.ocpp_services),
+        # Not secrets, but personal data: the homeowner's cards never reach a log in full.
+        *(c.id_tag for c in config.home_cards),
     ]
     # Longest first, so that a secret containing another is masked whole.
     return tuple(sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True))

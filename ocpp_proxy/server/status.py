@@ -11,6 +11,7 @@ from aiohttp import web
 from ocpp_proxy import __version__
 from ocpp_proxy.clock import iso_utc
 from ocpp_proxy.config import ProxyConfig
+from ocpp_proxy.policy.authorization import ShareSessions, mask_card
 from ocpp_proxy.server.keys import CONFIG, REGISTRY, STARTED_AT
 
 
@@ -56,6 +57,30 @@ def rules_in_force(app: web.Application) -> dict[str, Any]:
         "rate_limit_seconds": config.rate_limit_seconds,
         "max_current_a": home.max_current_a,
         "charging_schedule": [dataclasses.asdict(p) for p in config.charging_schedule],
+        "authorization": authorization_in_force(app),
+    }
+
+
+def authorization_in_force(app: web.Application) -> dict[str, Any]:
+    """How cards are authorized (``ocpp_proxy.policy.authorization``); card ids masked."""
+    config = app[CONFIG]
+    return {
+        "mode": str(config.authorization),
+        "offline": str(config.offline_authorization),
+        "known_card_days": config.known_card_days,
+        "routes": [
+            {
+                "match": r.match if r.match.endswith("*") else mask_card(r.match),
+                "backend": r.backend,
+            }
+            for r in config.id_tag_routes
+        ],
+        "private_backends": [
+            b.id
+            for b in (*config.ocpp_services, *config.inbound_backends)
+            if b.share_sessions is ShareSessions.OWN
+        ],
+        "home_cards": len(app[REGISTRY].cards.home_cards()),
     }
 
 

@@ -108,6 +108,8 @@ class SimulatedCharger:
         self._log_fn = log or _LOGGER.info
 
         self.received: list[tuple[str, dict[str, Any]]] = []
+        #: The last answer to each action the charger sent (``ocpp`` call_result dataclasses).
+        self.answers: dict[str, Any] = {}
         self._consumed: set[int] = set()
         self._received_changed = asyncio.Condition()
 
@@ -338,7 +340,11 @@ class SimulatedCharger:
         return await self._peer.meter_values(connector_id, transaction_id, energy_wh, power_w)
 
     async def stop_transaction(
-        self, transaction_id: int | str, meter_stop_wh: float | None = None, reason: str = "Local"
+        self,
+        transaction_id: int | str,
+        meter_stop_wh: float | None = None,
+        reason: str = "Local",
+        id_tag: str | None = None,
     ) -> Any:
         """Stop transaction ``transaction_id`` with the register at ``meter_stop_wh`` (Wh).
 
@@ -346,11 +352,12 @@ class SimulatedCharger:
         ``Remote``).  2.0.1: TransactionEvent ``Ended`` (2.0.1 E06) with ``stoppedReason``
         (1.6 names are translated, e.g. ``HardReset`` -> ``ImmediateReset``), a trigger reason
         derived from it and a ``Transaction.End`` register sample.  ``meter_stop_wh`` defaults
-        to ``energy_wh``.  Clears ``transaction_id`` and the TxProfiles held; returns the answer.
+        to ``energy_wh``.  ``id_tag``: the card that stopped it (1.6 ``idTag``, 2.0.1 ``idToken``),
+        if any.  Clears ``transaction_id`` and the TxProfiles held; returns the answer.
         """
         meter = self.energy_wh if meter_stop_wh is None else meter_stop_wh
         self.energy_wh = meter
-        return await self._peer.stop_transaction(transaction_id, meter, reason)
+        return await self._peer.stop_transaction(transaction_id, meter, reason, id_tag)
 
     async def data_transfer(
         self, vendor_id: str, message_id: str | None = None, data: Any = None
@@ -498,7 +505,8 @@ class SimulatedCharger:
                 f" {action}"
             )
         try:
-            return request.result()
+            self.answers[action] = request.result()
+            return self.answers[action]
         except ConnectionClosed as exc:
             raise ConnectionError(
                 f"{self.charge_point_id}: connection closed; cannot send {action}"

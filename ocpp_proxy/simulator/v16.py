@@ -131,7 +131,9 @@ class _Peer16(PeerBase, v16.ChargePoint):
         )
         return res
 
-    async def stop_transaction(self, transaction_id: Any, meter_stop_wh: float, reason: str) -> Any:
+    async def stop_transaction(
+        self, transaction_id: Any, meter_stop_wh: float, reason: str, id_tag: str | None = None
+    ) -> Any:
         reason = _REASON_16.get(reason, reason)
         res = await self.sim._call(
             call16.StopTransaction(
@@ -139,6 +141,7 @@ class _Peer16(PeerBase, v16.ChargePoint):
                 timestamp=now_iso(),
                 transaction_id=transaction_id,
                 reason=reason,
+                id_tag=id_tag,
             )
         )
         self.sim._transaction_stopped(transaction_id)

@@ -204,9 +204,12 @@ class _Peer201(PeerBase, v201.ChargePoint):
         )
         return res
 
-    async def stop_transaction(self, transaction_id: Any, meter_stop_wh: float, reason: str) -> Any:
+    async def stop_transaction(
+        self, transaction_id: Any, meter_stop_wh: float, reason: str, id_tag: str | None = None
+    ) -> Any:
         trigger = _STOP_TRIGGER_201.get(reason, "AbnormalCondition")
         stopped_reason = _REASON_201.get(reason, reason)
+        token = {"id_token": id_tag, "type": "ISO14443"} if id_tag is not None else None
         res = await self._transaction_event(
             "Ended",
             trigger,
@@ -216,6 +219,7 @@ class _Peer201(PeerBase, v201.ChargePoint):
                 "stopped_reason": stopped_reason,
             },
             meter_value=[self._sample("Transaction.End", meter_stop_wh, None)],
+            id_token=token,
         )
         self.sim._transaction_stopped(transaction_id)
         self.sim._log(

@@ -173,6 +173,25 @@ CREATE TABLE settings (
 );
 """
 
+_V5_CARDS = """
+-- The homeowner's cards added through the REST API (those of home_cards live in the config).
+-- Card ids are personal data: they stay in this file, logs show them masked.
+CREATE TABLE home_cards (
+    id_tag      TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL DEFAULT '',
+    expires_at  REAL,
+    created_at  REAL NOT NULL
+);
+
+-- Cards a backend accepted, and when it last did (offline_authorization: known_cards).
+CREATE TABLE known_cards (
+    id_tag       TEXT NOT NULL,
+    backend_id   TEXT NOT NULL,
+    accepted_at  REAL NOT NULL,
+    PRIMARY KEY (id_tag, backend_id)
+) WITHOUT ROWID;
+"""
+
 _V4_CHARGER_STATE = """
 -- The charger's last BootNotification and StatusNotification per connector, as it sent them:
 -- replayed to a backend that comes up late, also after a restart of the proxy.
@@ -232,6 +251,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "audit log and message log", _V2_LOGS),
     Migration(3, "homeowner settings", _V3_SETTINGS),
     Migration(4, "the charger's last boot and connector statuses", _V4_CHARGER_STATE),
+    Migration(5, "home cards and cards backends accepted", _V5_CARDS),
     Migration(6, "webhooks, their delivery queue, API tokens", _V6_NOTIFY_ACCESS),
 )
 

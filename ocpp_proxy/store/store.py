@@ -22,6 +22,7 @@ from typing import Any
 import aiosqlite
 
 from ocpp_proxy.metering import ENERGY_REGISTER, session_energy_kwh
+from ocpp_proxy.policy.authorization import HomeCard
 from ocpp_proxy.security.redaction import mask_config_secrets
 from ocpp_proxy.store.database import Database
 from ocpp_proxy.store.energy import session_revenue
@@ -308,6 +309,88 @@ class Store:
             )
 
         await self._db.write("saving a setting", write)
+
+    # -- cards -------------------------------------------------------------------------
+
+    async def home_cards(self) -> list[HomeCard]:
+        """The homeowner's cards added through the REST API, by id tag.
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def read(connection: aiosqlite.Connection) -> list[HomeCard]:
+            rows = await connection.execute_fetchall(
+                "SELECT id_tag, name, expires_at FROM home_cards ORDER BY id_tag"
+            )
+            return [HomeCard(row[0], row[1], row[2], "api") for row in rows]
+
+        return await self._db.read("reading the home cards", read)
+
+    async def save_home_card(self, card: HomeCard) -> None:
+        """Add (or replace) a home card, committed before it returns.
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def write(connection: aiosqlite.Connection) -> None:
+            await connection.execute(
+                "INSERT INTO home_cards (id_tag, name, expires_at, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (id_tag) DO UPDATE SET name = excluded.name, "
+                "expires_at = excluded.expires_at",
+                [card.id_tag, card.name, card.expires_at, time.time()],
+            )
+
+        await self._db.write("saving a home card", write)
+
+    async def delete_home_card(self, id_tag: str) -> bool:
+        """Remove a home card, committed; False if there was none with ``id_tag``.
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def write(connection: aiosqlite.Connection) -> bool:
+            cursor = await connection.execute("DELETE FROM home_cards WHERE id_tag = ?", [id_tag])
+            return cursor.rowcount > 0
+
+        return await self._db.write("removing a home card", write)
+
+    async def cards_accepted(self, rows: Sequence[tuple[str, str, float]]) -> None:
+        """Remember, in one transaction, that backends accepted cards: (card, backend, Unix s).
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def write(connection: aiosqlite.Connection) -> None:
+            await connection.executemany(
+                "INSERT INTO known_cards (id_tag, backend_id, accepted_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (id_tag, backend_id) DO UPDATE SET "
+                "accepted_at = max(accepted_at, excluded.accepted_at)",
+                [list(row) for row in rows],
+            )
+
+        await self._db.write("remembering accepted cards", write)
+
+    async def card_known_by(self, id_tag: str, since: float) -> str | None:
+        """The backend that accepted ``id_tag`` most recently at or after ``since``, or None.
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def read(connection: aiosqlite.Connection) -> str | None:
+            value = await _scalar(
+                connection,
+                "SELECT backend_id FROM known_cards WHERE id_tag = ? AND accepted_at >= ? "
+                "ORDER BY accepted_at DESC LIMIT 1",
+                [id_tag, since],
+            )
+            return None if value is None else str(value)
+
+        return await self._db.read("looking up a known card", read)
 
     # -- OCPP 1.6 transaction ids ------------------------------------------------------
 

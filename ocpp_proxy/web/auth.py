@@ -34,6 +34,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ocpp_proxy.security.redaction import redact
 from ocpp_proxy.server.keys import CONFIG, METRICS, REGISTRY, THROTTLE
 from ocpp_proxy.server.listeners import INGRESS_ADDRESS, LISTENERS
 from ocpp_proxy.store import StoreError
@@ -184,7 +185,8 @@ async def _audit(request: web.Request, identity: Identity) -> None:
             request.match_info.get("charge_point_id"),
             actor=f"api:{identity.name}",
             action=f"{request.method} {route}",
-            summary=f"{identity.name} ({identity.role}) {request.method} {request.path}",
+            # redact(): a card id in the path (personal data) is masked like a secret.
+            summary=f"{identity.name} ({identity.role}) {request.method} {redact(request.path)}",
             decision="requested",
             rule=None,
             reason=None,

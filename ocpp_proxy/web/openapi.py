@@ -20,11 +20,12 @@ _ERROR_TEXT = {
     401: "missing or wrong API token",
     403: "only through Home Assistant's ingress, or the token's role is too low for this "
     "operation (`role`: the role it needs)",
-    404: "no such charger, session, command, token or webhook",
+    404: "no such charger, session, command, token, webhook or card",
     409: "refused by the arbiter (`rule`), the charger is offline (`reason`), the name is "
-    "taken / comes from the config, or the token is the api_token option",
+    "taken / comes from the config (a card too), or the token is the api_token option",
     429: "too many failed token attempts from this address: retry after `Retry-After` s",
     502: "the charger answered with a CALLERROR",
+    503: "the store failed (nothing was changed)",
     504: "the charger did not answer in time",
 }
 

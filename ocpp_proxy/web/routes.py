@@ -15,7 +15,7 @@ from aiohttp import web
 from ocpp_proxy.config import WEBHOOK_EVENTS
 from ocpp_proxy.homeowner.commands import COMMANDS
 from ocpp_proxy.server.status import health, status
-from ocpp_proxy.web import admin, api, control, token
+from ocpp_proxy.web import admin, api, cards, control, token
 from ocpp_proxy.web.events import events
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -68,6 +68,44 @@ _BOOL_BODY = {
 }
 
 ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/cards",
+        cards.list_cards,
+        "The homeowner's cards (accepted by the proxy itself) and the authorization settings",
+        "cards",
+        role="admin",  # personal data: never public, not for read or control tokens
+    ),
+    Route(
+        "POST",
+        "/cards",
+        cards.add_card,
+        "Add or replace a home card (kept across restarts, audited)",
+        "cards",
+        body={
+            "type": "object",
+            "required": ["id"],
+            "properties": {
+                "id": {"type": "string", "minLength": 1, "maxLength": 36},
+                "name": {"type": "string", "maxLength": 100},
+                "expires": {"type": ["string", "null"], "description": "ISO 8601 date or time"},
+            },
+        },
+        errors=(400, 409, 503),
+        changes=True,
+        role="admin",
+    ),
+    Route(
+        "DELETE",
+        "/cards/{card_id}",
+        cards.remove_card,
+        "Remove a home card added through the API (audited)",
+        "cards",
+        params=(Param("card_id", "path", "the card's id tag / id token"),),
+        errors=(404, 409, 503),
+        changes=True,
+        role="admin",
+    ),
     Route(
         "GET",
         "/status",

@@ -439,6 +439,58 @@ function renderSessions(sessions) {
   body.replaceChildren(...rows);
 }
 
+// -- home cards ------------------------------------------------------------------------------
+
+async function refreshCards() {
+  try {
+    const answer = await api("api/v1/cards", { quiet: true });
+    renderCards(answer);
+  } catch (error) {
+    // The cards are personal data: without the token (public read) the page does not show them.
+    if (error.status === 401) document.getElementById("cards-note").textContent = "Open the page with the API token to see and manage the cards.";
+    else feedback("Could not load the cards: " + error.message, true);
+  }
+}
+
+function renderCards(answer) {
+  const body = document.querySelector("#cards-table tbody");
+  const rows = answer.cards.map((c) => el("tr", {},
+    el("td", { text: c.masked, title: c.id }),
+    el("td", { text: c.name || "–" }),
+    el("td", { text: c.expires ? localTime(c.expires) + (c.valid ? "" : " (expired)") : "never" }),
+    el("td", { text: c.source === "config" ? "config" : "this page" }),
+    el("td", {}, c.source === "config" ? "" : el("button", {
+      type: "button", class: "secondary", text: "Remove", "data-card": c.id,
+    }))));
+  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "5", text: "No home card." })));
+  body.replaceChildren(...rows);
+  document.getElementById("cards-note").textContent =
+    "Your own cards: the proxy accepts them itself, even with every backend down. Offline, it accepts "
+    + { known_cards: "these and cards a backend accepted in the last " + answer.known_card_days + " days",
+        home_cards: "these only", all: "every card" }[answer.offline_authorization] + ".";
+}
+
+async function addCard(event) {
+  event.preventDefault();
+  const id = document.getElementById("card-id").value.trim();
+  const name = document.getElementById("card-name").value.trim();
+  const expires = document.getElementById("card-expires").value || null;
+  try {
+    await run("Card added", () => api("api/v1/cards", { method: "POST", json: { id, name, expires } }));
+    document.getElementById("card-form").reset();
+    refreshCards();
+  } catch { /* shown */ }
+}
+
+async function removeCard(event) {
+  const id = event.target.dataset && event.target.dataset.card;
+  if (!id) return;
+  try {
+    await run("Card removed", () => api("api/v1/cards/" + encodeURIComponent(id), { method: "DELETE" }));
+    refreshCards();
+  } catch { /* shown */ }
+}
+
 async function download(path, filename) {
   try {
     const headers = token() ? { Authorization: "Bearer " + token() } : {};
@@ -511,6 +563,8 @@ async function start() {
   document.getElementById("download-csv").addEventListener("click", () => download("api/v1/sessions?format=csv&limit=10000", "sessions.csv"));
   document.getElementById("download-json").addEventListener("click", () => download("api/v1/sessions?format=json&limit=10000", "sessions.json"));
   document.getElementById("download-energy").addEventListener("click", () => download("api/v1/insights/energy?period=day&format=csv", "energy-per-day.csv"));
+  document.getElementById("card-form").addEventListener("submit", addCard);
+  document.getElementById("cards-table").addEventListener("click", removeCard);
   document.getElementById("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     localStorage.setItem(TOKEN_KEY, document.getElementById("token-input").value.trim());
@@ -526,6 +580,7 @@ async function begin() {
   try {
     const [status, live] = await Promise.all([api("api/v1/status"), api("api/v1/live")]);
     render({ ...status, live: live.sessions });
+    refreshCards();
   } catch (error) {
     if (error.status === 401) { setLink(false); return; }
     feedback("Could not reach the proxy: " + error.message, true);
