@@ -100,7 +100,9 @@ def test_which_pairs_are_translated() -> None:
 
 
 @BACKENDS_2X
-def test_a_whole_16_session_reaches_a_2x_backend_as_transaction_events(backend: OcppVersion) -> None:
+def test_a_whole_16_session_reaches_a_2x_backend_as_transaction_events(
+    backend: OcppVersion,
+) -> None:
     link = Link(V16, backend)
     boot = forward(
         link.up(
@@ -124,9 +126,11 @@ def test_a_whole_16_session_reaches_a_2x_backend_as_transaction_events(backend: 
             "modem": {"iccid": "8931"},
         },
     }
-    assert link.answer_up(
-        boot, {"currentTime": TS, "interval": 60, "status": "Accepted"}
-    ) == {"currentTime": TS, "interval": 60, "status": "Accepted"}
+    assert link.answer_up(boot, {"currentTime": TS, "interval": 60, "status": "Accepted"}) == {
+        "currentTime": TS,
+        "interval": 60,
+        "status": "Accepted",
+    }
     status = lambda s: {"connectorId": 1, "errorCode": "NoError", "status": s, "timestamp": TS}  # noqa: E731
     sent = forward(link.up("StatusNotification", status("Available")))
     assert sent.payload["connectorStatus"] == "Available" and sent.payload["evseId"] == 1
@@ -149,7 +153,11 @@ def test_a_whole_16_session_reaches_a_2x_backend_as_transaction_events(backend: 
     assert start.action == "TransactionEvent"
     event = start.payload
     tx_id = event["transactionInfo"]["transactionId"]
-    assert (event["eventType"], event["seqNo"], event["triggerReason"]) == ("Started", 0, "Authorized")
+    assert (event["eventType"], event["seqNo"], event["triggerReason"]) == (
+        "Started",
+        0,
+        "Authorized",
+    )
     assert event["idToken"] == {"idToken": "CARD-1", "type": "ISO14443"}
     assert event["evse"] == {"id": 1, "connectorId": 1}
     assert event["meterValue"][0]["sampledValue"][0]["value"] == 1000
@@ -161,7 +169,10 @@ def test_a_whole_16_session_reaches_a_2x_backend_as_transaction_events(backend: 
     # Occupied stays Occupied: the charging state changes, in the transaction's event.
     assert charging.action == "TransactionEvent"
     assert charging.payload["triggerReason"] == "ChargingStateChanged"
-    assert charging.payload["transactionInfo"] == {"transactionId": tx_id, "chargingState": "Charging"}
+    assert charging.payload["transactionInfo"] == {
+        "transactionId": tx_id,
+        "chargingState": "Charging",
+    }
     assert charging.payload["seqNo"] == 1
 
     meter = forward(
@@ -174,7 +185,11 @@ def test_a_whole_16_session_reaches_a_2x_backend_as_transaction_events(backend: 
                     {
                         "timestamp": TS,
                         "sampledValue": [
-                            {"value": "1500", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                            {
+                                "value": "1500",
+                                "measurand": "Energy.Active.Import.Register",
+                                "unit": "Wh",
+                            },
                             {"value": "7.4", "measurand": "Power.Active.Import", "unit": "kW"},
                             {"value": "31", "measurand": "Temperature", "unit": "Celsius"},
                         ],
@@ -201,7 +216,10 @@ def test_a_whole_16_session_reaches_a_2x_backend_as_transaction_events(backend: 
                 "reason": "EVDisconnected",
                 "idTag": "CARD-1",
                 "transactionData": [
-                    {"timestamp": TS, "sampledValue": [{"value": "4200", "context": "Transaction.End"}]}
+                    {
+                        "timestamp": TS,
+                        "sampledValue": [{"value": "4200", "context": "Transaction.End"}],
+                    }
                 ],
             },
             tx=7,
@@ -225,14 +243,27 @@ def test_16_charger_messages_without_a_transaction(backend: OcppVersion) -> None
     meter = forward(
         link.up(
             "MeterValues",
-            {"connectorId": 0, "meterValue": [{"timestamp": TS, "sampledValue": [{"value": "230.1", "measurand": "Voltage", "unit": "V"}]}]},
+            {
+                "connectorId": 0,
+                "meterValue": [
+                    {
+                        "timestamp": TS,
+                        "sampledValue": [{"value": "230.1", "measurand": "Voltage", "unit": "V"}],
+                    }
+                ],
+            },
         )
     )
     assert meter.action == "MeterValues" and meter.payload["evseId"] == 0
     # Nothing a 2.x backend can read (a signed reading only): answered for the backend.
     signed = link.up(
         "MeterValues",
-        {"connectorId": 1, "meterValue": [{"timestamp": TS, "sampledValue": [{"value": "AB12", "format": "SignedData"}]}]},
+        {
+            "connectorId": 1,
+            "meterValue": [
+                {"timestamp": TS, "sampledValue": [{"value": "AB12", "format": "SignedData"}]}
+            ],
+        },
     )
     assert isinstance(signed, Reply) and signed.payload == {}
     transfer = forward(link.up("DataTransfer", {"vendorId": "acme", "messageId": "m", "data": "x"}))
@@ -245,23 +276,43 @@ def test_16_charger_messages_without_a_transaction(backend: OcppVersion) -> None
     assert firmware.payload == {"status": "Downloading"}
     diag = forward(link.up("DiagnosticsStatusNotification", {"status": "UploadFailed"}))
     assert diag.action == "LogStatusNotification" and diag.payload == {"status": "UploadFailure"}
-    security = forward(link.up("SecurityEventNotification", {"type": "FirmwareUpdated", "timestamp": TS}))
+    security = forward(
+        link.up("SecurityEventNotification", {"type": "FirmwareUpdated", "timestamp": TS})
+    )
     assert security.action == "SecurityEventNotification"
-    station = forward(link.up("StatusNotification", {"connectorId": 0, "errorCode": "NoError", "status": "Unavailable"}))
+    station = forward(
+        link.up(
+            "StatusNotification",
+            {"connectorId": 0, "errorCode": "NoError", "status": "Unavailable"},
+        )
+    )
     assert station.action == "NotifyEvent"
     assert station.payload["eventData"][0]["variable"] == {"name": "AvailabilityState"}
     assert station.payload["eventData"][0]["actualValue"] == "Unavailable"
-    forward(link.up("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}))
+    forward(
+        link.up(
+            "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+        )
+    )
     warning = forward(
         link.up(
             "StatusNotification",
-            {"connectorId": 1, "errorCode": "HighTemperature", "status": "Available", "vendorErrorCode": "E42"},
+            {
+                "connectorId": 1,
+                "errorCode": "HighTemperature",
+                "status": "Available",
+                "vendorErrorCode": "E42",
+            },
         )
     )
     # A warning without a status change: 2.x's NotifyEvent, with the 1.6 error code kept.
     assert warning.action == "NotifyEvent"
     data = warning.payload["eventData"][0]
-    assert (data["techCode"], data["techInfo"], data["variable"]["name"]) == ("E42", "HighTemperature", "Problem")
+    assert (data["techCode"], data["techInfo"], data["variable"]["name"]) == (
+        "E42",
+        "HighTemperature",
+        "Problem",
+    )
 
 
 @BACKENDS_2X
@@ -271,7 +322,11 @@ def test_a_resent_charger_message_keeps_its_seq_no(backend: OcppVersion) -> None
     first = translator.charger_call("u1", "StartTransaction", start, 3)
     again = translator.charger_call("u1", "StartTransaction", start, 3)
     assert first is again
-    meter = {"connectorId": 1, "transactionId": 3, "meterValue": [{"timestamp": TS, "sampledValue": [{"value": "5"}]}]}
+    meter = {
+        "connectorId": 1,
+        "transactionId": 3,
+        "meterValue": [{"timestamp": TS, "sampledValue": [{"value": "5"}]}],
+    }
     updated = translator.charger_call("u2", "MeterValues", meter, 3)
     assert isinstance(updated, Forward) and updated.payload["seqNo"] == 1
     # The 2.x id is derived from the charge point and the charger-side id: stable.
@@ -292,13 +347,22 @@ def test_remote_start_and_stop_from_a_2x_backend(backend: OcppVersion) -> None:
         "chargingProfilePurpose": "TxProfile",
         "chargingProfileKind": "Relative",
         "chargingSchedule": [
-            {"id": 1, "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 13.33}]}
+            {
+                "id": 1,
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 13.33}],
+            }
         ],
     }
     sent = forward(
         link.down(
             "RequestStartTransaction",
-            {"idToken": {"idToken": "APP-9", "type": "Central"}, "remoteStartId": 77, "evseId": 1, "chargingProfile": profile},
+            {
+                "idToken": {"idToken": "APP-9", "type": "Central"},
+                "remoteStartId": 77,
+                "evseId": 1,
+                "chargingProfile": profile,
+            },
         )
     )
     assert sent.action == "RemoteStartTransaction"
@@ -306,9 +370,15 @@ def test_remote_start_and_stop_from_a_2x_backend(backend: OcppVersion) -> None:
     assert sent.payload["chargingProfile"]["chargingSchedule"]["chargingSchedulePeriod"] == [
         {"startPeriod": 0, "limit": 13.3}
     ]
-    assert link.answer_down("RequestStartTransaction", sent, {"status": "Accepted"}) == {"status": "Accepted"}
+    assert link.answer_down("RequestStartTransaction", sent, {"status": "Accepted"}) == {
+        "status": "Accepted"
+    }
     start = forward(
-        link.up("StartTransaction", {"connectorId": 1, "idTag": "APP-9", "meterStart": 0, "timestamp": TS}, tx=11)
+        link.up(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "APP-9", "meterStart": 0, "timestamp": TS},
+            tx=11,
+        )
     )
     # The remote start is recognised: its remoteStartId comes back in the Started event.
     assert start.payload["transactionInfo"]["remoteStartId"] == 77
@@ -316,7 +386,9 @@ def test_remote_start_and_stop_from_a_2x_backend(backend: OcppVersion) -> None:
     tx_id = start.payload["transactionInfo"]["transactionId"]
     stop = forward(link.down("RequestStopTransaction", {"transactionId": tx_id}))
     assert stop.payload == {"transactionId": 11}
-    assert link.answer_down("RequestStopTransaction", stop, {"status": "Accepted"}) == {"status": "Accepted"}
+    assert link.answer_down("RequestStopTransaction", stop, {"status": "Accepted"}) == {
+        "status": "Accepted"
+    }
     unknown = link.down("RequestStopTransaction", {"transactionId": "no-such-transaction"})
     assert isinstance(unknown, Reply) and unknown.payload == {"status": "Rejected"}
 
@@ -326,7 +398,14 @@ def test_2x_backend_commands_reach_a_16_charger(backend: OcppVersion) -> None:
     link = Link(V16, backend)
     cases: list[tuple[str, dict, str, dict, dict, dict]] = [
         # (2.x action, 2.x payload, 1.6 action, expected 1.6 payload, 1.6 answer, expected 2.x answer)
-        ("Reset", {"type": "Immediate"}, "Reset", {"type": "Soft"}, {"status": "Accepted"}, {"status": "Accepted"}),
+        (
+            "Reset",
+            {"type": "Immediate"},
+            "Reset",
+            {"type": "Soft"},
+            {"status": "Accepted"},
+            {"status": "Accepted"},
+        ),
         (
             "ChangeAvailability",
             {"operationalStatus": "Inoperative", "evse": {"id": 1}},
@@ -335,7 +414,14 @@ def test_2x_backend_commands_reach_a_16_charger(backend: OcppVersion) -> None:
             {"status": "Scheduled"},
             {"status": "Scheduled"},
         ),
-        ("UnlockConnector", {"evseId": 1, "connectorId": 1}, "UnlockConnector", {"connectorId": 1}, {"status": "NotSupported"}, {"status": "UnlockFailed"}),
+        (
+            "UnlockConnector",
+            {"evseId": 1, "connectorId": 1},
+            "UnlockConnector",
+            {"connectorId": 1},
+            {"status": "NotSupported"},
+            {"status": "UnlockFailed"},
+        ),
         (
             "TriggerMessage",
             {"requestedMessage": "LogStatusNotification"},
@@ -355,29 +441,62 @@ def test_2x_backend_commands_reach_a_16_charger(backend: OcppVersion) -> None:
         ),
         (
             "ReserveNow",
-            {"id": 3, "expiryDateTime": TS, "idToken": {"idToken": "C1", "type": "ISO14443"}, "evseId": 1},
+            {
+                "id": 3,
+                "expiryDateTime": TS,
+                "idToken": {"idToken": "C1", "type": "ISO14443"},
+                "evseId": 1,
+            },
             "ReserveNow",
             {"connectorId": 1, "expiryDate": TS, "idTag": "C1", "reservationId": 3},
             {"status": "Occupied"},
             {"status": "Occupied"},
         ),
-        ("CancelReservation", {"reservationId": 3}, "CancelReservation", {"reservationId": 3}, {"status": "Accepted"}, {"status": "Accepted"}),
+        (
+            "CancelReservation",
+            {"reservationId": 3},
+            "CancelReservation",
+            {"reservationId": 3},
+            {"status": "Accepted"},
+            {"status": "Accepted"},
+        ),
         (
             "SendLocalList",
             {
                 "versionNumber": 4,
                 "updateType": "Full",
-                "localAuthorizationList": [{"idToken": {"idToken": "C1", "type": "ISO14443"}, "idTokenInfo": {"status": "NoCredit"}}],
+                "localAuthorizationList": [
+                    {
+                        "idToken": {"idToken": "C1", "type": "ISO14443"},
+                        "idTokenInfo": {"status": "NoCredit"},
+                    }
+                ],
             },
             "SendLocalList",
-            {"listVersion": 4, "updateType": "Full", "localAuthorizationList": [{"idTag": "C1", "idTagInfo": {"status": "Invalid"}}]},
+            {
+                "listVersion": 4,
+                "updateType": "Full",
+                "localAuthorizationList": [{"idTag": "C1", "idTagInfo": {"status": "Invalid"}}],
+            },
             {"status": "NotSupported"},
             {"status": "Failed"},
         ),
-        ("GetLocalListVersion", {}, "GetLocalListVersion", {}, {"listVersion": 4}, {"versionNumber": 4}),
+        (
+            "GetLocalListVersion",
+            {},
+            "GetLocalListVersion",
+            {},
+            {"listVersion": 4},
+            {"versionNumber": 4},
+        ),
         (
             "ClearChargingProfile",
-            {"chargingProfileCriteria": {"evseId": 1, "chargingProfilePurpose": "ChargingStationMaxProfile"}},
+            {
+                "chargingProfileCriteria": {
+                    "evseId": 1,
+                    "chargingProfilePurpose": "ChargingStationMaxProfile",
+                }
+            },
             "ClearChargingProfile",
             {"connectorId": 1, "chargingProfilePurpose": "ChargePointMaxProfile"},
             {"status": "Unknown"},
@@ -385,7 +504,11 @@ def test_2x_backend_commands_reach_a_16_charger(backend: OcppVersion) -> None:
         ),
         (
             "GetLog",
-            {"logType": "DiagnosticsLog", "requestId": 8, "log": {"remoteLocation": "ftp://x/", "oldestTimestamp": TS}},
+            {
+                "logType": "DiagnosticsLog",
+                "requestId": 8,
+                "log": {"remoteLocation": "ftp://x/", "oldestTimestamp": TS},
+            },
             "GetDiagnostics",
             {"location": "ftp://x/", "startTime": TS},
             {"fileName": "diag.zip"},
@@ -393,7 +516,11 @@ def test_2x_backend_commands_reach_a_16_charger(backend: OcppVersion) -> None:
         ),
         (
             "UpdateFirmware",
-            {"requestId": 9, "firmware": {"location": "https://fw/1.bin", "retrieveDateTime": TS}, "retries": 2},
+            {
+                "requestId": 9,
+                "firmware": {"location": "https://fw/1.bin", "retrieveDateTime": TS},
+                "retries": 2,
+            },
             "UpdateFirmware",
             {"location": "https://fw/1.bin", "retrieveDate": TS, "retries": 2},
             {},
@@ -414,7 +541,13 @@ def test_2x_backend_commands_reach_a_16_charger(backend: OcppVersion) -> None:
 @BACKENDS_2X
 def test_charging_profiles_from_a_2x_backend(backend: OcppVersion) -> None:
     link = Link(V16, backend)
-    start = forward(link.up("StartTransaction", {"connectorId": 2, "idTag": "T", "meterStart": 0, "timestamp": TS}, tx=21))
+    start = forward(
+        link.up(
+            "StartTransaction",
+            {"connectorId": 2, "idTag": "T", "meterStart": 0, "timestamp": TS},
+            tx=21,
+        )
+    )
     tx_id = start.payload["transactionInfo"]["transactionId"]
     profile = {
         "id": 12,
@@ -428,7 +561,10 @@ def test_charging_profiles_from_a_2x_backend(backend: OcppVersion) -> None:
                 "startSchedule": TS,
                 "duration": 3600,
                 "chargingRateUnit": "W",
-                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400.0, "numberPhases": 3}, {"startPeriod": 1800, "limit": 3680}],
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 7400.0, "numberPhases": 3},
+                    {"startPeriod": 1800, "limit": 3680},
+                ],
             }
         ],
     }
@@ -445,12 +581,19 @@ def test_charging_profiles_from_a_2x_backend(backend: OcppVersion) -> None:
                 "duration": 3600,
                 "startSchedule": TS,
                 "chargingRateUnit": "W",
-                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400, "numberPhases": 3}, {"startPeriod": 1800, "limit": 3680}],
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 7400, "numberPhases": 3},
+                    {"startPeriod": 1800, "limit": 3680},
+                ],
             },
         },
     }
-    assert link.answer_down("SetChargingProfile", sent, {"status": "NotSupported"}) == {"status": "Rejected"}
-    composite = forward(link.down("GetCompositeSchedule", {"duration": 600, "evseId": 2, "chargingRateUnit": "A"}))
+    assert link.answer_down("SetChargingProfile", sent, {"status": "NotSupported"}) == {
+        "status": "Rejected"
+    }
+    composite = forward(
+        link.down("GetCompositeSchedule", {"duration": 600, "evseId": 2, "chargingRateUnit": "A"})
+    )
     assert composite.payload == {"connectorId": 2, "duration": 600, "chargingRateUnit": "A"}
     answer = link.answer_down(
         "GetCompositeSchedule",
@@ -459,14 +602,20 @@ def test_charging_profiles_from_a_2x_backend(backend: OcppVersion) -> None:
             "status": "Accepted",
             "connectorId": 2,
             "scheduleStart": TS,
-            "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]},
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
+            },
         },
     )
     assert answer["schedule"]["duration"] == 600 and answer["schedule"]["evseId"] == 2
     external = {**profile, "chargingProfilePurpose": "ChargingStationExternalConstraints"}
     refused = link.down("SetChargingProfile", {"evseId": 2, "chargingProfile": external})
     assert isinstance(refused, Refuse) and refused.code == "NotSupported"
-    assert "SetChargingProfile" in refused.description and "ChargingStationExternalConstraints" in refused.description
+    assert (
+        "SetChargingProfile" in refused.description
+        and "ChargingStationExternalConstraints" in refused.description
+    )
 
 
 @BACKENDS_2X
@@ -475,7 +624,10 @@ def test_variables_of_a_2x_backend_are_a_16_chargers_configuration(backend: Ocpp
     asked = {
         "getVariableData": [
             {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
-            {"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedMeasurands"}},
+            {
+                "component": {"name": "SampledDataCtrlr"},
+                "variable": {"name": "TxUpdatedMeasurands"},
+            },
             {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "NoSuchVariable"}},
             {"component": {"name": "NoSuchCtrlr"}, "variable": {"name": "X"}},
         ]
@@ -492,7 +644,9 @@ def test_variables_of_a_2x_backend_are_a_16_chargers_configuration(backend: Ocpp
             "unknownKey": ["MeterValuesSampledData"],
         },
     )
-    assert [(r["attributeStatus"], r.get("attributeValue")) for r in answer["getVariableResult"]] == [
+    assert [
+        (r["attributeStatus"], r.get("attributeValue")) for r in answer["getVariableResult"]
+    ] == [
         ("Accepted", "300"),
         ("UnknownVariable", None),
         ("UnknownVariable", None),
@@ -501,18 +655,37 @@ def test_variables_of_a_2x_backend_are_a_16_chargers_configuration(backend: Ocpp
     change = forward(
         link.down(
             "SetVariables",
-            {"setVariableData": [{"attributeValue": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]},
+            {
+                "setVariableData": [
+                    {
+                        "attributeValue": "60",
+                        "component": {"name": "OCPPCommCtrlr"},
+                        "variable": {"name": "HeartbeatInterval"},
+                    }
+                ]
+            },
         )
     )
-    assert (change.action, change.payload) == ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "60"})
+    assert (change.action, change.payload) == (
+        "ChangeConfiguration",
+        {"key": "HeartbeatInterval", "value": "60"},
+    )
     answer = link.answer_down("SetVariables", change, {"status": "RebootRequired"})
     assert answer["setVariableResult"][0]["attributeStatus"] == "RebootRequired"
     two = link.down(
         "SetVariables",
         {
             "setVariableData": [
-                {"attributeValue": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
-                {"attributeValue": "true", "component": {"name": "AuthCtrlr"}, "variable": {"name": "LocalPreAuthorize"}},
+                {
+                    "attributeValue": "60",
+                    "component": {"name": "OCPPCommCtrlr"},
+                    "variable": {"name": "HeartbeatInterval"},
+                },
+                {
+                    "attributeValue": "true",
+                    "component": {"name": "AuthCtrlr"},
+                    "variable": {"name": "LocalPreAuthorize"},
+                },
             ]
         },
     )
@@ -530,7 +703,9 @@ def test_untranslatable_2x_commands_are_refused_naming_the_action(backend: OcppV
     assert isinstance(refused, Refuse) and "longer than a 1.6 idTag" in refused.description
     per_evse = link.down("Reset", {"type": "Immediate", "evseId": 1})
     assert isinstance(per_evse, Refuse) and "EVSE" in per_evse.description
-    link.up("StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": TS}, tx=1)
+    link.up(
+        "StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": TS}, tx=1
+    )
     on_idle = link.down("Reset", {"type": "OnIdle"})
     assert isinstance(on_idle, Refuse) and "OnIdle" in on_idle.description
 
@@ -544,10 +719,21 @@ def test_a_whole_2x_session_reaches_a_16_backend(charger: OcppVersion) -> None:
     boot = forward(
         link.up(
             "BootNotification",
-            {"reason": "PowerUp", "chargingStation": {"model": "M2", "vendorName": "A very long vendor name, Inc.", "serialNumber": "S"}},
+            {
+                "reason": "PowerUp",
+                "chargingStation": {
+                    "model": "M2",
+                    "vendorName": "A very long vendor name, Inc.",
+                    "serialNumber": "S",
+                },
+            },
         )
     )
-    assert boot.payload == {"chargePointVendor": "A very long vendor n", "chargePointModel": "M2", "chargePointSerialNumber": "S"}
+    assert boot.payload == {
+        "chargePointVendor": "A very long vendor n",
+        "chargePointModel": "M2",
+        "chargePointSerialNumber": "S",
+    }
     link.answer_up(boot, {"currentTime": TS, "interval": 300, "status": "Accepted"})
     tx = "d4f0c1e2-tx"
     plugged = link.up(
@@ -559,7 +745,12 @@ def test_a_whole_2x_session_reaches_a_16_backend(charger: OcppVersion) -> None:
             "seqNo": 0,
             "transactionInfo": {"transactionId": tx, "chargingState": "EVConnected"},
             "evse": {"id": 1, "connectorId": 1},
-            "meterValue": [{"timestamp": TS, "sampledValue": [{"value": 12.5, "unitOfMeasure": {"unit": "kWh"}}]}],
+            "meterValue": [
+                {
+                    "timestamp": TS,
+                    "sampledValue": [{"value": 12.5, "unitOfMeasure": {"unit": "kWh"}}],
+                }
+            ],
         },
     )
     # No id token yet: a 1.6 backend has no transaction to hear of; the station is answered.
@@ -578,7 +769,12 @@ def test_a_whole_2x_session_reaches_a_16_backend(charger: OcppVersion) -> None:
         )
     )
     assert start.action == "StartTransaction"
-    assert start.payload == {"connectorId": 1, "idTag": "CARD-2", "meterStart": 12500, "timestamp": TS}
+    assert start.payload == {
+        "connectorId": 1,
+        "idTag": "CARD-2",
+        "meterStart": 12500,
+        "timestamp": TS,
+    }
     answer = link.answer_up(start, {"transactionId": 555, "idTagInfo": {"status": "Accepted"}})
     assert answer == {"idTokenInfo": {"status": "Accepted"}}
     meter = forward(
@@ -590,7 +786,14 @@ def test_a_whole_2x_session_reaches_a_16_backend(charger: OcppVersion) -> None:
                 "triggerReason": "MeterValuePeriodic",
                 "seqNo": 2,
                 "transactionInfo": {"transactionId": tx, "chargingState": "Charging"},
-                "meterValue": [{"timestamp": TS, "sampledValue": [{"value": 13.0, "unitOfMeasure": {"unit": "Wh", "multiplier": 3}}]}],
+                "meterValue": [
+                    {
+                        "timestamp": TS,
+                        "sampledValue": [
+                            {"value": 13.0, "unitOfMeasure": {"unit": "Wh", "multiplier": 3}}
+                        ],
+                    }
+                ],
             },
         )
     )
@@ -598,7 +801,10 @@ def test_a_whole_2x_session_reaches_a_16_backend(charger: OcppVersion) -> None:
     assert meter.payload["transactionId"] == 555
     assert meter.payload["meterValue"][0]["sampledValue"] == [{"value": "13000", "unit": "Wh"}]
     status = forward(
-        link.up("StatusNotification", {"timestamp": TS, "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1})
+        link.up(
+            "StatusNotification",
+            {"timestamp": TS, "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1},
+        )
     )
     assert status.payload["status"] == "Charging"
     suspended = forward(
@@ -617,7 +823,9 @@ def test_a_whole_2x_session_reaches_a_16_backend(charger: OcppVersion) -> None:
     # A 1.6 backend stops with its own id; the station hears of its own.
     stop_command = forward(link.down("RemoteStopTransaction", {"transactionId": 555}))
     assert stop_command.payload == {"transactionId": tx}
-    assert link.answer_down("RemoteStopTransaction", stop_command, {"status": "Accepted"}) == {"status": "Accepted"}
+    assert link.answer_down("RemoteStopTransaction", stop_command, {"status": "Accepted"}) == {
+        "status": "Accepted"
+    }
     ended = forward(
         link.up(
             "TransactionEvent",
@@ -628,62 +836,144 @@ def test_a_whole_2x_session_reaches_a_16_backend(charger: OcppVersion) -> None:
                 "seqNo": 4,
                 "transactionInfo": {"transactionId": tx, "stoppedReason": "Remote"},
                 "meterValue": [
-                    {"timestamp": TS, "sampledValue": [{"value": 14200, "context": "Transaction.End", "measurand": "Energy.Active.Import.Register"}]}
+                    {
+                        "timestamp": TS,
+                        "sampledValue": [
+                            {
+                                "value": 14200,
+                                "context": "Transaction.End",
+                                "measurand": "Energy.Active.Import.Register",
+                            }
+                        ],
+                    }
                 ],
             },
         )
     )
     assert ended.action == "StopTransaction"
-    assert (ended.payload["transactionId"], ended.payload["meterStop"], ended.payload["reason"]) == (555, 14200, "Remote")
-    assert link.answer_up(ended, {"idTagInfo": {"status": "Accepted"}}) == {"idTokenInfo": {"status": "Accepted"}}
+    assert (
+        ended.payload["transactionId"],
+        ended.payload["meterStop"],
+        ended.payload["reason"],
+    ) == (555, 14200, "Remote")
+    assert link.answer_up(ended, {"idTagInfo": {"status": "Accepted"}}) == {
+        "idTokenInfo": {"status": "Accepted"}
+    }
     finishing = forward(
-        link.up("StatusNotification", {"timestamp": TS, "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1})
+        link.up(
+            "StatusNotification",
+            {"timestamp": TS, "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1},
+        )
     )
     assert finishing.payload["status"] == "Finishing"
     # 2.x-only messages are answered on the 1.6 backend's behalf.
     report = link.up(
         "NotifyReport",
-        {"requestId": 1, "generatedAt": TS, "seqNo": 0, "reportData": [{"component": {"name": "X"}, "variable": {"name": "Y"}, "variableAttribute": [{"value": "1"}]}]},
+        {
+            "requestId": 1,
+            "generatedAt": TS,
+            "seqNo": 0,
+            "reportData": [
+                {
+                    "component": {"name": "X"},
+                    "variable": {"name": "Y"},
+                    "variableAttribute": [{"value": "1"}],
+                }
+            ],
+        },
     )
     assert isinstance(report, Reply)
     log = forward(link.up("LogStatusNotification", {"status": "PermissionDenied", "requestId": 3}))
-    assert (log.action, log.payload) == ("DiagnosticsStatusNotification", {"status": "UploadFailed"})
-    firmware = forward(link.up("FirmwareStatusNotification", {"status": "InstallRebooting", "requestId": 1}))
+    assert (log.action, log.payload) == (
+        "DiagnosticsStatusNotification",
+        {"status": "UploadFailed"},
+    )
+    firmware = forward(
+        link.up("FirmwareStatusNotification", {"status": "InstallRebooting", "requestId": 1})
+    )
     assert firmware.payload == {"status": "Installing"}
     auth = forward(link.up("Authorize", {"idToken": {"idToken": "CARD-3", "type": "ISO14443"}}))
     assert link.answer_up(auth, {"idTagInfo": {"status": "Blocked", "parentIdTag": "GROUP"}}) == {
-        "idTokenInfo": {"status": "Blocked", "groupIdToken": {"idToken": "GROUP", "type": "Central"}}
+        "idTokenInfo": {
+            "status": "Blocked",
+            "groupIdToken": {"idToken": "GROUP", "type": "Central"},
+        }
     }
     too_long = link.up("Authorize", {"idToken": {"idToken": "E" * 30, "type": "eMAID"}})
-    assert isinstance(too_long, Reply) and too_long.payload == {"idTokenInfo": {"status": "Unknown"}}
+    assert isinstance(too_long, Reply) and too_long.payload == {
+        "idTokenInfo": {"status": "Unknown"}
+    }
 
 
 @pytest.mark.parametrize("charger", [V201, V21], ids=["2.0.1", "2.1"])
 def test_16_backend_commands_reach_a_2x_charger(charger: OcppVersion) -> None:
     link = Link(charger, V16)
     remote = forward(link.down("RemoteStartTransaction", {"idTag": "APP", "connectorId": 1}))
-    assert remote.payload == {"idToken": {"idToken": "APP", "type": "Central"}, "remoteStartId": 1, "evseId": 1}
-    assert link.answer_down("RemoteStartTransaction", remote, {"status": "Accepted", "transactionId": "t"}) == {"status": "Accepted"}
+    assert remote.payload == {
+        "idToken": {"idToken": "APP", "type": "Central"},
+        "remoteStartId": 1,
+        "evseId": 1,
+    }
+    assert link.answer_down(
+        "RemoteStartTransaction", remote, {"status": "Accepted", "transactionId": "t"}
+    ) == {"status": "Accepted"}
     assert forward(link.down("Reset", {"type": "Hard"})).payload == {"type": "Immediate"}
-    assert forward(link.down("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"})).payload == {"operationalStatus": "Inoperative"}
+    assert forward(
+        link.down("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"})
+    ).payload == {"operationalStatus": "Inoperative"}
     unlock = forward(link.down("UnlockConnector", {"connectorId": 2}))
     assert unlock.payload == {"evseId": 2, "connectorId": 1}
-    assert link.answer_down("UnlockConnector", unlock, {"status": "OngoingAuthorizedTransaction"}) == {"status": "UnlockFailed"}
-    trigger = forward(link.down("TriggerMessage", {"requestedMessage": "DiagnosticsStatusNotification"}))
+    assert link.answer_down(
+        "UnlockConnector", unlock, {"status": "OngoingAuthorizedTransaction"}
+    ) == {"status": "UnlockFailed"}
+    trigger = forward(
+        link.down("TriggerMessage", {"requestedMessage": "DiagnosticsStatusNotification"})
+    )
     assert trigger.payload == {"requestedMessage": "LogStatusNotification"}
     forward(link.down("ClearCache", {}))
     transfer = forward(link.down("DataTransfer", {"vendorId": "acme", "data": "hello"}))
-    assert link.answer_down("DataTransfer", transfer, {"status": "Accepted", "data": [1, 2]}) == {"status": "Accepted", "data": "[1,2]"}
-    reserve = forward(link.down("ReserveNow", {"connectorId": 1, "expiryDate": TS, "idTag": "C", "reservationId": 4, "parentIdTag": "G"}))
+    assert link.answer_down("DataTransfer", transfer, {"status": "Accepted", "data": [1, 2]}) == {
+        "status": "Accepted",
+        "data": "[1,2]",
+    }
+    reserve = forward(
+        link.down(
+            "ReserveNow",
+            {
+                "connectorId": 1,
+                "expiryDate": TS,
+                "idTag": "C",
+                "reservationId": 4,
+                "parentIdTag": "G",
+            },
+        )
+    )
     assert reserve.payload["groupIdToken"] == {"idToken": "G", "type": "Central"}
     forward(link.down("CancelReservation", {"reservationId": 4}))
     local_list = forward(
-        link.down("SendLocalList", {"listVersion": 2, "updateType": "Differential", "localAuthorizationList": [{"idTag": "C", "idTagInfo": {"status": "Accepted"}}]})
+        link.down(
+            "SendLocalList",
+            {
+                "listVersion": 2,
+                "updateType": "Differential",
+                "localAuthorizationList": [{"idTag": "C", "idTagInfo": {"status": "Accepted"}}],
+            },
+        )
     )
-    assert local_list.payload["localAuthorizationList"][0]["idToken"] == {"idToken": "C", "type": "ISO14443"}
+    assert local_list.payload["localAuthorizationList"][0]["idToken"] == {
+        "idToken": "C",
+        "type": "ISO14443",
+    }
     version = forward(link.down("GetLocalListVersion", {}))
-    assert link.answer_down("GetLocalListVersion", version, {"versionNumber": 2}) == {"listVersion": 2}
-    config = forward(link.down("GetConfiguration", {"key": ["HeartbeatInterval", "ConnectionTimeOut", "VendorSpecificKey"]}))
+    assert link.answer_down("GetLocalListVersion", version, {"versionNumber": 2}) == {
+        "listVersion": 2
+    }
+    config = forward(
+        link.down(
+            "GetConfiguration",
+            {"key": ["HeartbeatInterval", "ConnectionTimeOut", "VendorSpecificKey"]},
+        )
+    )
     assert config.payload == {
         "getVariableData": [
             {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
@@ -695,8 +985,17 @@ def test_16_backend_commands_reach_a_2x_charger(charger: OcppVersion) -> None:
         config,
         {
             "getVariableResult": [
-                {"attributeStatus": "Accepted", "attributeValue": "120", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
-                {"attributeStatus": "UnknownVariable", "component": {"name": "TxCtrlr"}, "variable": {"name": "EVConnectionTimeOut"}},
+                {
+                    "attributeStatus": "Accepted",
+                    "attributeValue": "120",
+                    "component": {"name": "OCPPCommCtrlr"},
+                    "variable": {"name": "HeartbeatInterval"},
+                },
+                {
+                    "attributeStatus": "UnknownVariable",
+                    "component": {"name": "TxCtrlr"},
+                    "variable": {"name": "EVConnectionTimeOut"},
+                },
             ]
         },
     )
@@ -706,12 +1005,22 @@ def test_16_backend_commands_reach_a_2x_charger(charger: OcppVersion) -> None:
     }
     everything = forward(link.down("GetConfiguration", {}))
     assert len(everything.payload["getVariableData"]) > 20
-    change = forward(link.down("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "30"}))
+    change = forward(
+        link.down("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "30"})
+    )
     assert change.payload["setVariableData"][0]["variable"] == {"name": "TxUpdatedInterval"}
     assert link.answer_down(
         "ChangeConfiguration",
         change,
-        {"setVariableResult": [{"attributeStatus": "Accepted", "component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}}]},
+        {
+            "setVariableResult": [
+                {
+                    "attributeStatus": "Accepted",
+                    "component": {"name": "SampledDataCtrlr"},
+                    "variable": {"name": "TxUpdatedInterval"},
+                }
+            ]
+        },
     ) == {"status": "Accepted"}
     unknown = link.down("ChangeConfiguration", {"key": "VendorKey", "value": "1"})
     assert isinstance(unknown, Reply) and unknown.payload == {"status": "NotSupported"}
@@ -725,13 +1034,18 @@ def test_16_backend_commands_reach_a_2x_charger(charger: OcppVersion) -> None:
                     "stackLevel": 0,
                     "chargingProfilePurpose": "ChargePointMaxProfile",
                     "chargingProfileKind": "Absolute",
-                    "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]},
+                    "chargingSchedule": {
+                        "chargingRateUnit": "A",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}],
+                    },
                 },
             },
         )
     )
     assert profile.payload["evseId"] == 0
-    assert profile.payload["chargingProfile"]["chargingProfilePurpose"] == "ChargingStationMaxProfile"
+    assert (
+        profile.payload["chargingProfile"]["chargingProfilePurpose"] == "ChargingStationMaxProfile"
+    )
     forward(link.down("ClearChargingProfile", {"id": 3}))
     composite = forward(link.down("GetCompositeSchedule", {"connectorId": 1, "duration": 60}))
     got = link.answer_down(
@@ -739,13 +1053,21 @@ def test_16_backend_commands_reach_a_2x_charger(charger: OcppVersion) -> None:
         composite,
         {
             "status": "Accepted",
-            "schedule": {"evseId": 1, "duration": 60, "scheduleStart": TS, "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.25}]},
+            "schedule": {
+                "evseId": 1,
+                "duration": 60,
+                "scheduleStart": TS,
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.25}],
+            },
         },
     )
     assert got["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 10.2}]
     diagnostics = forward(link.down("GetDiagnostics", {"location": "ftp://x/"}))
     assert diagnostics.payload["logType"] == "DiagnosticsLog"
-    assert link.answer_down("GetDiagnostics", diagnostics, {"status": "Accepted", "filename": "d.log"}) == {"fileName": "d.log"}
+    assert link.answer_down(
+        "GetDiagnostics", diagnostics, {"status": "Accepted", "filename": "d.log"}
+    ) == {"fileName": "d.log"}
     firmware = forward(link.down("UpdateFirmware", {"location": "https://fw", "retrieveDate": TS}))
     assert firmware.payload["firmware"] == {"location": "https://fw", "retrieveDateTime": TS}
     assert link.answer_down("UpdateFirmware", firmware, {"status": "Accepted"}) == {}
@@ -755,7 +1077,9 @@ def test_error_codes_are_named_as_the_receiver_names_them() -> None:
     up = Translator(V16, V201)
     assert up.error_to_charger(None, "FormatViolation") == "FormationViolation"
     assert up.error_to_charger(None, "RpcFrameworkError") == "ProtocolError"
-    assert up.error_to_backend(None, "OccurenceConstraintViolation") == "OccurrenceConstraintViolation"
+    assert (
+        up.error_to_backend(None, "OccurenceConstraintViolation") == "OccurrenceConstraintViolation"
+    )
     down = Translator(V201, V16)
     assert down.error_to_backend(None, "MessageTypeNotSupported") == "NotSupported"
     assert down.error_to_charger(None, "FormationViolation") == "FormatViolation"
