@@ -48,6 +48,11 @@ class Proxy:
         assert hub is not None, f"no charge point {charge_point_id} yet"
         return hub
 
+    async def recorded(self) -> None:
+        """Wait until what the relay writes behind the frames' path (sessions) is written."""
+        for hub in self.registry:
+            await hub.journal.settled()
+
     async def get_json(self, path: str) -> Any:
         async with (
             aiohttp.ClientSession() as session,

@@ -41,6 +41,7 @@ async def test_backend_down_for_the_whole_session_gets_all_of_it_in_order_when_b
     assert tx_ids(b, "StopTransaction") == [5000]
     assert await proxy.hub().links["b"].drained(5)
 
+    await proxy.recorded()
     store = proxy.registry.store
     (session,) = await store.sessions(charge_point_id="CP_1")
     assert session.transaction_id == str(transaction_id)
@@ -117,6 +118,7 @@ async def test_revenue_per_owner_with_two_tariffs(
     await remote_session(a, 12_500)
     charger.energy_wh = 0
     await remote_session(b, 8_000)
+    await proxy.recorded()
     sessions = {s.owner: s for s in await proxy.registry.store.sessions(charge_point_id="CP_1")}
     assert (sessions["a"].energy_kwh, sessions["a"].revenue, sessions["a"].currency) == (
         12.5,
@@ -138,6 +140,7 @@ async def test_session_answered_by_the_proxy_itself_belongs_to_local(
     await charger.boot()
     transaction_id = await charger.start_transaction(1, "TAG", 500)
     await charger.stop_transaction(transaction_id, 2_500)
+    await proxy.recorded()
     (session,) = await proxy.registry.store.sessions()
     assert (session.owner, session.energy_kwh, session.revenue) == ("local", 2.0, None)
 
@@ -164,6 +167,7 @@ async def test_201_session_is_recorded_from_transaction_events_with_its_remote_s
     await charger.meter_values(1, transaction_id, 3_000, 11_000)
     await charger.stop_transaction(transaction_id, 6_000)
     await a.wait_for_call("TransactionEvent", 3)
+    await proxy.recorded()
     (session,) = await proxy.registry.store.sessions()
     assert session.transaction_id == transaction_id
     assert session.owner == "b"

@@ -10,12 +10,12 @@ from ocpp.messages import Call, _validate_payload
 
 from ocpp_proxy.config import SchedulePeriod, parse_config
 from ocpp_proxy.policy.commands import TABLES, CommandClass, Effect, describe
+from ocpp_proxy.policy.decisions import HOMEOWNER, ChargerContext, CommandRequest, RunningSession
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.policy.limits import clear_profile, limit_periods, set_profile, stack_level_query
 from ocpp_proxy.policy.rules import HomeownerArbiter
 from ocpp_proxy.protocol.schemas import request_schema
 from ocpp_proxy.protocol.versions import OcppVersion
-from ocpp_proxy.relay.arbiter import HOMEOWNER, ChargerContext, CommandRequest, RunningSession
 
 
 def validate(version: OcppVersion, action: str, payload: dict) -> None:

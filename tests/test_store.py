@@ -145,7 +145,7 @@ def log(
 
 def test_migrations_are_numbered_from_one_without_gaps() -> None:
     assert [m.version for m in schema.MIGRATIONS] == list(range(1, len(schema.MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == schema.MIGRATIONS[-1].version == 3
+    assert SCHEMA_VERSION == schema.MIGRATIONS[-1].version == 4
     for migration in schema.MIGRATIONS:
         assert schema.split_statements(migration.script)
 

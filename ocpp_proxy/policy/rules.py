@@ -32,9 +32,9 @@ from ocpp_proxy.policy.commands import (
     Effect,
     describe,
 )
+from ocpp_proxy.policy.decisions import HOMEOWNER, CommandRequest, Decision, RunningSession
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.policy.limits import HOMEOWNER_PROFILE_ID
-from ocpp_proxy.relay.arbiter import HOMEOWNER, CommandRequest, Decision, RunningSession
 
 _UNAVAILABLE = frozenset({"Faulted", "Unavailable"})
 

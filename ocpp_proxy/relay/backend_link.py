@@ -1,4 +1,4 @@
-"""One backend (a CSMS) as the relay sees it: its link state and its delivery queue.
+"""One backend (a CSMS) as the relay sees it: its link state and its bounded delivery queue.
 
 To a backend the proxy is the charger, so the rule of one outstanding CALL per direction
 (OCPP-J 1.6 §4.1.1; OCPP 2.0.1 part 4 §4.1.1) holds on every backend link on its own: the
@@ -6,41 +6,47 @@ charger's CALLs wait in this link's queue and go out one at a time, each after t
 answered the previous one. A slow backend thus never delays another, and a 1.6 MeterValues
 never reaches a backend before that backend answered the StartTransaction it belongs to.
 
-Transaction-related messages stay queued while the backend is away and are delivered when it
-is back; other messages are only offered to a backend that is connected or connecting.
+A link knows nothing of the hub: the hub puts deliveries in, takes the next one out to send
+(:meth:`BackendLink.next_to_send`), and hands it the backend's answers. The one call back is
+``on_ready``: the link can send again after a deadline or a backoff passed.
+
+Retries, as a charger does them (OCPP 1.6 TransactionMessageAttempts / RetryInterval): a
+transaction message the backend does not answer on a live connection is never sent again on
+that connection; after the link is re-established it is sent again, at most ``max_attempts``
+times in all, waiting ``retry_interval_s`` times the attempts made so far minus one first.
+
+The queue is bounded by construction: past ``max_queue`` deliveries the oldest message that
+is not kept goes first, then the oldest reading (1.6 MeterValues, 2.x TransactionEvent
+Updated), and failing both the oldest queued message of any kind (counted and logged as an
+ERROR): each in O(1) amortized.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from ocpp_proxy.clock import iso_utc
-from ocpp_proxy.protocol.frames import (
-    CALL,
-    CALLRESULTERROR,
-    SEND,
-    UNANSWERED_TYPES,
-    Frame,
-    FrameError,
-    build_call_error,
-    parse_frame,
-    with_unique_id,
-)
+from ocpp_proxy.clock import Clock, Timer, iso_utc
+from ocpp_proxy.protocol.frames import Frame, with_unique_id
+from ocpp_proxy.protocol.messages import Keep, MessageRule, state_key
 from ocpp_proxy.protocol.versions import OcppVersion
-from ocpp_proxy.tasks import spawn
+from ocpp_proxy.relay.sender import PeerSender
 
 if TYPE_CHECKING:
-    from ocpp_proxy.relay.hub import PendingCall
+    from ocpp_proxy.relay.pending import PendingCall
 
 _LOGGER = logging.getLogger(__name__)
+
+#: Sends of one transaction message in all, across reconnects (TransactionMessageAttempts).
+MAX_ATTEMPTS = 5
+#: Wait before a resend after a reconnect, per earlier resend (TransactionMessageRetryInterval, s).
+RETRY_INTERVAL_S = 10.0
 
 
 class LinkState(StrEnum):
@@ -60,88 +66,40 @@ class Direction(StrEnum):
     INBOUND = "inbound"
 
 
-class Peer(Protocol):
-    """The WebSocket of a connected peer (aiohttp's client and server sockets both fit)."""
-
-    async def send_str(self, data: str) -> None:
-        """Send one text frame."""
-        ...
-
-    async def close(self, *, code: int = ..., message: bytes = ...) -> bool:
-        """Close the WebSocket."""
-        ...
-
-
 @dataclass(slots=True, eq=False)
 class Delivery:
     """A charger CALL on its way to one backend.
 
-    ``transactional`` deliveries are kept until the backend answers them; ``pending`` is the
-    charger-side call this delivery's answer may answer (None for replays);
-    ``transaction_id`` is the charger-side 1.6 transaction id the frame refers to;
-    ``outbox_id`` the row that keeps it in the store until the backend answers.
+    ``rule`` says whether it is kept (a transaction message) and whether it is shed first;
+    ``pending`` is the charger-side call this delivery's answer may answer (None for replays
+    and restored messages); ``transaction_id`` is the charger-side 1.6 transaction id the
+    frame refers to; ``outbox_id`` the row that keeps it in the store until the backend
+    answers. Times are the clock's monotonic seconds.
     """
 
     frame: Frame
-    transactional: bool
+    rule: MessageRule
     pending: PendingCall | None = None
     transaction_id: int | None = None
     replay: bool = False
     outbox_id: int | None = None
-    enqueued_at: float = field(default_factory=time.monotonic)
+    enqueued_at: float = 0.0
     attempts: int = 0
-    deadline: float = 0.0  # monotonic time by which the backend must answer (s)
+    deadline: float = 0.0
+    not_before: float = 0.0
+    overdue: bool = False
     answered: bool = False
     dropped: bool = False
 
+    @property
+    def kept(self) -> bool:
+        """Whether the backend must get it even if it is down now (a transaction message)."""
+        return self.rule.keep is Keep.TRANSACTION
 
-class LinkOwner(Protocol):
-    """What a backend link needs from the charger's hub."""
-
-    async def on_backend_call(self, link: BackendLink, frame: Frame) -> None:
-        """A CALL from the backend, meant for the charger."""
-        ...
-
-    async def on_backend_send(self, link: BackendLink, frame: Frame) -> None:
-        """An OCPP 2.1 SEND from the backend, meant for the charger (never answered)."""
-        ...
-
-    async def on_backend_answer(self, link: BackendLink, delivery: Delivery, frame: Frame) -> None:
-        """The backend answered ``delivery`` with a CALLRESULT or CALLERROR."""
-        ...
-
-    def render(self, link: BackendLink, delivery: Delivery) -> str | None:
-        """The text to send to ``link`` for ``delivery``, or None to skip it for this link."""
-        ...
-
-    def replay_for(self, link: BackendLink) -> list[Delivery]:
-        """What a charger would send on reconnecting, for a link that just came up."""
-        ...
-
-    def on_delivery_dropped(self, link: BackendLink, delivery: Delivery) -> None:
-        """The link gave up on a delivery without an answer (queue full, nothing to send)."""
-        ...
-
-    def log_frame(
-        self,
-        peer: str,
-        direction: str,
-        raw: str,
-        head: tuple[int, str, str | None] | None = None,
-    ) -> None:
-        """A frame passed between the proxy and a backend (``in`` or ``out``).
-
-        ``head`` is (message type, unique id, action) if the frame was parsed already.
-        """
-        ...
-
-    def on_link_down(self, link: BackendLink) -> None:
-        """The link's connection is gone."""
-        ...
-
-    def limit_hit(self, limit: str) -> None:
-        """A frame from the link was refused by a limit (``max_frame_bytes``), for metrics."""
-        ...
+    @property
+    def live(self) -> bool:
+        """Still to be delivered (neither answered nor dropped)."""
+        return not (self.answered or self.dropped)
 
 
 class BackendLink:
@@ -150,44 +108,54 @@ class BackendLink:
     Args:
         backend_id: the backend's config id.
         direction: whether the proxy dials it or it dials in.
-        owner: the charger hub the link belongs to.
-        response_timeout: seconds to wait for the backend's answer to one CALL (s).
         version: the OCPP version spoken on this link.
-        max_frame_bytes: longest frame accepted from the backend (bytes).
-        max_queue: the most deliveries kept; past it the oldest MeterValues are dropped first.
+        clock: deadlines and backoff.
+        response_timeout: seconds to wait for the backend's answer to one CALL (s).
+        max_queue: the most deliveries kept (see the module docstring for what goes first).
+        max_attempts: sends of one transaction message in all, across reconnects.
+        retry_interval_s: backoff step before a resend after a reconnect (s).
+        on_ready: called when the link may send again (a deadline or a backoff passed).
+        on_change: called when something ``/status`` shows has changed.
     """
 
     def __init__(
         self,
         backend_id: str,
         direction: Direction,
-        owner: LinkOwner,
         *,
-        response_timeout: float,
         version: OcppVersion,
-        max_frame_bytes: int,
+        clock: Clock,
+        response_timeout: float,
         max_queue: int = 100_000,
+        max_attempts: int = MAX_ATTEMPTS,
+        retry_interval_s: float = RETRY_INTERVAL_S,
+        on_ready: Callable[[BackendLink], None] | None = None,
         on_change: Callable[[BackendLink], None] | None = None,
     ) -> None:
         self.id = backend_id
         self.direction = direction
-        self.owner = owner
+        self.version = version
         self.response_timeout = response_timeout
         self.max_queue = max_queue
-        self.version = version
-        self.max_frame_bytes = max_frame_bytes
+        self.max_attempts = max_attempts
+        self.retry_interval_s = retry_interval_s
         self.state = LinkState.IDLE if direction is Direction.OUTBOUND else LinkState.DISCONNECTED
         self.opening = False  # first connection attempt since the charger came, in progress
         self.last_error = ""
         self.last_message_at: float | None = None
         self.connected_since: float | None = None
-        self.dropped = 0
+        self.dropped = 0  # deliveries shed because the queue was over its bound
+        self.given_up = 0  # transaction messages dropped after max_attempts sends
+        self.sender: PeerSender | None = None
+        self._clock = clock
+        self._on_ready = on_ready
         self._on_change = on_change
-        self._peer: Peer | None = None
-        self._queue: deque[Delivery] = deque()
+        self._queue: deque[Delivery] = deque()  # answered/dropped ones are skipped, then purged
+        self._sheddable: deque[Delivery] = deque()  # not kept, or readings: shed first
+        self._live = 0
         self._in_flight: Delivery | None = None
-        self._attempt_ids: dict[str, Delivery] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._in_flight_id: str | None = None
+        self._timer: Timer | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -196,102 +164,184 @@ class BackendLink:
     @property
     def connected(self) -> bool:
         """Whether the backend's WebSocket is open."""
-        return self._peer is not None
+        return self.sender is not None
 
     @property
     def queue_depth(self) -> int:
         """How many charger CALLs wait for this backend (the one in flight included)."""
-        return len(self._queue)
+        return self._live
 
-    def set_state(self, state: LinkState, error: str = "", *, opening: bool = False) -> None:
+    @property
+    def in_flight(self) -> Delivery | None:
+        """The delivery sent and not answered yet, if any."""
+        return self._in_flight
+
+    def set_state(self, state: LinkState, error: str = "", *, opening: bool = False) -> bool:
         """Record a state change that does not attach or detach a peer.
 
         ``opening`` marks the first connection attempt since the charger came: charger CALLs
-        wait for such a link. When that attempt fails, calls waiting for it are re-routed.
+        wait for such a link. Returns True when that attempt just failed (calls waiting for
+        the link must be answered by someone else).
         """
         was_opening = self.opening
         self.state = state
         self.opening = opening
         if error:
             self.last_error = error
-        if self._peer is None and not opening:
-            self._purge_untransactional()
-        if was_opening and not opening and self._peer is None:
-            self.owner.on_link_down(self)
+        if self.sender is None and not opening:
+            self._drop_unkept()
         self._changed()
+        return was_opening and not opening and self.sender is None
 
-    async def attach(self, peer: Peer) -> None:
-        """The backend's WebSocket is open: replay the charger's state, then send the queue."""
-        if self._peer is not None:
-            await self.detach("replaced by a new connection")
-        self._peer = peer
+    def attach(self, sender: PeerSender, replay: list[Delivery]) -> list[Delivery]:
+        """The backend's WebSocket is open; ``replay`` goes before the queue.
+
+        ``replay`` is what a charger would send on reconnecting (boot, statuses); one of a
+        kind that is queued already is left out. Returns the deliveries given up on because
+        they were sent ``max_attempts`` times already (their rows are to be forgotten).
+        """
+        self.sender = sender
         self.state = LinkState.CONNECTED
         self.opening = False
         self.last_error = ""
-        self.connected_since = time.time()
-        queued_actions = {(d.frame.action, _connector_key(d.frame)) for d in self._queue}
-        replay = [
-            d
-            for d in self.owner.replay_for(self)
-            if (d.frame.action, _connector_key(d.frame)) not in queued_actions
-        ]
-        self._queue.extendleft(reversed(replay))
+        self.connected_since = self._clock.time()
+        queued = {
+            state_key(d.frame.action or "", d.frame.payload or {}) for d in self._queue if d.live
+        }
+        for delivery in reversed(replay):
+            if state_key(delivery.frame.action or "", delivery.frame.payload or {}) in queued:
+                continue
+            delivery.enqueued_at = self._clock.monotonic()
+            self._queue.appendleft(delivery)
+            self._live += 1
+        given_up = self._settle_head_retries()
         self._changed()
-        await self._pump()
+        return given_up
 
-    async def detach(self, reason: str, peer: Peer | None = None) -> None:
-        """The backend's WebSocket is gone (closed by either side, or replaced).
-
-        With ``peer`` given, only that connection is detached: a connection that was already
-        replaced by a newer one leaves the newer one alone.
-        """
-        if peer is not None and peer is not self._peer:
-            return
-        peer, self._peer = self._peer, None
-        if peer is None:
-            return
+    def detach(self, reason: str) -> PeerSender | None:
+        """The backend's WebSocket is gone: return its sender (to close), or None if none."""
+        sender, self.sender = self.sender, None
+        if sender is None:
+            return None
         self._cancel_timer()
         self._in_flight = None
-        self._attempt_ids.clear()
+        self._in_flight_id = None
         self.state = (
             LinkState.CONNECTING if self.direction is Direction.OUTBOUND else LinkState.DISCONNECTED
         )
         self.last_error = reason
         self.connected_since = None
-        self._purge_untransactional()
-        self.owner.on_link_down(self)
+        self._drop_unkept()
         self._changed()
-        await peer.close()
+        return sender
 
     # -- charger -> backend ------------------------------------------------------------
 
-    def wants(self, transactional: bool) -> bool:
+    def wants(self, rule: MessageRule) -> bool:
         """Whether a new charger CALL should be queued for this backend.
 
-        Transaction messages are kept for every backend that is not refused, connected or
-        not: that is the outbox (OCPP 1.6 §4.9 asks the same of a charger).
+        Transaction messages are kept for every backend that is not refused, up or not: that
+        is the outbox (OCPP 1.6 §4.9 asks the same of a charger). Others only while the link
+        is up or opening for the first time: a link that comes up later gets the charger's
+        state replayed instead.
         """
         if self.state is LinkState.REFUSED:
             return False
-        if transactional:
-            return True
-        # Other messages only while the link is up or opening for the first time: a link
-        # that comes up later gets the charger's state replayed instead.
-        return self._peer is not None or self.opening
+        return rule.keep is Keep.TRANSACTION or self.sender is not None or self.opening
 
-    def restore(self, delivery: Delivery) -> None:
-        """Queue a delivery kept from before a restart (sent when the link is up)."""
+    def add(self, delivery: Delivery) -> list[Delivery]:
+        """Queue ``delivery``; return what was shed to keep the bound (at most one)."""
+        delivery.enqueued_at = self._clock.monotonic()
         self._queue.append(delivery)
+        self._live += 1
+        if not delivery.kept or delivery.rule.shed_first:
+            self._sheddable.append(delivery)
         self._idle.clear()
+        if self._live <= self.max_queue:
+            return []
+        shed = self._shed()
+        return [shed] if shed is not None else []
 
-    async def offer(self, delivery: Delivery) -> None:
-        """Queue a charger CALL for this backend and send it if the link is free."""
-        self._queue.append(delivery)
-        if len(self._queue) > self.max_queue:
-            self._shed()
+    def next_to_send(self) -> Delivery | None:
+        """The delivery to send now, or None (nothing, busy, down, or a backoff running).
+
+        Skips what was answered or dropped, and drops a message that is not kept and waited
+        longer than ``response_timeout`` (the charger got its answer long ago).
+        """
+        if self.sender is None or self._in_flight is not None:
+            self._update_idle()
+            return None
+        now = self._clock.monotonic()
+        while self._queue:
+            delivery = self._queue[0]
+            if not delivery.live:
+                self._queue.popleft()
+                continue
+            if not delivery.kept and now - delivery.enqueued_at > self.response_timeout:
+                self._queue.popleft()
+                self._forget(delivery)
+                continue
+            if delivery.not_before > now:
+                self._arm(delivery.not_before)
+                return None
+            return delivery
+        self._update_idle()
+        return None
+
+    def sent(self, delivery: Delivery, text: str) -> str:
+        """Send ``delivery`` (the head of the queue) as ``text``; return the text sent.
+
+        A resend or a replay goes under a fresh unique id, so that no answer to an earlier
+        attempt is taken for it.
+        """
+        if delivery.attempts or delivery.replay:
+            unique_id = str(uuid.uuid4())
+            text = with_unique_id(text, unique_id)
+        else:
+            unique_id = delivery.frame.unique_id
+        delivery.attempts += 1
+        delivery.deadline = self._clock.monotonic() + self.response_timeout
+        self._in_flight = delivery
+        self._in_flight_id = unique_id
         self._idle.clear()
-        if self._in_flight is None and self._peer is not None:
-            await self._pump()
+        self._arm(delivery.deadline)
+        assert self.sender is not None
+        self.sender.send(text)
+        return text
+
+    def skip(self, delivery: Delivery) -> None:
+        """Drop the head delivery without sending it (nothing to send to this backend)."""
+        if self._queue and self._queue[0] is delivery:
+            self._queue.popleft()
+        if delivery.live:
+            self._forget(delivery)
+
+    # -- backend -> proxy --------------------------------------------------------------
+
+    def take_answer(self, unique_id: str) -> Delivery | None:
+        """The delivery the backend's CALLRESULT/CALLERROR ``unique_id`` answers, or None.
+
+        It stays in flight (nothing else is sent) until :meth:`finish`.
+        """
+        delivery = self._in_flight
+        if delivery is None or unique_id != self._in_flight_id or delivery.answered:
+            return None
+        delivery.answered = True
+        self._live -= 1
+        return delivery
+
+    def finish(self, delivery: Delivery) -> None:
+        """The answer to ``delivery`` is written down: the link may send the next one."""
+        if self._in_flight is delivery:
+            self._in_flight = None
+            self._in_flight_id = None
+            self._cancel_timer()
+        if self._queue and self._queue[0] is delivery:
+            self._queue.popleft()
+        if delivery.overdue:
+            self.last_error = ""
+            self._changed()
+        self._update_idle()
 
     async def drained(self, within_s: float) -> bool:
         """Wait until nothing is in flight or deliverable, at most ``within_s`` s."""
@@ -301,160 +351,124 @@ class BackendLink:
             return False
         return True
 
-    async def _pump(self) -> None:
-        # Sends the head of the queue if nothing is in flight. Called from several tasks:
-        # ``_in_flight`` is set before the await so that only one of them sends.
-        now = time.monotonic()
-        while self._peer is not None and self._in_flight is None and self._queue:
-            delivery = self._queue[0]
-            if not delivery.transactional and now - delivery.enqueued_at > self.response_timeout:
-                self._queue.popleft()  # stale: the charger got its answer long ago
-                continue
-            text = self.owner.render(self, delivery)
-            if text is None:
-                self._queue.popleft()
-                self.owner.on_delivery_dropped(self, delivery)
-                continue
-            if delivery.attempts or delivery.replay:
-                unique_id = str(uuid.uuid4())
-                text = with_unique_id(text, unique_id)
-            else:
-                unique_id = delivery.frame.unique_id
-            delivery.attempts += 1
-            loop = asyncio.get_running_loop()
-            delivery.deadline = loop.time() + self.response_timeout
-            self._in_flight = delivery
-            self._attempt_ids[unique_id] = delivery
-            if self._timer is None:
-                # One lazy timer per link, re-armed only when it fires: arming and cancelling
-                # a timer for every frame would churn the event loop's heap.
-                self._timer = loop.call_at(delivery.deadline, self._on_deadline)
-            await self._send(text)
-            return
-        if self._in_flight is None and (not self._queue or self._peer is None):
-            self._idle.set()
+    # -- inside ------------------------------------------------------------------------
 
-    def _on_deadline(self) -> None:
-        self._timer = None
-        delivery = self._in_flight
-        if delivery is None or delivery.answered:
-            return
-        loop = asyncio.get_running_loop()
-        if loop.time() < delivery.deadline:
-            self._timer = loop.call_at(delivery.deadline, self._on_deadline)
-            return
-        self._in_flight = None
-        action = delivery.frame.action
-        if delivery.transactional:
-            # Kept at the head and sent again; an answer to an earlier attempt still counts.
-            _LOGGER.warning(
-                "%s did not answer %s within %ss; sending it again",
-                self.id,
-                action,
-                self.response_timeout,
-            )
-        else:
-            _LOGGER.info("%s did not answer %s within %ss", self.id, action, self.response_timeout)
-            self._queue.popleft()
-            self._attempt_ids.clear()
-        spawn(self._pump())
+    def _settle_head_retries(self) -> list[Delivery]:
+        # What was sent on an earlier connection and never answered: resend after a backoff,
+        # or give up after max_attempts.
+        given_up: list[Delivery] = []
+        now = self._clock.monotonic()
+        while self._queue:
+            head = self._queue[0]
+            if not head.live:
+                self._queue.popleft()
+                continue
+            if head.attempts == 0:
+                break
+            if head.attempts >= self.max_attempts:
+                self._queue.popleft()
+                self._forget(head)
+                self.given_up += 1
+                given_up.append(head)
+                continue
+            head.overdue = False
+            head.not_before = now + self.retry_interval_s * (head.attempts - 1)
+            break
+        return given_up
+
+    def _shed(self) -> Delivery | None:
+        while self._sheddable:
+            candidate = self._sheddable.popleft()
+            if candidate.live and candidate is not self._in_flight:
+                return self._shed_one(candidate)
+        for candidate in self._queue:  # dead entries are purged by _compact, so this is short
+            if candidate.live and candidate is not self._in_flight:
+                _LOGGER.error(
+                    "%s: queue over its bound (%d) with only transaction starts and ends: "
+                    "dropped the oldest (%s)",
+                    self.id,
+                    self.max_queue,
+                    candidate.frame.action,
+                )
+                return self._shed_one(candidate)
+        return None
+
+    def _shed_one(self, delivery: Delivery) -> Delivery:
+        self._forget(delivery)
+        self.dropped += 1
+        if delivery.kept:
+            _LOGGER.warning("%s: queue full, dropped a queued %s", self.id, delivery.frame.action)
+        self._compact()
+        return delivery
+
+    def _forget(self, delivery: Delivery) -> None:
+        delivery.dropped = True
+        self._live -= 1
+
+    def _compact(self) -> None:
+        # Dropped entries stay in the deques until they reach the head; when they outnumber
+        # the live ones, rebuild once (amortized O(1) per delivery).
+        if len(self._queue) > 2 * self._live + 16:
+            self._queue = deque(d for d in self._queue if d.live)
+        if len(self._sheddable) > 2 * self._live + 16:
+            self._sheddable = deque(d for d in self._sheddable if d.live)
+
+    def _drop_unkept(self) -> None:
+        for delivery in self._queue:
+            if delivery.live and not delivery.kept:
+                self._forget(delivery)
+        self._compact()
+        self._update_idle()
+
+    def _arm(self, when: float) -> None:
+        # One lazy timer per link: it re-checks what is due when it fires.
+        if self._timer is None:
+            self._timer = self._clock.call_at(when, self._on_timer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _purge_untransactional(self) -> None:
-        if any(not d.transactional for d in self._queue):
-            self._queue = deque(d for d in self._queue if d.transactional)
-        if not self._queue:
+    def _on_timer(self) -> None:
+        self._timer = None
+        delivery = self._in_flight
+        now = self._clock.monotonic()
+        if delivery is not None:
+            if now < delivery.deadline:
+                self._arm(delivery.deadline)
+                return
+            if delivery.kept:
+                # Not sent again on this connection (no duplicate at the backend); the answer
+                # may still come. A resend waits for the link to be re-established.
+                if not delivery.overdue:
+                    delivery.overdue = True
+                    self.last_error = f"no answer to {delivery.frame.action} yet"
+                    _LOGGER.warning(
+                        "%s did not answer %s within %ss; waiting for its answer",
+                        self.id,
+                        delivery.frame.action,
+                        self.response_timeout,
+                    )
+                    self._changed()
+                return
+            _LOGGER.info(
+                "%s did not answer %s within %ss",
+                self.id,
+                delivery.frame.action,
+                self.response_timeout,
+            )
+            self._in_flight = None
+            self._in_flight_id = None
+            if self._queue and self._queue[0] is delivery:
+                self._queue.popleft()
+            self._forget(delivery)
+        if self._on_ready is not None:
+            self._on_ready(self)
+
+    def _update_idle(self) -> None:
+        if self._in_flight is None and (self._live == 0 or self.sender is None):
             self._idle.set()
-
-    def _shed(self) -> None:
-        # Over the bound: drop the oldest MeterValues, then the oldest message that is neither
-        # a start nor a stop. Starts and stops are never dropped.
-        for keep_order in ("MeterValues", None):
-            for index, delivery in enumerate(self._queue):
-                if delivery is self._in_flight:
-                    continue
-                action = delivery.frame.action
-                if (keep_order is None and action not in _NEVER_DROP) or action == keep_order:
-                    del self._queue[index]
-                    self.owner.on_delivery_dropped(self, delivery)
-                    self.dropped += 1
-                    _LOGGER.warning("%s: queue full, dropped a queued %s", self.id, action)
-                    return
-
-    # -- backend -> proxy --------------------------------------------------------------
-
-    async def on_text(self, raw: str) -> None:
-        """Handle one text frame from the backend (OCPP-J 1.6 §4)."""
-        self.last_message_at = time.time()
-        try:
-            frame = parse_frame(raw, self.max_frame_bytes, self.version.facts.message_types)
-        except FrameError as err:
-            self.owner.log_frame(self.id, "in", raw)
-            await self._reject(err, raw)
-            return
-        kind = frame.message_type
-        self.owner.log_frame(self.id, "in", raw, (kind, frame.unique_id, frame.action))
-        if kind == CALL:
-            await self.owner.on_backend_call(self, frame)
-            return
-        if kind == SEND:
-            await self.owner.on_backend_send(self, frame)
-            return
-        if kind == CALLRESULTERROR:
-            _LOGGER.warning("%s reports a bad CALLRESULT: %s", self.id, frame.error)
-            return
-        delivery = self._attempt_ids.get(frame.unique_id)
-        if delivery is None:
-            _LOGGER.info("%s answered unknown unique id %s; dropped", self.id, frame.unique_id)
-            return
-        if self._queue and self._queue[0] is delivery:
-            # Held as in flight while the answer is written down, so that neither the timer
-            # nor another task sends anything meanwhile, and /status counts it until it is.
-            self._in_flight = delivery
-            delivery.answered = True
-            self._attempt_ids.clear()
-            try:
-                await self.owner.on_backend_answer(self, delivery, frame)
-            finally:
-                if self._queue and self._queue[0] is delivery:
-                    self._queue.popleft()
-                self._in_flight = None
-        else:
-            await self.owner.on_backend_answer(self, delivery, frame)
-        await self._pump()
-
-    async def _reject(self, err: FrameError, raw: str) -> None:
-        _LOGGER.warning("%s sent a malformed frame (%s): %.200s", self.id, err.reason, raw)
-        if err.too_large:
-            self.owner.limit_hit("max_frame_bytes")
-        if err.unique_id is not None and (
-            err.unknown_type or err.message_type not in UNANSWERED_TYPES
-        ):
-            code = self.version.facts.malformed_code(err.unknown_type)
-            await self.send(build_call_error(err.unique_id, code, err.reason))
-
-    async def send(self, text: str) -> bool:
-        """Send a frame to the backend if it is connected; return whether it was sent."""
-        if self._peer is None:
-            return False
-        return await self._send(text)
-
-    async def _send(self, text: str) -> bool:
-        peer = self._peer
-        if peer is None:
-            return False
-        self.owner.log_frame(self.id, "out", text)
-        try:
-            await peer.send_str(text)
-        except (ConnectionError, RuntimeError) as err:
-            # The socket closed under us; the reader notices and detaches the link.
-            _LOGGER.info("%s: send failed: %s", self.id, err)
-            return False
-        return True
 
     def _changed(self) -> None:
         if self._on_change is not None:
@@ -471,13 +485,5 @@ class BackendLink:
             "last_message_at": iso_utc(self.last_message_at),
             "queue_depth": self.queue_depth,
             "dropped": self.dropped,
+            "given_up": self.given_up,
         }
-
-
-_NEVER_DROP = frozenset({"StartTransaction", "StopTransaction", "TransactionEvent"})
-
-
-def _connector_key(frame: Frame) -> Any:
-    """Which connector a StatusNotification is about (so one per connector is replayed)."""
-    payload = frame.payload or {}
-    return (payload.get("evseId"), payload.get("connectorId"))

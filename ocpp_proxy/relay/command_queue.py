@@ -8,15 +8,16 @@ same ids never collide; the charger's answer goes back to whoever asked, under t
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from ocpp_proxy.clock import Clock, Timer
 from ocpp_proxy.protocol.frames import Frame, build_call_error, parse_frame, with_unique_id
-from ocpp_proxy.tasks import spawn
+from ocpp_proxy.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -47,7 +48,10 @@ class CommandQueue:
     """The queue of commands to one charger connection.
 
     Args:
-        send: sends a text frame to the charger; returns False if it could not.
+        send: hands a text frame to the charger's send queue (never waits); False if it could
+            not.
+        clock: where the answer's deadline is set.
+        tasks: the owner's task set (a timed-out command's answer is sent from there).
         timeout: seconds to wait for the charger's answer to one command (s).
         generic_error: the version's CALLERROR code for "no answer" (``GenericError``).
         max_queued: commands that may wait at once; past it a command gets a CALLERROR.
@@ -56,21 +60,25 @@ class CommandQueue:
 
     def __init__(
         self,
-        send: Callable[[str], Awaitable[bool]],
+        send: Callable[[str], bool],
         *,
+        clock: Clock,
+        tasks: TaskSet,
         timeout: float,
         generic_error: str,
         max_queued: int = MAX_QUEUED_COMMANDS,
         on_full: Callable[[], None] | None = None,
     ) -> None:
         self._send = send
+        self._clock = clock
+        self._tasks = tasks
         self._max_queued = max_queued
         self._on_full = on_full
         self._timeout = timeout
         self._generic_error = generic_error
         self._queue: deque[Command] = deque()
         self._in_flight: Command | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
 
     @property
     def depth(self) -> int:
@@ -148,10 +156,11 @@ class CommandQueue:
         while self._in_flight is None and self._queue:
             command = self._queue.popleft()
             self._in_flight = command
-            self._timer = asyncio.get_running_loop().call_later(
-                self._timeout, self._on_timeout, command
+            self._timer = self._clock.call_at(
+                self._clock.monotonic() + self._timeout,
+                functools.partial(self._on_timeout, command),
             )
-            if await self._send(with_unique_id(command.text, command.proxy_id)):
+            if self._send(with_unique_id(command.text, command.proxy_id)):
                 return
             self._finish()
             await command.respond(
@@ -169,7 +178,7 @@ class CommandQueue:
             self._timeout,
         )
         description = f"the charge point did not answer within {self._timeout:g} s"
-        spawn(self._timed_out(command, description))
+        self._tasks.spawn(self._timed_out(command, description))
 
     async def _timed_out(self, command: Command, description: str) -> None:
         await command.respond(_error_frame(command, self._generic_error, description))

@@ -1,26 +1,36 @@
 """The hub of one charge point: where its frames are routed.
 
-A frame travels one way: charger connection -> hub -> backend links, and back. The hub owns
-the routing state of one charge point: the charger's connection, the backend links, the
-charger CALLs waiting for an answer, the queue of commands to the charger and the OCPP 1.6
-transaction id map. Policy (the arbiter) is consulted, not woven in; sockets stay at the edges.
-Commands on their way to the charger are the other half of the hub, in
-:mod:`ocpp_proxy.relay.charger_commands`.
+Data flows one way. Transports hand frames to the hub (:meth:`ChargerHub.on_charger_text`,
+and :class:`LinkEndpoint` for a backend's socket); the hub routes them: charger CALLs into the
+backend links' bounded queues (:mod:`~ocpp_proxy.relay.backend_link`), backend answers to the
+charger CALL waiting for them (:mod:`~ocpp_proxy.relay.pending`), backend commands to the
+composed :class:`~ocpp_proxy.relay.charger_commands.ChargerCommands`. Every write to a peer goes
+through that peer's own send queue (:mod:`~ocpp_proxy.relay.sender`), so no read loop waits
+for another peer. Policy (the arbiter) is consulted, not woven in; OCPP payload knowledge is in
+:mod:`ocpp_proxy.protocol.messages`; the store is reached through the journal, which reports
+faults instead of raising them on the frame's path.
+
+Two hook points, for who extends the relay:
+
+* :meth:`ChargerHub._choose_answer` picks the answer the charger gets to a CALL among the
+  backends' answers (today: the primary's, then the next backend in preference order that
+  answered, when the primary is gone).
+* :meth:`ChargerHub.render` renders a charger CALL for one backend link (today: the backend's
+  own 1.6 transaction id); version translation per link plugs in there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ocpp_proxy.clock import iso_utc
+from ocpp_proxy.clock import Clock, SystemClock, iso_utc
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
 from ocpp_proxy.metrics import Metrics
+from ocpp_proxy.policy.decisions import AllowAll, Arbiter
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.protocol.frames import (
     CALL,
@@ -37,24 +47,37 @@ from ocpp_proxy.protocol.frames import (
     with_unique_id,
 )
 from ocpp_proxy.protocol.local_csms import local_answer
-from ocpp_proxy.protocol.versions import OcppVersion
-from ocpp_proxy.relay.arbiter import (
-    AllowAll,
-    Arbiter,
+from ocpp_proxy.protocol.messages import (
+    Keep,
+    charger_message_rule,
+    connector_key,
+    connector_status,
+    session_label,
+    started_transaction,
+    state_key,
+    transaction_id_16,
 )
-from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction, LinkState, Peer
-from ocpp_proxy.relay.charger_commands import ChargerCommands
+from ocpp_proxy.protocol.versions import OcppVersion
+from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction, LinkState
+from ocpp_proxy.relay.charge_point import ChargePoint, ChargerConnection
+from ocpp_proxy.relay.charger_commands import ChargerCommands, HomeownerResult
 from ocpp_proxy.relay.command_queue import CommandQueue
 from ocpp_proxy.relay.journal import CHARGER, Journal
 from ocpp_proxy.relay.limit_keeper import LimitKeeper
-from ocpp_proxy.relay.sessions import LOCAL, SessionRecorder, transaction_key
+from ocpp_proxy.relay.pending import AnsweredBy, PendingCall, PendingCalls
+from ocpp_proxy.relay.sender import Peer, PeerSender
+from ocpp_proxy.relay.sessions import LOCAL, SessionRecorder
 from ocpp_proxy.relay.start_contest import StartContest
-from ocpp_proxy.relay.transaction_ids import TransactionIds, rewrite_transaction_id
+from ocpp_proxy.relay.store_health import StoreHealth
+from ocpp_proxy.relay.transaction_ids import rewrite_transaction_id
 from ocpp_proxy.security.schema import check_request
-from ocpp_proxy.store import Store
-from ocpp_proxy.tasks import spawn
+from ocpp_proxy.store import Store, StoreError
+from ocpp_proxy.tasks import TaskSet
 
 _LOGGER = logging.getLogger(__name__)
+
+#: How often rows that could not be written while the store failed are tried again (s).
+STORE_RETRY_S = 5.0
 
 
 class Upstream(Protocol):
@@ -69,44 +92,49 @@ class Upstream(Protocol):
         ...
 
 
-UpstreamFactory = Callable[[BackendLink, ServiceConfig, str], Upstream]
+class LinkEndpoint:
+    """What a transport holds of one backend link: it hands the hub the socket's events.
 
-
-@dataclass(slots=True, eq=False)
-class ChargerConnection:
-    """The charger's open WebSocket and what was negotiated on it."""
-
-    peer: Peer
-    version: OcppVersion
-    remote: str
-    connected_since: float = field(default_factory=time.time)
-    # Actions whose schema violations were logged on this connection (logged once each).
-    schema_warned: set[str] = field(default_factory=set)
-
-
-@dataclass(slots=True, eq=False)
-class PendingCall:
-    """A charger CALL that waits for its one answer (from the primary, or from the proxy).
-
-    ``transaction_id`` is the charger-side 1.6 transaction id it refers to or assigns;
-    ``targets`` are the backends it was sent to; ``answers`` holds the answers of those that
-    are not the primary, in case the primary goes away; ``deliveries`` are a transaction
-    message's deliveries by backend id, which must be kept for those that have not confirmed
-    it by the time the charger gets its answer.
+    Transports (the upstream client, the inbound endpoint) call :meth:`attach` when the
+    WebSocket opens, :meth:`on_text` for every text frame, :meth:`detach` when it closes, and
+    :meth:`set_state` for dialling states; all of it goes to the hub, which owns the link.
     """
 
-    frame: Frame
-    transaction_id: int | None
-    primary: BackendLink | None = None
-    targets: tuple[BackendLink, ...] = ()
-    answers: dict[str, Frame] = field(default_factory=dict)
-    deliveries: dict[str, Delivery] = field(default_factory=dict)
-    deadline: float = 0.0  # loop time by which the primary must have answered (s)
-    received_at: float = field(default_factory=time.monotonic)
-    done: bool = False
+    def __init__(self, hub: ChargerHub, link: BackendLink) -> None:
+        self._hub = hub
+        self.link = link
+        self.id = link.id
+
+    @property
+    def last_error(self) -> str:
+        """The link's last error, as ``/status`` shows it."""
+        return self.link.last_error
+
+    @last_error.setter
+    def last_error(self, reason: str) -> None:
+        self.link.last_error = reason
+
+    def set_state(self, state: LinkState, error: str = "", *, opening: bool = False) -> None:
+        """A dialling state change (see :meth:`BackendLink.set_state`)."""
+        self._hub.link_state(self.link, state, error, opening=opening)
+
+    async def attach(self, peer: Peer) -> None:
+        """The backend's WebSocket is open."""
+        await self._hub.attach_backend(self.link, peer)
+
+    async def detach(self, reason: str, peer: Peer | None = None) -> None:
+        """The backend's WebSocket closed (only ``peer``'s, if given)."""
+        await self._hub.detach_backend(self.link, reason, peer)
+
+    async def on_text(self, raw: str) -> None:
+        """One text frame from the backend."""
+        await self._hub.on_backend_text(self.link, raw)
 
 
-class ChargerHub(ChargerCommands):
+UpstreamFactory = Callable[[LinkEndpoint, ServiceConfig, str], Upstream]
+
+
+class ChargerHub:
     """Routes the frames of one charge point between its charger and its backends.
 
     Args:
@@ -114,9 +142,12 @@ class ChargerHub(ChargerCommands):
         config: the proxy's configuration.
         store: where transaction messages, sessions and the message log are kept.
         home: the homeowner's inputs (current limit); shared by every charger of the house.
+        metrics: the proxy's metrics.
         arbiter: decides which backend commands reach the charger.
         upstream_factory: makes the outbound client of a service (None: no outbound links).
         on_change: called when something ``/status`` shows has changed.
+        clock: deadlines, backoff and times shown (the system clock if None).
+        health: the store's health, shared by every hub (one of its own if None).
     """
 
     def __init__(
@@ -130,32 +161,27 @@ class ChargerHub(ChargerCommands):
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
         on_change: Callable[[], None] | None = None,
+        clock: Clock | None = None,
+        health: StoreHealth | None = None,
     ) -> None:
         self.id = charge_point_id
         self.config = config
-        self.arbiter: Arbiter = arbiter or AllowAll()
-        self.version: OcppVersion = config.ocpp_version
-        self.charger: ChargerConnection | None = None
-        self.last_message_at: float | None = None
-        self.last_boot: Frame | None = None
-        self.connectors: dict[str, dict[str, Any]] = {}
-        self.transaction_ids = TransactionIds()
         self.store = store
+        self.clock: Clock = clock or SystemClock()
         self.metrics = metrics or Metrics()
-        self._answer_counters = {
-            by: (
-                self.metrics.counter("ocpp_proxy_charger_answers_total", by=by),
-                self.metrics.counter("ocpp_proxy_charger_answer_seconds_total", by=by),
-            )
-            for by in ("backend", "local")
-        }
+        self.tasks = TaskSet(f"charge point {charge_point_id}")
+        self._on_change = on_change
         self.journal = Journal(
             store,
             charge_point_id,
             durable_outbox=config.durable_outbox,
             message_log=config.message_log,
             metrics=self.metrics,
+            clock=self.clock,
+            health=health,
         )
+        self.health = self.journal.health
+        self.health.on_recovered(self._store_recovered)
         self.sessions = SessionRecorder(
             store,
             charge_point_id,
@@ -167,30 +193,38 @@ class ChargerHub(ChargerCommands):
             claim_window_s=config.remote_start_window,
             on_meter=self._changed,  # live readings, for displays such as Home Assistant
         )
-        self.home = home or HomeState()
-        self.limits = LimitKeeper(
+        self.point = ChargePoint(
             charge_point_id,
-            config,
-            self.home,
-            self.homeowner_command,
-            lambda: self.version,
+            config.ocpp_version,
+            journal=self.journal,
+            sessions=self.sessions,
+            clock=self.clock,
             on_change=self._changed,
         )
-        self._limit_task: asyncio.Task[None] | None = None
+        self._answer_counters = {
+            by: (
+                self.metrics.counter("ocpp_proxy_charger_answers_total", by=by),
+                self.metrics.counter("ocpp_proxy_charger_answer_seconds_total", by=by),
+            )
+            for by in ("backend", "local")
+        }
+        self.home = home or HomeState()
         self.alerts: deque[dict[str, Any]] = deque(maxlen=20)
-        self._on_change = on_change
         self._upstream_factory = upstream_factory
         self._services = {s.id: s for s in config.ocpp_services if s.enabled}
-        self._statuses: dict[str, Frame] = {}
-        self._pending: dict[str, PendingCall] = {}
-        # Calls waiting for the primary, in arrival order: with one timeout for all, their
-        # deadlines are in order too, so one timer for the oldest serves them all.
-        self._deadlines: deque[PendingCall] = deque()
-        self._deadline_timer: asyncio.TimerHandle | None = None
+        # The charger's last boot and connector statuses, by state key (kept durably too).
+        self._state: dict[str, Frame] = {}
+        self.pending = PendingCalls(self.clock, config.response_timeout, self._on_deadline)
         self._upstreams: dict[str, Upstream] = {}
         self._draining: dict[str, asyncio.Task[None]] = {}
+        self._limit_task: asyncio.Task[None] | None = None
+        # Transaction messages answered while the store failed: their rows are still owed.
+        self._unsaved: list[PendingCall] = []
+        self._unsaved_task: asyncio.Task[None] | None = None
         self.commands = CommandQueue(
-            self._send_to_charger,
+            self.point.send,
+            clock=self.clock,
+            tasks=self.tasks,
             timeout=config.response_timeout,
             generic_error=self.version.facts.generic_error,
             on_full=lambda: self.limit_hit("command_queue"),
@@ -205,26 +239,103 @@ class ChargerHub(ChargerCommands):
         others = [link for link in self.links.values() if link is not preferred]
         self._preference: list[BackendLink] = ([preferred] if preferred else []) + others
         ranks = {link.id: rank for rank, link in enumerate(self._preference)}
-        self._starts = StartContest(
-            config.start_race_window, lambda backend_id: ranks.get(backend_id, len(ranks))
+        self.charger_commands = ChargerCommands(
+            self.point,
+            self.commands,
+            arbiter=arbiter or AllowAll(),
+            starts=StartContest(
+                config.start_race_window, lambda backend_id: ranks.get(backend_id, len(ranks))
+            ),
+            store=store,
+            metrics=self.metrics,
+            to_backend=self._to_backend,
+        )
+        self.limits = LimitKeeper(
+            charge_point_id,
+            config,
+            self.home,
+            self.homeowner_command,
+            lambda: self.version,
+            on_change=self._changed,
         )
 
     def _add_link(self, backend_id: str, direction: Direction, version: OcppVersion) -> None:
         self.links[backend_id] = BackendLink(
             backend_id,
             direction,
-            self,
-            response_timeout=self.config.response_timeout,
             version=version,
-            max_frame_bytes=self.config.max_frame_bytes,
+            clock=self.clock,
+            response_timeout=self.config.response_timeout,
             max_queue=self.config.outbox_max_messages,
+            on_ready=self._pump,
             on_change=lambda _link: self._changed(),
         )
 
+    # -- what the rest of the proxy reads --------------------------------------------------
+
+    @property
+    def charger(self) -> ChargerConnection | None:
+        """The charger's connection, if it is connected."""
+        return self.point.connection
+
+    @property
+    def version(self) -> OcppVersion:
+        """The OCPP version the charger speaks (or is expected to)."""
+        return self.point.version
+
+    @property
+    def connectors(self) -> dict[str, dict[str, Any]]:
+        """Connector (1.6) or EVSE/connector (2.x) -> its last status, for displays."""
+        return self.point.connectors
+
+    @property
+    def transaction_ids(self) -> Any:
+        """The OCPP 1.6 transaction id map (charger id <-> each backend's)."""
+        return self.point.transaction_ids
+
+    @property
+    def last_message_at(self) -> float | None:
+        """When the charger last sent a frame (Unix s)."""
+        return self.point.last_message_at
+
+    @property
+    def last_boot(self) -> Frame | None:
+        """The charger's last BootNotification (also one kept from before a restart)."""
+        return self._state.get("boot")
+
+    @property
+    def arbiter(self) -> Arbiter:
+        """The arbiter commands to the charger pass."""
+        return self.charger_commands.arbiter
+
+    def endpoint(self, backend_id: str) -> LinkEndpoint:
+        """The endpoint a transport feeds for backend ``backend_id``."""
+        return LinkEndpoint(self, self.links[backend_id])
+
+    async def homeowner_command(
+        self, action: str, payload: dict[str, Any], actor: str = "homeowner"
+    ) -> HomeownerResult:
+        """Send a command to the charger as the homeowner (see :class:`ChargerCommands`)."""
+        return await self.charger_commands.homeowner_command(action, payload, actor)
+
+    def limit_hit(self, limit: str) -> None:
+        """Count a refusal by one of the proxy's limits (``ocpp_proxy_limit_hits_total``)."""
+        self.metrics.inc("ocpp_proxy_limit_hits_total", limit=limit)
+
+    # -- lifetime --------------------------------------------------------------------------
+
     async def restore(self) -> None:
-        """Take up where the proxy stopped: unconfirmed messages, transaction ids, sessions."""
+        """Take up where the proxy stopped: unconfirmed messages, ids, sessions, state.
+
+        The state is the charger's last boot and statuses, replayed to a backend that comes up.
+        """
         self.transaction_ids.load(await self.store.transaction_id_map(self.id))
         await self.sessions.restore()
+        for key, raw in (await self.journal.kept_state()).items():
+            try:
+                self._state[key] = parse_frame(raw)
+            except FrameError:
+                continue
         for backend_id, rows in (await self.journal.outbox()).items():
             link = self.links.get(backend_id)
             if link is None:
@@ -237,10 +348,32 @@ class ChargerHub(ChargerCommands):
                 continue
             for row in rows:
                 frame = parse_frame(row.frame)
-                link.restore(Delivery(frame, True, None, row.transaction_id, outbox_id=row.id))
+                rule = charger_message_rule(self.version, frame.action or "", frame.payload or {})
+                if rule.keep is not Keep.TRANSACTION:
+                    rule = charger_message_rule(OcppVersion.V16, "StartTransaction", {})
+                delivery = Delivery(frame, rule, None, row.transaction_id, outbox_id=row.id)
+                for shed in link.add(delivery):
+                    self._forget_row(shed)
             _LOGGER.info("%s: %d queued messages for %s", self.id, len(rows), backend_id)
 
-    # -- the charger's connection --------------------------------------------------------
+    async def close(self) -> None:
+        """Stop every outbound link and background task; finish the journal (shutdown)."""
+        for task in self._draining.values():
+            task.cancel()
+        self._draining.clear()
+        upstreams, self._upstreams = list(self._upstreams.values()), {}
+        await asyncio.gather(*(u.stop() for u in upstreams), return_exceptions=True)
+        for link in self.links.values():
+            sender = link.detach("the proxy is shutting down")
+            if sender is not None:
+                await sender.close()
+        connection = self.point.connection
+        if connection is not None:
+            await connection.sender.close()
+        await self.tasks.close()
+        await self.journal.close()
+
+    # -- the charger's connection ----------------------------------------------------------
 
     async def attach_charger(
         self, peer: Peer, version: OcppVersion, remote: str
@@ -250,36 +383,39 @@ class ChargerHub(ChargerCommands):
         Starts (or keeps) an outbound link to every enabled service of the charger's version;
         a service of another version is marked refused with the reason.
         """
-        old = self.charger
-        connection = ChargerConnection(peer, version, remote)
-        self.charger = connection
+        old = self.point.connection
+        sender = PeerSender(peer, f"charge point {self.id}", self.tasks, on_stalled=None)
+        connection = ChargerConnection(peer, sender, version, remote, self.clock.time())
+        self.point.connection = connection
         if old is not None:
             _LOGGER.info("%s reconnected from %s; closing its old connection", self.id, remote)
             await self._drop_charger_state("the charge point reconnected")
+            await old.sender.close()
             await old.peer.close()
-        self.version = version
+        self.point.version = version
         for link in self.links.values():
             if link.direction is Direction.INBOUND and not link.connected:
                 link.version = version
         for service_id, service in self._services.items():
             self._start_upstream(self.links[service_id], service, version)
-        await self.journal.connected()
+        self.journal.connected()
         self.limits.connected()
-        self._limit_task = spawn(self.limits.after_connect())
+        self._limit_task = self.tasks.spawn(self.limits.after_connect())
         self._changed()
         return connection
 
     async def detach_charger(self, connection: ChargerConnection) -> None:
         """The charger's connection closed: drain the upstream links, then close them."""
-        if self.charger is not connection:
+        await connection.sender.close()
+        if self.point.connection is not connection:
             return  # an old connection that was replaced
-        self.charger = None
+        self.point.connection = None
         if self._limit_task is not None:
             self._limit_task.cancel()
-        await self.journal.disconnected()
+        self.journal.disconnected()
         await self._drop_charger_state("the charge point disconnected")
         for service_id in list(self._upstreams):
-            self._draining[service_id] = spawn(self._drain_and_close(service_id))
+            self._draining[service_id] = self.tasks.spawn(self._drain_and_close(service_id))
         self._changed()
 
     def _start_upstream(
@@ -290,22 +426,23 @@ class ChargerHub(ChargerCommands):
             draining.cancel()
         if service.version is not version:
             self._stop_upstream_soon(service.id)
-            link.set_state(
+            self.link_state(
+                link,
                 LinkState.REFUSED,
                 f"the service speaks OCPP {service.version}, the charge point {version}",
             )
             return
         if service.id in self._upstreams or self._upstream_factory is None:
             return
-        link.set_state(LinkState.CONNECTING, opening=True)
-        upstream = self._upstream_factory(link, service, self.id)
+        self.link_state(link, LinkState.CONNECTING, opening=True)
+        upstream = self._upstream_factory(LinkEndpoint(self, link), service, self.id)
         self._upstreams[service.id] = upstream
         upstream.start()
 
     def _stop_upstream_soon(self, service_id: str) -> None:
         upstream = self._upstreams.pop(service_id, None)
         if upstream is not None:
-            spawn(upstream.stop())
+            self.tasks.spawn(upstream.stop())
 
     async def _drain_and_close(self, service_id: str) -> None:
         # A slower backend must not lose the charger's last StopTransaction because the
@@ -316,45 +453,139 @@ class ChargerHub(ChargerCommands):
         self._draining.pop(service_id, None)
         if upstream is not None:
             await upstream.stop()
-        link.set_state(LinkState.IDLE)
-
-    async def close(self) -> None:
-        """Stop every outbound link at once (proxy shutdown)."""
-        for task in self._draining.values():
-            task.cancel()
-        self._draining.clear()
-        upstreams, self._upstreams = list(self._upstreams.values()), {}
-        await asyncio.gather(*(u.stop() for u in upstreams), return_exceptions=True)
+        self.link_state(link, LinkState.IDLE)
 
     async def _drop_charger_state(self, reason: str) -> None:
-        for pending in self._pending.values():
-            pending.done = True
-        self._pending.clear()
-        self._deadlines.clear()
+        # Calls the charger is gone for are answered by nobody: it sends them again.
+        self.pending.settle_all(AnsweredBy.CHARGER_GONE)
         await self.commands.fail_all(reason)
 
-    async def _send_to_charger(self, text: str) -> bool:
-        connection = self.charger
-        if connection is None:
-            return False
-        self.journal.frame(CHARGER, "out", text)
-        try:
-            await connection.peer.send_str(text)
-        except (ConnectionError, RuntimeError) as err:
-            _LOGGER.info("%s: send to the charge point failed: %s", self.id, err)
-            return False
-        return True
+    # -- backend links ----------------------------------------------------------------------
 
-    # -- charger -> backends -------------------------------------------------------------
+    def link_state(
+        self, link: BackendLink, state: LinkState, error: str = "", *, opening: bool = False
+    ) -> None:
+        """A dialling state change; a first attempt that failed re-routes calls waiting."""
+        if link.set_state(state, error, opening=opening):
+            self._link_gone(link)
+
+    async def attach_backend(self, link: BackendLink, peer: Peer) -> None:
+        """The backend's WebSocket is open: replay the charger's state, then send the queue."""
+        old = link.detach("replaced by a new connection")
+        if old is not None:
+            await old.close()
+            await old.peer.close()
+        sender = PeerSender(
+            peer,
+            f"backend {link.id}",
+            self.tasks,
+            on_stalled=lambda reason: self._backend_stalled(link, peer, reason),
+        )
+        for given_up in link.attach(sender, self._replay()):
+            self._give_up(link, given_up)
+        self._pump(link)
+
+    async def detach_backend(self, link: BackendLink, reason: str, peer: Peer | None) -> None:
+        """The backend's WebSocket is gone (only ``peer``'s connection, if given)."""
+        if peer is not None and (link.sender is None or link.sender.peer is not peer):
+            return  # a connection that was replaced already
+        sender = link.detach(reason)
+        if sender is None:
+            return
+        self._link_gone(link)
+        await sender.close()
+        await sender.peer.close()
+
+    def _backend_stalled(self, link: BackendLink, peer: Peer, reason: str) -> None:
+        # A backend that does not read is dropped, never allowed to hold up anyone else; its
+        # transport reconnects (outbound) or it dials in again (inbound).
+        _LOGGER.warning("%s: dropping backend %s: %s", self.id, link.id, reason)
+        self.tasks.spawn(self.detach_backend(link, f"dropped: {reason}", peer))
+
+    def _replay(self) -> list[Delivery]:
+        """The charger's last boot and statuses, for a link that just came up."""
+        if self.point.connection is None:
+            return []
+        rule = charger_message_rule(self.version, "BootNotification", {})
+        return [Delivery(frame, rule, replay=True) for frame in self._state.values()]
+
+    def _to_backend(self, link: BackendLink, text: str) -> None:
+        sender = link.sender
+        if sender is None:
+            return
+        self.journal.frame(link.id, "out", text)
+        sender.send(text)
+
+    def _pump(self, link: BackendLink) -> None:
+        """Send the link's next delivery if it may send one (never waits)."""
+        while (delivery := link.next_to_send()) is not None:
+            text = self.render(link, delivery)
+            if text is None:
+                link.skip(delivery)
+                self._forget_row(delivery)
+                continue
+            self.journal.frame(link.id, "out", link.sent(delivery, text))
+
+    def _forget_row(self, delivery: Delivery) -> None:
+        self.journal.outbox_dropped(delivery.outbox_id)
+        delivery.outbox_id = None
+
+    def _give_up(self, link: BackendLink, delivery: Delivery) -> None:
+        self.metrics.inc("ocpp_proxy_deliveries_given_up_total", backend=link.id)
+        _LOGGER.error(
+            "%s: gave up sending %s (%s) to %s after %d attempts",
+            self.id,
+            delivery.frame.action,
+            session_label(
+                self.version,
+                delivery.frame.action or "",
+                delivery.frame.payload or {},
+                delivery.transaction_id,
+            ),
+            link.id,
+            delivery.attempts,
+        )
+        self._forget_row(delivery)
+
+    def render(self, link: BackendLink, delivery: Delivery) -> str | None:
+        """The text of ``delivery`` for ``link`` (hook: per-link translation plugs in here).
+
+        Today: with the backend's own 1.6 transaction id. Returns None when the backend must
+        not get the frame: a StopTransaction of a transaction that backend never got an id for
+        (OCPP 1.6 §4.10).
+        """
+        charger_tx = delivery.transaction_id
+        frame = delivery.frame
+        if charger_tx is None or frame.action == "StartTransaction":
+            return frame.raw
+        backend_tx = self.transaction_ids.for_backend(charger_tx, link.id)
+        if backend_tx is not None:
+            return rewrite_transaction_id(frame.raw, charger_tx, backend_tx)
+        if not self.transaction_ids.is_known(charger_tx):
+            return frame.raw  # a transaction from before the proxy: its id is the charger's own
+        if frame.action == "MeterValues":
+            payload = {k: v for k, v in (frame.payload or {}).items() if k != "transactionId"}
+            return build_call(frame.unique_id, "MeterValues", payload)
+        _LOGGER.warning(
+            "%s: %s not sent to %s: it has no id for transaction %s",
+            self.id,
+            frame.action,
+            link.id,
+            charger_tx,
+        )
+        return None
+
+    # -- charger -> backends ---------------------------------------------------------------
 
     async def on_charger_text(self, connection: ChargerConnection, raw: str) -> None:
         """Handle one text frame from the charger (OCPP-J 1.6 §4)."""
-        if connection is not self.charger:
+        if connection is not self.point.connection:
             return
-        self.last_message_at = time.time()
+        self.point.last_message_at = self.clock.time()
         self.journal.seen()
+        version = self.version
         try:
-            frame = parse_frame(raw, self.config.max_frame_bytes, self.version.facts.message_types)
+            frame = parse_frame(raw, self.config.max_frame_bytes, version.facts.message_types)
         except FrameError as err:
             self.journal.frame(CHARGER, "in", raw)
             await self._charger_frame_error(err, raw)
@@ -363,25 +594,24 @@ class ChargerHub(ChargerCommands):
         self.journal.frame(CHARGER, "in", raw, (kind, frame.unique_id, frame.action))
         if kind == CALL:
             if self.config.strict_charger_validation:
-                if not await self._charger_call_conforms(connection, frame):
+                if not self._charger_call_conforms(connection, frame):
                     return
                 await self._on_charger_call(frame)
             else:
                 await self._on_charger_call(frame)
                 # After the frame went on its way: the check (~0.12 ms for a 1.6 MeterValues,
                 # ~0.17 ms for a 2.x TransactionEvent) then costs CPU but not latency.
-                await self._charger_call_conforms(connection, frame)
+                self._charger_call_conforms(connection, frame)
         elif kind == SEND:
             # OCPP 2.1 SEND: never answered, so it needs no queue; every connected backend.
             for link in self._preference:
-                if link.connected:
-                    await link.send(frame.raw)
+                self._to_backend(link, frame.raw)
         elif kind == CALLRESULTERROR:
             _LOGGER.warning("%s reports a bad CALLRESULT: %s", self.id, frame.error)
         elif not await self.commands.on_answer(frame):
             _LOGGER.info("%s answered unknown unique id %s; dropped", self.id, frame.unique_id)
 
-    async def _charger_call_conforms(self, connection: ChargerConnection, frame: Frame) -> bool:
+    def _charger_call_conforms(self, connection: ChargerConnection, frame: Frame) -> bool:
         """Check a charger CALL against its schema (OCPP-J 1.6 §4.2.3); count a violation.
 
         Real chargers have quirks, so a violation is only counted and logged (once per action
@@ -406,9 +636,7 @@ class ChargerHub(ChargerCommands):
             )
         if not strict:
             return True
-        await self._send_to_charger(
-            build_call_error(frame.unique_id, violation.code, violation.description)
-        )
+        self.point.send(build_call_error(frame.unique_id, violation.code, violation.description))
         return False
 
     async def _charger_frame_error(self, err: FrameError, raw: str) -> None:
@@ -428,45 +656,61 @@ class ChargerHub(ChargerCommands):
             )
             return
         code = facts.malformed_code(err.unknown_type)
-        await self._send_to_charger(build_call_error(err.unique_id, code, err.reason))
+        self.point.send(build_call_error(err.unique_id, code, err.reason))
 
     async def _on_charger_call(self, frame: Frame) -> None:
-        action = frame.action
+        """Forward a charger CALL to every backend that should get it, then see it answered.
+
+        Forward first, record after: the only store write the charger's answer may wait for is
+        the outbox row of a transaction message a backend has not confirmed by then.
+        """
+        action = frame.action or ""
         payload = frame.payload or {}
-        facts = self.version.facts
-        transactional = action in facts.transaction_actions
+        rule = charger_message_rule(self.version, action, payload)
+        transactional = rule.keep is Keep.TRANSACTION
         transaction_id: int | None = None
-        if action == "BootNotification":
-            self.last_boot = frame
-            spawn(self.journal.booted(payload))
-        elif action == facts.status_action:
-            self._record_status(frame)
-        if not facts.charger_assigns_transaction_id and transactional:
+        if transactional and not self.version.facts.charger_assigns_transaction_id:
             if action == "StartTransaction":
-                transaction_id = await self.store.allocate_transaction_id(self.id)
-                self.transaction_ids.add(transaction_id)
+                transaction_id = await self._allocate_transaction_id()
             else:
-                named = payload.get("transactionId")
-                # Past 64 bits it is none the proxy gave (and SQLite could not store it).
-                transaction_id = named if type(named) is int and -(2**63) <= named < 2**63 else None
-                # MeterValues outside a transaction is plain telemetry (OCPP 1.6 §4.7).
-                transactional = transaction_id is not None or action != "MeterValues"
-        targets = tuple(link for link in self._preference if link.wants(transactional))
-        if transactional:
-            # The homeowner's record first; the outbox rows come just before the charger has
-            # its answer (see _keep_unconfirmed).
-            await self.sessions.on_charger_call(action or "", payload, transaction_id)
+                transaction_id = transaction_id_16(payload)
+        key = state_key(action, payload)
+        if key is not None:
+            self._keep_state(key, frame)
+        targets = tuple(link for link in self._preference if link.wants(rule))
         pending = PendingCall(frame, transaction_id, self._choose_primary(), targets)
-        self._pending[frame.unique_id] = pending
-        if pending.primary is None:
-            await self._answer_locally(pending)
-        else:
-            self._watch(pending)
+        self.pending.add(pending, watch=pending.primary is not None)
         for link in targets:
-            delivery = Delivery(frame, transactional, pending, transaction_id)
+            delivery = Delivery(frame, rule, pending, transaction_id)
             if transactional:
                 pending.deliveries[link.id] = delivery
-            await link.offer(delivery)
+            for shed in link.add(delivery):
+                self._forget_row(shed)
+            self._pump(link)
+        if transactional:
+            self.journal.later(
+                "recording a session",
+                lambda: self.sessions.on_charger_call(action, payload, transaction_id),
+            )
+        if pending.primary is None and self.pending.settle(pending, AnsweredBy.LOCAL):
+            await self._answer_locally(pending)
+
+    async def _allocate_transaction_id(self) -> int:
+        """A new charger-side 1.6 transaction id (OCPP 1.6 §4.8); from memory if the store fails."""
+        try:
+            transaction_id = await self.store.allocate_transaction_id(self.id)
+        except StoreError as err:
+            self.health.failed(self.id, "allocating a transaction id", err)
+            transaction_id = self.transaction_ids.next_free(int(self.clock.time()))
+            _LOGGER.error(
+                "%s: transaction id %d given out from memory (the store fails)",
+                self.id,
+                transaction_id,
+            )
+        else:
+            self.health.succeeded()
+        self.transaction_ids.add(transaction_id)
+        return transaction_id
 
     def _choose_primary(self) -> BackendLink | None:
         # preferred_provider first, then services in config order, then inbound backends. A
@@ -477,20 +721,24 @@ class ChargerHub(ChargerCommands):
                 return link
         return None
 
-    def _record_status(self, frame: Frame) -> None:
+    def _keep_state(self, key: str, frame: Frame) -> None:
+        self._state[key] = frame
+        self.journal.keep_state(key, frame.raw)
         payload = frame.payload or {}
+        if frame.action == "BootNotification":
+            self.journal.booted(payload)
+            return
         evse_id = payload.get("evseId")
         connector_id = payload.get("connectorId")
-        key = str(connector_id) if evse_id is None else f"{evse_id}/{connector_id}"
-        self._statuses[key] = frame
-        self.connectors[key] = {
+        where = connector_key(payload)
+        self.connectors[where] = {
             "evse_id": evse_id,
             "connector_id": connector_id,
-            "status": payload.get("status") or payload.get("connectorStatus"),
+            "status": connector_status(payload),
             "error_code": payload.get("errorCode"),
-            "updated_at": iso_utc(time.time()),
+            "updated_at": iso_utc(self.clock.time()),
         }
-        if self.connectors[key]["status"] == "Faulted":
+        if self.connectors[where]["status"] == "Faulted":
             self._fault(evse_id if evse_id is not None else connector_id, payload)
         self._changed()
 
@@ -499,7 +747,7 @@ class ChargerHub(ChargerCommands):
         for session in self.sessions.running():
             if session.connector in (where, None) and session.owner not in (None, LOCAL):
                 alert = {
-                    "at": iso_utc(time.time()),
+                    "at": iso_utc(self.clock.time()),
                     "connector": where,
                     "owner": session.owner,
                     "transaction_id": session.transaction,
@@ -509,60 +757,45 @@ class ChargerHub(ChargerCommands):
                 self.alerts.append(alert)
                 _LOGGER.warning("%s: %s (%s)", self.id, alert["message"], alert["error_code"])
 
-    def render(self, link: BackendLink, delivery: Delivery) -> str | None:
-        """The text of ``delivery`` for ``link``: with the backend's own 1.6 transaction id.
+    # -- backends -> charger -----------------------------------------------------------------
 
-        Returns None when the backend must not get the frame: a StopTransaction of a
-        transaction that backend never got an id for (OCPP 1.6 §4.10).
-        """
-        charger_tx = delivery.transaction_id
-        frame = delivery.frame
-        if charger_tx is None or frame.action == "StartTransaction":
-            return frame.raw
-        backend_tx = self.transaction_ids.for_backend(charger_tx, link.id)
-        if backend_tx is not None:
-            return rewrite_transaction_id(frame.raw, charger_tx, backend_tx)
-        if not self.transaction_ids.is_known(charger_tx):
-            return frame.raw  # a transaction from before the proxy: its id is the charger's own
-        if frame.action == "MeterValues":
-            payload = {k: v for k, v in (frame.payload or {}).items() if k != "transactionId"}
-            return build_call(frame.unique_id, "MeterValues", payload)
-        _LOGGER.warning(
-            "%s: %s not sent to %s: it has no id for transaction %s",
-            self.id,
-            frame.action,
-            link.id,
-            charger_tx,
-        )
-        return None
+    async def on_backend_text(self, link: BackendLink, raw: str) -> None:
+        """Handle one text frame from a backend (OCPP-J 1.6 §4)."""
+        link.last_message_at = self.clock.time()
+        try:
+            frame = parse_frame(raw, self.config.max_frame_bytes, link.version.facts.message_types)
+        except FrameError as err:
+            self.journal.frame(link.id, "in", raw)
+            self._backend_frame_error(link, err, raw)
+            return
+        kind = frame.message_type
+        self.journal.frame(link.id, "in", raw, (kind, frame.unique_id, frame.action))
+        if kind == CALL:
+            await self.charger_commands.on_backend_call(link, frame)
+        elif kind == SEND:
+            await self.charger_commands.on_backend_send(link, frame)
+        elif kind == CALLRESULTERROR:
+            _LOGGER.warning("%s reports a bad CALLRESULT: %s", link.id, frame.error)
+        elif (delivery := link.take_answer(frame.unique_id)) is None:
+            _LOGGER.info("%s answered unknown unique id %s; dropped", link.id, frame.unique_id)
+        else:
+            try:
+                await self._on_backend_answer(link, delivery, frame)
+            finally:
+                link.finish(delivery)
+                self._pump(link)
 
-    def replay_for(self, link: BackendLink) -> list[Delivery]:
-        """The last BootNotification and StatusNotifications, for a link that just came up."""
-        if self.charger is None:
-            return []
-        frames = ([self.last_boot] if self.last_boot else []) + list(self._statuses.values())
-        return [Delivery(frame, False, replay=True) for frame in frames]
+    def _backend_frame_error(self, link: BackendLink, err: FrameError, raw: str) -> None:
+        _LOGGER.warning("%s sent a malformed frame (%s): %.200s", link.id, err.reason, raw)
+        if err.too_large:
+            self.limit_hit("max_frame_bytes")
+        if err.unique_id is not None and (
+            err.unknown_type or err.message_type not in UNANSWERED_TYPES
+        ):
+            code = link.version.facts.malformed_code(err.unknown_type)
+            self._to_backend(link, build_call_error(err.unique_id, code, err.reason))
 
-    def on_delivery_dropped(self, link: BackendLink, delivery: Delivery) -> None:
-        """A backend will not get a kept message after all: forget its outbox row."""
-        delivery.dropped = True
-        self.journal.outbox_dropped(delivery.outbox_id)
-
-    def limit_hit(self, limit: str) -> None:
-        """Count a refusal by one of the proxy's limits (``ocpp_proxy_limit_hits_total``)."""
-        self.metrics.inc("ocpp_proxy_limit_hits_total", limit=limit)
-
-    def log_frame(
-        self,
-        peer: str,
-        direction: str,
-        raw: str,
-        head: tuple[int, str, str | None] | None = None,
-    ) -> None:
-        """Log a frame between the proxy and a backend."""
-        self.journal.frame(peer, direction, raw, head)
-
-    async def on_backend_answer(self, link: BackendLink, delivery: Delivery, frame: Frame) -> None:
+    async def _on_backend_answer(self, link: BackendLink, delivery: Delivery, frame: Frame) -> None:
         """A backend answered a charger CALL: keep its transaction id; maybe answer the charger."""
         charger_tx = delivery.transaction_id
         if (
@@ -573,22 +806,45 @@ class ChargerHub(ChargerCommands):
             backend_tx = (frame.payload or {}).get("transactionId")
             if type(backend_tx) is int:
                 self.transaction_ids.record(charger_tx, link.id, backend_tx)
-                await self.store.record_backend_transaction_id(
-                    self.id, charger_tx, link.id, backend_tx
+                await self.journal.guard(
+                    "recording a backend transaction id",
+                    self.store.record_backend_transaction_id(
+                        self.id, charger_tx, link.id, backend_tx
+                    ),
                 )
-                await self.sessions.on_backend_transaction(str(charger_tx), link.id, backend_tx)
+                self.journal.later(
+                    "recording a backend transaction id",
+                    lambda: self.sessions.on_backend_transaction(
+                        str(charger_tx), link.id, backend_tx
+                    ),
+                )
         # Forgotten before the charger has its answer: a charger that has its answer sends
         # the message no more, so from then on nothing may send it to this backend again.
         await self.journal.outbox_done(delivery.outbox_id)
+        delivery.outbox_id = None
         pending = delivery.pending
-        if pending is not None and not pending.done:
-            if pending.primary is link:
-                await self._answer_charger(pending, frame)
-            else:
-                pending.answers[link.id] = frame
+        if pending is None:
+            return
+        if pending.done:  # answered already: this confirmation may be awaited, though
+            pending.answers.setdefault(link.id, frame)
+            self._confirmed(pending)
+            return
+        pending.answers[link.id] = frame
+        answer = self._choose_answer(pending)
+        if answer is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
+            await self._answer_charger(pending, answer)
+
+    def _choose_answer(self, pending: PendingCall) -> Frame | None:
+        """The answer the charger gets to ``pending`` now, or None to wait for more.
+
+        Hook: where the answer is chosen among backends. Today the primary's answer, as soon
+        as it is there (a successor's, once the primary is gone).
+        """
+        if pending.primary is None:
+            return None
+        return pending.answers.get(pending.primary.id)
 
     async def _answer_charger(self, pending: PendingCall, frame: Frame) -> None:
-        self._finish(pending)
         self._answered_in(pending, "backend")
         text = frame.raw
         if frame.unique_id != pending.frame.unique_id:
@@ -598,48 +854,10 @@ class ChargerHub(ChargerCommands):
             if type(backend_tx) is int:
                 text = rewrite_transaction_id(text, backend_tx, pending.transaction_id)
         await self._keep_unconfirmed(pending)
-        await self._send_to_charger(text)
-        await self._answered(pending, pending.primary.id if pending.primary else LOCAL, frame)
-
-    async def _keep_unconfirmed(self, pending: PendingCall) -> None:
-        """Keep a transaction message for each backend that has not confirmed it yet.
-
-        A charger keeps a transaction message until it is answered and sends it again after a
-        reconnect (OCPP 1.6 §4.9; 2.0.1 E11): until its answer the charger is the message's
-        durable copy. Once the charger has its answer, the proxy is, for every backend still
-        waiting, so the rows are written (and committed) just before that answer goes out.
-        A backend that answered in time, the primary among them, costs no write at all.
-        """
-        waiting = {
-            backend_id: delivery
-            for backend_id, delivery in pending.deliveries.items()
-            if not (delivery.answered or delivery.dropped or delivery.outbox_id is not None)
-        }
-        if not waiting:
-            return
-        frame = pending.frame
-        rows = await self.journal.outbox_add(
-            list(waiting), frame.action or "", frame.raw, pending.transaction_id
-        )
-        for backend_id, delivery in waiting.items():
-            delivery.outbox_id = rows.get(backend_id)
-            if delivery.answered or delivery.dropped:  # confirmed while the row was written
-                self.journal.outbox_dropped(delivery.outbox_id)
-
-    async def _answered(self, pending: PendingCall, answered_by: str, answer: Frame) -> None:
-        """The charger has its answer: note who started a session; re-apply the limit on boot."""
-        frame = pending.frame
-        key = transaction_key(frame.action or "", frame.payload or {}, pending.transaction_id)
-        await self.sessions.on_start_answered(key, answered_by)
-        if (
-            frame.action == "BootNotification"
-            and (answer.payload or {}).get("status") == "Accepted"
-            and self.limits.booted()
-        ):
-            spawn(self.limits.apply())
+        self.point.send(text)
+        self._answered(pending, pending.primary.id if pending.primary else LOCAL, frame)
 
     async def _answer_locally(self, pending: PendingCall) -> None:
-        self._finish(pending)
         self._answered_in(pending, "local")
         frame = pending.frame
         payload = local_answer(
@@ -658,55 +876,152 @@ class ChargerHub(ChargerCommands):
         else:
             text = build_call_result(frame.unique_id, payload)
         await self._keep_unconfirmed(pending)
-        await self._send_to_charger(text)
-        await self._answered(pending, LOCAL, parse_frame(text))
+        self.point.send(text)
+        self._answered(pending, LOCAL, parse_frame(text))
+
+    async def _keep_unconfirmed(self, pending: PendingCall) -> None:
+        """Keep a transaction message for each backend that has not confirmed it yet.
+
+        A charger keeps a transaction message until it is answered and sends it again after a
+        reconnect (OCPP 1.6 §4.9; 2.0.1 E11): until its answer the charger is the message's
+        durable copy. Once the charger has its answer, the proxy is, for every backend still
+        waiting (up, opening or down), so the rows are written (and committed) just before that
+        answer goes out. A backend that answered in time costs no write at all. When the store
+        fails, the answer waits for the connected backends' confirmations instead (up to
+        ``response_timeout``); what stays unconfirmed then is at risk, and its rows are written
+        as soon as the store works again.
+        """
+        waiting = self._waiting(pending)
+        if not waiting:
+            return
+        frame = pending.frame
+        rows = await self.journal.outbox_add(
+            list(waiting), frame.action or "", frame.raw, pending.transaction_id
+        )
+        if rows is None:
+            await self._await_confirmations(pending)
+            self._owe_rows(pending)
+            return
+        for backend_id, delivery in waiting.items():
+            delivery.outbox_id = rows.get(backend_id)
+            if not delivery.live:  # confirmed or dropped while the row was written
+                self._forget_row(delivery)
+
+    @staticmethod
+    def _waiting(pending: PendingCall) -> dict[str, Delivery]:
+        return {
+            backend_id: delivery
+            for backend_id, delivery in pending.deliveries.items()
+            if delivery.live and delivery.outbox_id is None
+        }
+
+    async def _await_confirmations(self, pending: PendingCall) -> None:
+        event = asyncio.Event()
+        pending.confirmed = event
+        deadline = self.clock.monotonic() + self.config.response_timeout
+        timer = self.clock.call_at(deadline, event.set)
+        try:
+            while any(
+                d.live and self.links[backend_id].connected
+                for backend_id, d in pending.deliveries.items()
+            ):
+                event.clear()
+                await event.wait()
+                if self.clock.monotonic() >= deadline:
+                    break
+        finally:
+            timer.cancel()
+            pending.confirmed = None
+        unconfirmed = sorted(self._waiting(pending))
+        if unconfirmed:
+            frame = pending.frame
+            self.health.lost_durability(
+                self.id,
+                session_label(
+                    self.version, frame.action or "", frame.payload or {}, pending.transaction_id
+                ),
+                frame.action or "",
+                unconfirmed,
+            )
+
+    @staticmethod
+    def _confirmed(pending: PendingCall) -> None:
+        if pending.confirmed is not None:
+            pending.confirmed.set()
+
+    def _owe_rows(self, pending: PendingCall) -> None:
+        if self._waiting(pending):
+            self._unsaved.append(pending)
+            if self._unsaved_task is None:
+                self._unsaved_task = self.tasks.spawn(self._retry_unsaved())
+
+    def _store_recovered(self) -> None:
+        if self._unsaved and self._unsaved_task is None:
+            self._unsaved_task = self.tasks.spawn(self._retry_unsaved())
+
+    async def _retry_unsaved(self) -> None:
+        # Rows owed since the store failed, written once it works again (tried every few s).
+        try:
+            while self._unsaved:
+                pending = self._unsaved[0]
+                waiting = self._waiting(pending)
+                if waiting:
+                    frame = pending.frame
+                    rows = await self.journal.outbox_add(
+                        list(waiting), frame.action or "", frame.raw, pending.transaction_id
+                    )
+                    if rows is None:
+                        await self.clock.sleep(STORE_RETRY_S)
+                        continue
+                    for backend_id, delivery in waiting.items():
+                        delivery.outbox_id = rows.get(backend_id)
+                        if not delivery.live:
+                            self._forget_row(delivery)
+                self._unsaved.pop(0)
+            _LOGGER.warning("%s: the messages held while the store failed are kept now", self.id)
+        finally:
+            self._unsaved_task = None
+
+    def _answered(self, pending: PendingCall, answered_by: str, answer: Frame) -> None:
+        """The charger has its answer: note who started a session; re-apply the limit on boot."""
+        frame = pending.frame
+        key = started_transaction(frame.action or "", frame.payload or {}, pending.transaction_id)
+        if key is not None:
+            self.journal.later(
+                "recording a session's owner",
+                lambda: self.sessions.on_start_answered(key, answered_by),
+            )
+        if (
+            frame.action == "BootNotification"
+            and (answer.payload or {}).get("status") == "Accepted"
+            and self.limits.booted()
+        ):
+            self.tasks.spawn(self.limits.apply())
 
     def _answered_in(self, pending: PendingCall, by: str) -> None:
-        seconds = time.monotonic() - pending.received_at
+        seconds = self.clock.monotonic() - pending.received_at
         answers, waited = self._answer_counters[by]
         answers.inc()
         waited.inc(seconds)
 
-    def _finish(self, pending: PendingCall) -> None:
-        pending.done = True
-        if self._pending.get(pending.frame.unique_id) is pending:
-            del self._pending[pending.frame.unique_id]
+    def _on_deadline(self, pending: PendingCall) -> None:
+        # Settled already by PendingCalls: nobody else answers it now.
+        _LOGGER.info(
+            "%s: no answer to %s from %s within %ss; answering locally",
+            self.id,
+            pending.frame.action,
+            pending.primary.id if pending.primary else "-",
+            self.config.response_timeout,
+        )
+        self.tasks.spawn(self._answer_locally(pending))
 
-    def _watch(self, pending: PendingCall) -> None:
-        loop = asyncio.get_running_loop()
-        pending.deadline = loop.time() + self.config.response_timeout
-        self._deadlines.append(pending)
-        if self._deadline_timer is None:
-            self._deadline_timer = loop.call_at(pending.deadline, self._on_deadline)
+    def _link_gone(self, gone: BackendLink) -> None:
+        """A backend link went down: calls waiting for its answer get another primary.
 
-    def _on_deadline(self) -> None:
-        self._deadline_timer = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        while self._deadlines and (self._deadlines[0].done or self._deadlines[0].deadline <= now):
-            pending = self._deadlines.popleft()
-            if pending.done:
-                continue
-            _LOGGER.info(
-                "%s: no answer to %s from %s within %ss; answering locally",
-                self.id,
-                pending.frame.action,
-                pending.primary.id if pending.primary else "-",
-                self.config.response_timeout,
-            )
-            spawn(self._answer_locally(pending))
-        if self._deadlines:
-            self._deadline_timer = loop.call_at(self._deadlines[0].deadline, self._on_deadline)
-
-    def on_link_down(self, link: BackendLink) -> None:
-        """A backend link went down: calls waiting for its answer get another primary."""
-        if any(p.primary is link for p in self._pending.values()):
-            spawn(self._reassign(link))
-
-    async def _reassign(self, gone: BackendLink) -> None:
-        # The next backend in preference order that got the call and has answered it or still
-        # can; failing that, the proxy answers at once rather than at the deadline.
-        for pending in [p for p in self._pending.values() if p.primary is gone]:
+        The next backend in preference order that got the call and has answered it or still
+        can; failing that, the proxy answers at once rather than at the deadline.
+        """
+        for pending in self.pending.waiting_for(gone):
             successor = next(
                 (
                     link
@@ -718,13 +1033,17 @@ class ChargerHub(ChargerCommands):
                 None,
             )
             if successor is None:
-                await self._answer_locally(pending)
-            elif successor.id in pending.answers:
-                await self._answer_charger(pending, pending.answers[successor.id])
-            else:
-                pending.primary = successor
+                if self.pending.settle(pending, AnsweredBy.LINK_GONE):
+                    self.tasks.spawn(self._answer_locally(pending))
+                continue
+            pending.primary = successor
+            answer = self._choose_answer(pending)
+            if answer is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
+                self.tasks.spawn(self._answer_charger(pending, answer))
+        for pending in self.pending:
+            self._confirmed(pending)
 
-    # -- status --------------------------------------------------------------------------
+    # -- status ------------------------------------------------------------------------------
 
     @property
     def primary(self) -> BackendLink | None:

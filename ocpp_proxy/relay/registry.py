@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+from ocpp_proxy.clock import Clock, SystemClock
 from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.metrics import Metrics
+from ocpp_proxy.policy.decisions import Arbiter
 from ocpp_proxy.policy.home import HomeState
-from ocpp_proxy.relay.arbiter import Arbiter
 from ocpp_proxy.relay.changes import ChangeFeed
 from ocpp_proxy.relay.hub import ChargerHub, UpstreamFactory
+from ocpp_proxy.relay.store_health import StoreHealth
 from ocpp_proxy.store import Store
 
 
@@ -30,6 +32,7 @@ class HubRegistry:
         metrics: Metrics | None = None,
         arbiter: Arbiter | None = None,
         upstream_factory: UpstreamFactory | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -37,6 +40,8 @@ class HubRegistry:
         self.metrics = metrics or Metrics()
         self.metrics.gauge_source(self._gauges)
         self.changes = ChangeFeed()
+        self.clock: Clock = clock or SystemClock()
+        self.health = StoreHealth(self.clock, self.metrics, on_change=self.changes.notify)
         self._arbiter = arbiter
         self._upstream_factory = upstream_factory
         self._hubs: dict[str, ChargerHub] = {}
@@ -66,6 +71,8 @@ class HubRegistry:
                     arbiter=self._arbiter,
                     upstream_factory=self._upstream_factory,
                     on_change=self.changes.notify,
+                    clock=self.clock,
+                    health=self.health,
                 )
                 await hub.restore()
                 self._hubs[charge_point_id] = hub
@@ -105,6 +112,7 @@ class HubRegistry:
                 yield "ocpp_proxy_backend_connected", labels, float(link.connected)
                 yield "ocpp_proxy_backend_queue_depth", labels, float(link.queue_depth)
                 yield "ocpp_proxy_backend_dropped_total", labels, float(link.dropped)
+        yield "ocpp_proxy_store_ok", (), float(self.health.ok)
 
     def get(self, charge_point_id: str) -> ChargerHub | None:
         """Return the hub of ``charge_point_id`` if it exists."""
@@ -123,5 +131,5 @@ class HubRegistry:
         return iter(list(self._hubs.values()))
 
     async def close(self) -> None:
-        """Stop every hub's outbound links."""
+        """Stop every hub: its outbound links, its background tasks, its journal."""
         await asyncio.gather(*(hub.close() for hub in self._hubs.values()))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ocpp_proxy.relay.arbiter import RunningSession
+from ocpp_proxy.policy.decisions import RunningSession
 from ocpp_proxy.relay.live_meter import LiveMeter
 from ocpp_proxy.relay.meter_values import meter_samples, parse_timestamp
 from ocpp_proxy.store import Store
@@ -159,6 +159,12 @@ class SessionRecorder:
     ) -> None:
         where = evse_id if evse_id is not None else connector_id
         claim = self._claim(where, id_tag, remote_start_id)
+        # Known in memory first: a store that fails must not hide a running session.
+        self._running[key] = RunningSession(key, where, claim.backend_id if claim else None)
+        self.live[key] = LiveMeter(at, meter_start_wh)
+        if claim is None:
+            self._unowned.add(key)
+        self._meter_changed()
         session_id = await self.store.session_started(
             self.id,
             transaction_id=key,
@@ -170,11 +176,6 @@ class SessionRecorder:
             owner=claim.backend_id if claim else None,
         )
         self._remember(key, session_id)
-        self._running[key] = RunningSession(key, where, claim.backend_id if claim else None)
-        self.live[key] = LiveMeter(at, meter_start_wh)
-        if claim is None:
-            self._unowned.add(key)
-        self._meter_changed()
 
     async def _samples(self, key: str, meter_values: Any, now: float) -> None:
         session_id = self._sessions.get(key)
@@ -189,13 +190,13 @@ class SessionRecorder:
     async def _stop(
         self, key: str, *, at: float, meter_stop_wh: float | None, reason: str | None
     ) -> None:
-        session_id = self._sessions.get(key)
-        if session_id is None:
-            _LOGGER.warning("%s: stop of transaction %s, which was never started", self.id, key)
-            return
         self._running.pop(key, None)
         if self.live.pop(key, None) is not None:
             self._meter_changed()
+        session_id = self._sessions.get(key)
+        if session_id is None:
+            _LOGGER.warning("%s: stop of transaction %s, which was never recorded", self.id, key)
+            return
         session = await self.store.session_stopped(
             session_id,
             stopped_at=at,
@@ -240,7 +241,9 @@ class SessionRecorder:
             self._running[transaction_key] = RunningSession(
                 running.transaction, running.connector, answered_by
             )
-        await self.store.session_set_owner(self._sessions[transaction_key], answered_by)
+        session_id = self._sessions.get(transaction_key)
+        if session_id is not None:
+            await self.store.session_set_owner(session_id, answered_by)
 
     def claim_start(self, backend_id: str, action: str, payload: dict[str, Any]) -> RemoteStart:
         """A backend's remote start passed the rules: it claims the session it will begin.
@@ -301,15 +304,6 @@ class SessionRecorder:
             await self.store.session_set_backend_transaction(
                 session_id, backend_id, str(backend_transaction_id)
             )
-
-
-def transaction_key(action: str, payload: dict[str, Any], transaction_id: int | None) -> str | None:
-    """The key of the session a start message begins: the 1.6 id, or 2.x TransactionEvent's."""
-    if action == "StartTransaction" and transaction_id is not None:
-        return str(transaction_id)
-    if action == "TransactionEvent" and payload.get("eventType") == "Started":
-        return _str(_dict(payload.get("transactionInfo")).get("transactionId"))
-    return None
 
 
 def _int(value: Any) -> int | None:

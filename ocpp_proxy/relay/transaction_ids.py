@@ -69,6 +69,11 @@ class TransactionIds:
         self._by_charger.setdefault(charger_id, {})[backend_id] = backend_transaction_id
         self._by_backend[(backend_id, backend_transaction_id)] = charger_id
 
+    def next_free(self, floor: int) -> int:
+        """An id above every id remembered, at least ``floor`` (the store cannot give one)."""
+        highest = max(self._by_charger, default=floor - 1)
+        return max(floor, highest + 1)
+
     def is_known(self, charger_id: int) -> bool:
         """Whether ``charger_id`` was assigned by this proxy (and is still remembered)."""
         return charger_id in self._by_charger

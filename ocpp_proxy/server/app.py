@@ -11,17 +11,19 @@ from pathlib import Path
 import aiohttp
 from aiohttp import WSCloseCode, web
 
+from ocpp_proxy.clock import Clock
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
 from ocpp_proxy.homeassistant.app import home_assistant_ctx, mqtt_ctx
 from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.policy.rules import HomeownerArbiter
-from ocpp_proxy.relay.backend_link import BackendLink
+from ocpp_proxy.relay.hub import LinkEndpoint
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.security.connections import ConnectionLimiter
 from ocpp_proxy.security.throttle import AuthThrottle
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
 from ocpp_proxy.server.keys import (
+    CLOCK,
     CONFIG,
     LIMITER,
     METRICS,
@@ -53,15 +55,32 @@ def new_metrics() -> Metrics:
         ("ocpp_proxy_limit_hits_total", "counter", "requests or frames refused by a limit"),
         ("ocpp_proxy_auth_failures_total", "counter", "failed authentications, by peer kind"),
         ("ocpp_proxy_schema_violations_total", "counter", "frames breaking the OCPP schema"),
+        ("ocpp_proxy_store_ok", "gauge", "1 while the store's writes succeed"),
+        ("ocpp_proxy_store_failures_total", "counter", "store reads and writes that failed"),
+        (
+            "ocpp_proxy_messages_at_risk_total",
+            "counter",
+            "transaction messages answered while neither kept nor confirmed by every backend",
+        ),
+        (
+            "ocpp_proxy_deliveries_given_up_total",
+            "counter",
+            "transaction messages given up after the most attempts, by backend",
+        ),
     ):
         metrics.describe(name, kind, help_text)
     return metrics
 
 
-def create_app(config: ProxyConfig) -> web.Application:
-    """Build the proxy's application for ``config`` (serve it with ``web.run_app`` or a runner)."""
+def create_app(config: ProxyConfig, *, clock: Clock | None = None) -> web.Application:
+    """Build the proxy's application for ``config`` (serve it with ``web.run_app`` or a runner).
+
+    ``clock`` drives the relay's deadlines, backoff and retention (the system clock if None;
+    tests pass a :class:`~ocpp_proxy.clock.ManualClock`).
+    """
     app = web.Application()
     app[CONFIG] = config
+    app[CLOCK] = clock
     app[SOCKETS] = set()
     app[STARTED_AT] = time.time()
     app[METRICS] = new_metrics()
@@ -97,7 +116,9 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     # No pool limit: each charger holds one WebSocket per service for as long as it is connected.
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
-    def upstream(link: BackendLink, service: ServiceConfig, charge_point_id: str) -> UpstreamClient:
+    def upstream(
+        link: LinkEndpoint, service: ServiceConfig, charge_point_id: str
+    ) -> UpstreamClient:
         return UpstreamClient(
             link,
             service,
@@ -121,6 +142,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
             metrics=app[METRICS],
             arbiter=HomeownerArbiter(config, home),
             upstream_factory=upstream,
+            clock=app[CLOCK],
         )
         await registry.restore()
         app[REGISTRY] = registry

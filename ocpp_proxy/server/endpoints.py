@@ -180,7 +180,7 @@ async def _serve_backend(
     if subprotocol is None and offered:
         return await _refuse_subprotocol(request, offered)
     ws = await _open(request, subprotocol)
-    link = hub.links[backend.id]
+    link = hub.endpoint(backend.id)
     _LOGGER.info("backend %s connected for %s from %s", backend.id, charge_point_id, request.remote)
     await link.attach(ws)
     try:

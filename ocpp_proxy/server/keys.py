@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ocpp_proxy.clock import Clock
 from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.relay.registry import HubRegistry
@@ -11,6 +12,8 @@ from ocpp_proxy.security.connections import ConnectionLimiter
 from ocpp_proxy.security.throttle import AuthThrottle
 
 CONFIG = web.AppKey("config", ProxyConfig)
+#: The relay's clock (None: the system clock).
+CLOCK = web.AppKey("clock", Clock | None)  # type: ignore[arg-type]
 REGISTRY = web.AppKey("registry", HubRegistry)
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 STARTED_AT = web.AppKey("started_at", float)

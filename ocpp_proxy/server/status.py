@@ -26,6 +26,7 @@ async def status(request: web.Request) -> web.Response:
             "preferred_provider": config.preferred_provider or None,
             "rules": rules_in_force(request.app),
             "security": security_in_force(config),
+            "store": registry.health.snapshot(),
             "chargers": [hub.snapshot() for hub in registry],
         }
     )

@@ -173,11 +173,24 @@ CREATE TABLE settings (
 );
 """
 
+_V4_CHARGER_STATE = """
+-- The charger's last BootNotification and StatusNotification per connector, as it sent them:
+-- replayed to a backend that comes up late, also after a restart of the proxy.
+CREATE TABLE charger_state (
+    charge_point_id  TEXT NOT NULL,
+    key              TEXT NOT NULL,
+    frame            TEXT NOT NULL,
+    at               REAL NOT NULL,
+    PRIMARY KEY (charge_point_id, key)
+);
+"""
+
 #: Every migration, in order; ``MIGRATIONS[i].version == i + 1``.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "chargers, sessions, transaction ids, counters, outbox", _V1_CORE),
     Migration(2, "audit log and message log", _V2_LOGS),
     Migration(3, "homeowner settings", _V3_SETTINGS),
+    Migration(4, "the charger's last boot and connector statuses", _V4_CHARGER_STATE),
 )
 
 #: The schema version this code writes and understands (the last migration's).

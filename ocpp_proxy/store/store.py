@@ -507,6 +507,48 @@ class Store:
 
         return await self._db.read("reading the outbox", read)
 
+    # -- the charger's state, replayed to late backends ---------------------------------
+
+    async def replay_put(self, cp_id: str, key: str, frame: str, at: float) -> None:
+        """Keep ``frame`` as the charger's last state message of ``key``, committed.
+
+        Args:
+            cp_id: the charge point id.
+            key: ``boot``, or ``status:<connector>`` (see ``ocpp_proxy.protocol.messages``).
+            frame: the OCPP-J text as the charger sent it.
+            at: when it was received (Unix s).
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def write(connection: aiosqlite.Connection) -> None:
+            await connection.execute(
+                "INSERT INTO charger_state (charge_point_id, key, frame, at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (charge_point_id, key) DO UPDATE SET frame = excluded.frame, "
+                "at = excluded.at",
+                [cp_id, key, frame, at],
+            )
+
+        await self._db.write("keeping the charger's state", write)
+
+    async def replay_load(self, cp_id: str) -> dict[str, str]:
+        """Return the charger's kept state messages: key -> frame, boot first.
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def read(connection: aiosqlite.Connection) -> dict[str, str]:
+            rows = await connection.execute_fetchall(
+                "SELECT key, frame FROM charger_state WHERE charge_point_id = ? "
+                "ORDER BY key != 'boot', at",
+                [cp_id],
+            )
+            return {row[0]: row[1] for row in rows}
+
+        return await self._db.read("reading the charger's state", read)
+
     # -- sessions ----------------------------------------------------------------------
 
     async def session_started(

@@ -20,7 +20,8 @@ from urllib.parse import quote
 import aiohttp
 
 from ocpp_proxy.config import ServiceConfig
-from ocpp_proxy.relay.backend_link import BackendLink, LinkState
+from ocpp_proxy.relay.backend_link import LinkState
+from ocpp_proxy.relay.hub import LinkEndpoint
 from ocpp_proxy.security.tls import client_ssl_context
 from ocpp_proxy.transport.websocket import pump_frames
 
@@ -85,7 +86,7 @@ class UpstreamClient:
 
     def __init__(
         self,
-        link: BackendLink,
+        link: LinkEndpoint,
         service: ServiceConfig,
         charge_point_id: str,
         *,

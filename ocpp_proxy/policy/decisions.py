@@ -1,8 +1,9 @@
-"""The arbiter hook: every command a backend sends to the charger passes here first.
+"""What the arbiter decides on, and what it answers: the types the relay and policy share.
 
 The relay asks :meth:`Arbiter.decide` before a backend's CALL reaches the charger, with what
-the relay knows of the charger at that moment. This module holds the interface and a
-permissive arbiter; the homeowner's rules (``ocpp_proxy.policy``) plug in behind it.
+the relay knows of the charger at that moment (:class:`CommandRequest`). This module holds
+those types, the interface and a permissive arbiter; the homeowner's rules
+(:mod:`ocpp_proxy.policy.rules`) are the arbiter the proxy runs with.
 """
 
 from __future__ import annotations

@@ -1,0 +1,135 @@
+"""The send queue of one peer: frames are handed over at once and written by the peer's own task.
+
+No write to one peer may wait in another peer's read loop: a backend that stops reading fills
+its socket buffer, and a write to it then blocks. So every peer (the charger, each backend)
+gets a :class:`PeerSender`: putting a frame in it never waits, its own task writes the frames
+in order, each within ``write_timeout_s``. A peer that falls behind (its queue over
+``max_queued``, or one write stuck past the timeout) is reported through ``on_stalled``; the
+owner decides what to do (drop a backend's connection; never the charger's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from ocpp_proxy.tasks import TaskSet
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Frames that may wait for one peer. A peer answers one CALL at a time, so more than this
+#: many frames waiting means it does not read.
+MAX_QUEUED_FRAMES = 1_000
+#: How long one frame may take to be written (s) before the peer counts as stalled.
+WRITE_TIMEOUT_S = 10.0
+
+
+class Peer(Protocol):
+    """The WebSocket of a connected peer (aiohttp's client and server sockets both fit)."""
+
+    async def send_str(self, data: str) -> None:
+        """Send one text frame."""
+        ...
+
+    async def close(self, *, code: int = ..., message: bytes = ...) -> bool:
+        """Close the WebSocket."""
+        ...
+
+
+class PeerSender:
+    """Frames on their way to one peer.
+
+    Args:
+        peer: the WebSocket to write to.
+        name: the peer's name, for log lines.
+        tasks: the owner's task set; the writer task runs there.
+        on_stalled: called once, with the reason, when the peer falls behind; the sender takes
+            no more frames then. None for a peer never given up on (the charger): its writes
+            may take as long as they take, and a frame past ``max_queued`` is refused alone.
+        max_queued: frames that may wait.
+        write_timeout_s: the longest one write may take (s), with ``on_stalled``.
+    """
+
+    def __init__(
+        self,
+        peer: Peer,
+        name: str,
+        tasks: TaskSet,
+        *,
+        on_stalled: Callable[[str], None] | None,
+        max_queued: int = MAX_QUEUED_FRAMES,
+        write_timeout_s: float = WRITE_TIMEOUT_S,
+    ) -> None:
+        self.peer = peer
+        self.name = name
+        self._on_stalled = on_stalled
+        self._max_queued = max_queued
+        self._write_timeout_s = write_timeout_s
+        self._queue: deque[str] = deque()
+        self._ready = asyncio.Event()
+        self._closed = False
+        self._stalled = False
+        self._writer = tasks.spawn(self._write_all())
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting to be written."""
+        return len(self._queue)
+
+    @property
+    def open(self) -> bool:
+        """Whether frames are still taken."""
+        return not (self._closed or self._stalled)
+
+    def send(self, text: str) -> bool:
+        """Queue ``text`` for the peer (never waits); False if the peer takes no more frames."""
+        if not self.open:
+            return False
+        if len(self._queue) >= self._max_queued:
+            if self._on_stalled is None:
+                _LOGGER.warning("%s: %d frames waiting; one refused", self.name, self._max_queued)
+                return False
+            self._stall(f"{self._max_queued} frames waiting to be written")
+            return False
+        self._queue.append(text)
+        self._ready.set()
+        return True
+
+    async def close(self) -> None:
+        """Stop writing (what is still queued is not sent) and wait for the writer to end."""
+        self._closed = True
+        self._queue.clear()
+        self._writer.cancel()
+        await asyncio.gather(self._writer, return_exceptions=True)
+
+    def _stall(self, reason: str) -> None:
+        if self._stalled:
+            return
+        self._stalled = True
+        self._queue.clear()
+        _LOGGER.warning("%s does not take frames (%s)", self.name, reason)
+        if self._on_stalled is not None:
+            self._on_stalled(reason)
+
+    async def _write_all(self) -> None:
+        while True:
+            await self._ready.wait()
+            while self._queue:
+                text = self._queue.popleft()
+                timeout = self._write_timeout_s if self._on_stalled is not None else None
+                try:
+                    async with asyncio.timeout(timeout):
+                        await self.peer.send_str(text)
+                except TimeoutError:
+                    self._stall(f"a write took longer than {self._write_timeout_s:g} s")
+                    return
+                except (ConnectionError, RuntimeError) as err:
+                    # The socket closed under us; its reader notices and detaches the peer.
+                    _LOGGER.info("%s: send failed: %s", self.name, err)
+                    self._queue.clear()
+                    self._closed = True
+                    return
+            self._ready.clear()
