@@ -168,6 +168,8 @@ class InboundBackendConfig:
 
     ``token`` is the secret it must present (at least 8 characters; not shown in ``repr``).
     ``rate_per_kwh``, ``currency`` and ``allow_config_changes`` are as in :class:`ServiceConfig`.
+    ``version`` is the OCPP version the backend speaks; None: the charger's (when it differs
+    from the charger's, the proxy translates, docs/translation.md).
     """
 
     id: str
@@ -176,6 +178,7 @@ class InboundBackendConfig:
     rate_per_kwh: float = 0.0  # price per kWh, in currency, >= 0
     currency: str = "EUR"
     allow_config_changes: bool = False
+    version: OcppVersion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,6 +471,7 @@ _INBOUND_SCHEMA = vol.Schema(
         vol.Optional("rate_per_kwh", default=0.0): _RATE,
         vol.Optional("currency", default="EUR"): _string,
         vol.Optional("allow_config_changes", default=False): _boolean,
+        vol.Optional("version"): _ocpp_version,
     }
 )
 
@@ -698,6 +702,8 @@ def _to_options(config: ProxyConfig) -> dict[str, Any]:
 
 def _entry_to_options(entry: ServiceConfig | InboundBackendConfig) -> dict[str, Any]:
     options = {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)}
-    if "version" in options:
+    if options.get("version") is not None:
         options["version"] = str(options["version"])
+    else:
+        options.pop("version", None)  # an inbound backend of the charger's version
     return options

@@ -70,9 +70,11 @@ from ocpp_proxy.relay.sessions import LOCAL, SessionRecorder
 from ocpp_proxy.relay.start_contest import StartContest
 from ocpp_proxy.relay.store_health import StoreHealth
 from ocpp_proxy.relay.transaction_ids import rewrite_transaction_id
+from ocpp_proxy.relay.translated_links import LinkTranslations
 from ocpp_proxy.security.schema import check_request
 from ocpp_proxy.store import Store, StoreError
 from ocpp_proxy.tasks import TaskSet
+from ocpp_proxy.translation import translation_needed
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -232,9 +234,19 @@ class ChargerHub:
         self.links: dict[str, BackendLink] = {}
         for service in self._services.values():
             self._add_link(service.id, Direction.OUTBOUND, service.version)
+        # Inbound backends without a version of their own speak the charger's.
+        self._fixed_versions = {
+            b.id for b in config.inbound_backends if b.enabled and b.version is not None
+        }
         for backend in config.inbound_backends:
             if backend.enabled:
-                self._add_link(backend.id, Direction.INBOUND, self.version)
+                self._add_link(backend.id, Direction.INBOUND, backend.version or self.version)
+        self.translations = LinkTranslations(
+            charge_point_id,
+            clock=self.clock,
+            known_transactions=lambda: self.transaction_ids.charger_ids(),
+        )
+        self.translations.update(self.version, self.links.values())
         preferred = self.links.get(config.preferred_provider)
         others = [link for link in self.links.values() if link is not preferred]
         self._preference: list[BackendLink] = ([preferred] if preferred else []) + others
@@ -248,7 +260,7 @@ class ChargerHub:
             ),
             store=store,
             metrics=self.metrics,
-            to_backend=self._to_backend,
+            to_backend=self._answer_to_backend,
         )
         self.limits = LimitKeeper(
             charge_point_id,
@@ -394,8 +406,13 @@ class ChargerHub:
             await old.peer.close()
         self.point.version = version
         for link in self.links.values():
-            if link.direction is Direction.INBOUND and not link.connected:
+            if (
+                link.direction is Direction.INBOUND
+                and not link.connected
+                and link.id not in self._fixed_versions
+            ):
                 link.version = version
+        self.translations.update(version, self.links.values())
         for service_id, service in self._services.items():
             self._start_upstream(self.links[service_id], service, version)
         self.journal.connected()
@@ -424,7 +441,7 @@ class ChargerHub:
         draining = self._draining.pop(service.id, None)
         if draining is not None:
             draining.cancel()
-        if service.version is not version:
+        if service.version is not version and not translation_needed(version, service.version):
             self._stop_upstream_soon(service.id)
             self.link_state(
                 link,
@@ -509,6 +526,13 @@ class ChargerHub:
         rule = charger_message_rule(self.version, "BootNotification", {})
         return [Delivery(frame, rule, replay=True) for frame in self._state.values()]
 
+    def _answer_to_backend(self, link: BackendLink, text: str) -> None:
+        """An answer to a backend's command, in the backend's version (translated if need be)."""
+        translator = self.translations.get(link.id)
+        if translator is not None:
+            text = self.translations.answer_to_backend(translator, text)
+        self._to_backend(link, text)
+
     def _to_backend(self, link: BackendLink, text: str) -> None:
         sender = link.sender
         if sender is None:
@@ -554,6 +578,14 @@ class ChargerHub:
         not get the frame: a StopTransaction of a transaction that backend never got an id for
         (OCPP 1.6 §4.10).
         """
+        translator = self.translations.get(link.id)
+        if translator is not None:
+            rendered = self.translations.render(translator, delivery)
+            if isinstance(rendered, str):
+                return rendered
+            # The backend's version cannot carry it: the proxy answers in its place.
+            self.tasks.spawn(self._on_backend_answer(link, delivery, rendered))
+            return None
         charger_tx = delivery.transaction_id
         frame = delivery.frame
         if charger_tx is None or frame.action == "StartTransaction":
@@ -605,7 +637,8 @@ class ChargerHub:
         elif kind == SEND:
             # OCPP 2.1 SEND: never answered, so it needs no queue; every connected backend.
             for link in self._preference:
-                self._to_backend(link, frame.raw)
+                if self.translations.get(link.id) is None:  # 1.6 has no SEND
+                    self._to_backend(link, frame.raw)
         elif kind == CALLRESULTERROR:
             _LOGGER.warning("%s reports a bad CALLRESULT: %s", self.id, frame.error)
         elif not await self.commands.on_answer(frame):
@@ -770,15 +803,26 @@ class ChargerHub:
             return
         kind = frame.message_type
         self.journal.frame(link.id, "in", raw, (kind, frame.unique_id, frame.action))
+        translator = self.translations.get(link.id)
         if kind == CALL:
+            if translator is not None:
+                # Into the charger's version first: checks, arbiter and queue decide on that.
+                translated = self.translations.command(translator, link, frame)
+                if isinstance(translated, str):
+                    await self.charger_commands.answered_untranslated(link, frame, translated)
+                    return
+                frame = translated
             await self.charger_commands.on_backend_call(link, frame)
         elif kind == SEND:
-            await self.charger_commands.on_backend_send(link, frame)
+            if translator is None:
+                await self.charger_commands.on_backend_send(link, frame)
         elif kind == CALLRESULTERROR:
             _LOGGER.warning("%s reports a bad CALLRESULT: %s", link.id, frame.error)
         elif (delivery := link.take_answer(frame.unique_id)) is None:
             _LOGGER.info("%s answered unknown unique id %s; dropped", link.id, frame.unique_id)
         else:
+            if translator is not None:
+                frame = self.translations.answer_from_backend(translator, delivery, frame)
             try:
                 await self._on_backend_answer(link, delivery, frame)
             finally:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -83,10 +83,17 @@ class LinkTranslationState:
     Args:
         charge_point_id: the charge point's id; it seeds the 2.x transaction ids derived for a
             1.6 charger's transactions, so that they are unique across charge points.
+        known_transactions: the charger-side 1.6 transaction ids the relay remembers (e.g.
+            from before a restart), to recognise their 2.x ids in a backend's command.
     """
 
-    def __init__(self, charge_point_id: str = "") -> None:
+    def __init__(
+        self,
+        charge_point_id: str = "",
+        known_transactions: Callable[[], Iterable[int]] | None = None,
+    ) -> None:
         self.charge_point_id = charge_point_id
+        self._known_transactions = known_transactions
         # CALLs in flight, by the unique id their sender gave them.
         self.charger_calls: Bounded[str, Pending] = Bounded()
         self.backend_calls: Bounded[str, Pending] = Bounded()
@@ -123,7 +130,14 @@ class LinkTranslationState:
         """The charger's 1.6 transaction id for a 2.x id this link handed out, or None."""
         if not isinstance(transaction_id_2x, str):
             return None
-        return self.transactions_16.get(transaction_id_2x)
+        found = self.transactions_16.get(transaction_id_2x)
+        if found is None and self._known_transactions is not None:
+            # Not seen since the proxy started: derive the ids of the transactions the relay
+            # remembers (bounded) and look again.
+            for charger_transaction_id in self._known_transactions():
+                self.transaction_id_2x(charger_transaction_id)
+            found = self.transactions_16.get(transaction_id_2x)
+        return found
 
     def next_seq_no(self, transaction_id_2x: str) -> int:
         """The ``seqNo`` of the next event of a transaction (0 for Started, then +1)."""

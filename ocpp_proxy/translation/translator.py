@@ -21,7 +21,7 @@ The four entry points, by who sends the CALL:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ocpp_proxy.clock import iso_utc
@@ -62,6 +62,8 @@ class Translator:
         backend: the backend's OCPP version (1.6 against 2.0.1 / 2.1, either way round).
         charge_point_id: the charge point's id (seeds the 2.x transaction ids of a 1.6 charger).
         clock: the current Unix time (s); injectable for tests.
+        known_transactions: the charger-side 1.6 transaction ids the relay remembers, so that
+            a 2.x backend's command naming one from before a restart is recognised.
 
     Raises:
         ValueError: the pair of versions has no translation (see :func:`translation_needed`).
@@ -74,12 +76,13 @@ class Translator:
         charge_point_id: str = "",
         *,
         clock: Callable[[], float] = time.time,
+        known_transactions: Callable[[], Iterable[int]] | None = None,
     ) -> None:
         if not translation_needed(charger, backend):
             raise ValueError(f"no translation between OCPP {charger} and OCPP {backend}")
         self.charger = charger
         self.backend = backend
-        self.state = LinkTranslationState(charge_point_id)
+        self.state = LinkTranslationState(charge_point_id, known_transactions)
         self._clock = clock
         if charger is OcppVersion.V16:
             self._charger_table: Table = charger_messages.FROM_16_TO_2X
