@@ -19,6 +19,9 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call_result as result16
 from ocpp.v16.enums import AuthorizationStatus, RegistrationStatus
+from ocpp.v21 import ChargePoint as ChargePoint21
+from ocpp.v21 import call as call21
+from ocpp.v21 import call_result as result21
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call_result as result201
 from websockets.asyncio.server import ServerConnection, serve
@@ -128,6 +131,14 @@ class Csms201(_Recorder, ChargePoint201):
         return result201.MeterValues()
 
 
+class Csms21(Csms201, ChargePoint21):
+    """An OCPP 2.1 CSMS that accepts everything (the 2.0.1 handlers, 2.1 schemas)."""
+
+    _ocpp_version = "2.1"
+    _call = call21
+    _call_result = result21
+
+
 class Csms:
     """A CSMS peer on 127.0.0.1: serves charge points, records what they send.
 
@@ -220,7 +231,7 @@ class Csms:
         self.paths.append(path)
         headers = connection.request.headers if connection.request else {}
         self.request_headers.append({k.lower(): v for k, v in headers.items()})
-        cls = Csms16 if self.version == "1.6" else Csms201
+        cls = {"1.6": Csms16, "2.1": Csms21}.get(self.version, Csms201)
         charge_point = cls(charge_point_id, connection, response_timeout=5)
         charge_point.csms = self
         self.connections[charge_point_id] = charge_point
