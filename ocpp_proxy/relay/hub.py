@@ -544,11 +544,26 @@ class ChargerHub:
         """Send the link's next delivery if it may send one (never waits)."""
         while (delivery := link.next_to_send()) is not None:
             text = self.render(link, delivery)
+            if isinstance(text, Frame):
+                # The backend's version cannot carry it: the proxy answers in its place, and
+                # the link waits for that as for an answer (the charger's answers stay in order).
+                link.answered_in_place(delivery)
+                self.tasks.spawn(self._answered_in_place(link, delivery, text))
+                return
             if text is None:
                 link.skip(delivery)
                 self._forget_row(delivery)
                 continue
             self.journal.frame(link.id, "out", link.sent(delivery, text))
+
+    async def _answered_in_place(
+        self, link: BackendLink, delivery: Delivery, answer: Frame
+    ) -> None:
+        try:
+            await self._on_backend_answer(link, delivery, answer)
+        finally:
+            link.finish(delivery)
+            self._pump(link)
 
     def _forget_row(self, delivery: Delivery) -> None:
         self.journal.outbox_dropped(delivery.outbox_id)
@@ -571,21 +586,17 @@ class ChargerHub:
         )
         self._forget_row(delivery)
 
-    def render(self, link: BackendLink, delivery: Delivery) -> str | None:
-        """The text of ``delivery`` for ``link`` (hook: per-link translation plugs in here).
+    def render(self, link: BackendLink, delivery: Delivery) -> str | Frame | None:
+        """The text of ``delivery`` for ``link``: with the backend's own 1.6 transaction id.
 
-        Today: with the backend's own 1.6 transaction id. Returns None when the backend must
-        not get the frame: a StopTransaction of a transaction that backend never got an id for
-        (OCPP 1.6 §4.10).
+        For a link of another OCPP version, the translated text (docs/translation.md), or the
+        CALLRESULT frame the proxy answers with in that backend's place when its version cannot
+        carry the message. Returns None when the backend must not get the frame: a
+        StopTransaction of a transaction that backend never got an id for (OCPP 1.6 §4.10).
         """
         translator = self.translations.get(link.id)
         if translator is not None:
-            rendered = self.translations.render(translator, delivery)
-            if isinstance(rendered, str):
-                return rendered
-            # The backend's version cannot carry it: the proxy answers in its place.
-            self.tasks.spawn(self._on_backend_answer(link, delivery, rendered))
-            return None
+            return self.translations.render(translator, delivery)
         charger_tx = delivery.transaction_id
         frame = delivery.frame
         if charger_tx is None or frame.action == "StartTransaction":

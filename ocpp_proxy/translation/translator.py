@@ -139,7 +139,7 @@ class Translator:
             context = Context(self.state, action, self._now(), transaction_id)
             try:
                 outcome = entry[0](payload, context)
-            except (Untranslatable, KeyError, TypeError, ValueError, AttributeError):
+            except Exception:  # any payload from the wire: no translation
                 outcome = None
             if isinstance(outcome, Forward):
                 self.state.charger_calls[unique_id] = Pending(action, entry[1], context.memo)
@@ -148,7 +148,10 @@ class Translator:
                 return outcome
         # Nothing the backend's version can carry (e.g. 2.x NotifyReport to a 1.6 backend):
         # the answer the proxy's local CSMS gives (OCPP 2.0.1 part 4 §4.2.2).
-        answer = local_answer(self.charger, action, payload, transaction_id=transaction_id)
+        try:
+            answer = local_answer(self.charger, action, payload, transaction_id=transaction_id)
+        except ValueError:  # a 1.6 StartTransaction without the relay's transaction id
+            answer = None
         return Reply(answer if answer is not None else {})
 
     def backend_answer(self, unique_id: str, payload: Payload) -> Payload | None:
@@ -163,7 +166,7 @@ class Translator:
         self._forget_rendered(unique_id, pending.action)
         try:
             return pending.answer(payload, pending.context)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        except Exception:  # a malformed answer: the local CSMS's instead
             answer = local_answer(
                 self.charger,
                 pending.action,
@@ -209,7 +212,7 @@ class Translator:
             outcome = entry[0](payload, context)
         except Untranslatable as err:
             return refuse(action, str(err))
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
+        except Exception as err:  # any payload from the wire: refused
             return refuse(
                 action,
                 f"malformed payload ({type(err).__name__})",
@@ -237,7 +240,7 @@ class Translator:
             return None
         try:
             return pending.answer(payload, pending.context)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, Untranslatable):
+        except Exception:  # a malformed answer: the caller sends a CALLERROR
             return None
 
     def error_to_backend(self, unique_id: str | None, code: str) -> str:
