@@ -18,7 +18,7 @@ from ocpp.v16 import call as call16
 from ocpp.v21 import call as call21
 from ocpp.v201 import call as call201
 
-from ocpp_proxy.simulator.charger import SimulatedCharger
+from ocpp_proxy.simulator.charger import SimulatedCharger, run_simulation
 from tests.conftest import ConnectCharger, StartProxy, service, tx_ids
 from tests.peers import Csms
 
@@ -285,3 +285,28 @@ async def test_a_201_charger_with_a_16_csms(
     assert got.configuration_key == [{"key": "HeartbeatInterval", "readonly": False, "value": "90"}]
     assert_csms_got_valid_frames(one6)
     assert_charger_got_valid_commands("2.0.1", received)
+
+
+async def test_simulate_charger_16_against_a_config_with_only_a_201_service(
+    start_csms, start_proxy: StartProxy
+) -> None:
+    two = await start_csms("two", "2.0.1")
+    proxy = await start_proxy(ocpp_services=[service(two)])
+    lines: list[str] = []
+    # What `ocpp-proxy simulate-charger --version 1.6 --transactions 2` runs.
+    code = await run_simulation(
+        f"ws://127.0.0.1:{proxy.port}/charger", "CP_1", "1.6", 2, log=lines.append
+    )
+    assert code == 0, lines
+    await two.wait_until(lambda: len([e for e in events(two) if e["eventType"] == "Ended"]) == 2)
+    by_transaction: dict[str, list[int]] = {}
+    for event in events(two):
+        by_transaction.setdefault(event["transactionInfo"]["transactionId"], []).append(
+            event["seqNo"]
+        )
+    assert [seq[:1] for seq in by_transaction.values()] == [[0], [0]]
+    assert all(seq == list(range(len(seq))) for seq in by_transaction.values())
+    assert_csms_got_valid_frames(two)
+    status = await proxy.get_json("/status")
+    (backend,) = status["chargers"][0]["backends"]
+    assert (backend["version"], backend["translated"]) == ("2.0.1", True)

@@ -1125,7 +1125,14 @@ class ChargerHub:
             ],
             "limit": self.limits.state,
             "alerts": list(self.alerts),
-            "backends": [link.snapshot() for link in self.links.values()],
+            "backends": [
+                {
+                    **link.snapshot(),
+                    "version": link.version.value,
+                    "translated": self.translations.get(link.id) is not None,
+                }
+                for link in self.links.values()
+            ],
         }
 
     def _changed(self) -> None:
