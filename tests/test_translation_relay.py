@@ -310,3 +310,55 @@ async def test_simulate_charger_16_against_a_config_with_only_a_201_service(
     status = await proxy.get_json("/status")
     (backend,) = status["chargers"][0]["backends"]
     assert (backend["version"], backend["translated"]) == ("2.0.1", True)
+
+
+async def test_a_restart_of_the_proxy_keeps_the_seq_no_and_the_ids_of_a_running_session(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    two = await start_csms("two", "2.0.1")
+    proxy = await start_proxy(ocpp_services=[service(two)])
+    charger = await connect_charger(proxy)
+    await charger.boot()
+    transaction_id = await charger.start_transaction(1, "TAG1", 0)
+    await charger.meter_values(1, transaction_id, 500, 7_000)
+    await two.wait_until(lambda: len(events(two)) == 2)
+    await charger.close()
+    await proxy.stop()
+
+    proxy = await start_proxy(ocpp_services=[service(two)])
+    charger = await connect_charger(proxy)
+    await charger.boot()
+    await charger.meter_values(1, transaction_id, 1_000, 7_000)
+    await charger.stop_transaction(transaction_id, 1_500)
+    await two.wait_until(lambda: len(events(two)) == 4)
+    session = events(two)
+    assert [(e["eventType"], e["seqNo"]) for e in session] == [
+        ("Started", 0),
+        ("Updated", 1),
+        ("Updated", 2),
+        ("Ended", 3),
+    ]
+    assert len({e["transactionInfo"]["transactionId"] for e in session}) == 1
+    assert_csms_got_valid_frames(two)
+
+
+async def test_a_restart_of_the_proxy_keeps_a_16_backends_transaction_id(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    one6 = await start_csms("one6", first_transaction_id=300)
+    options = {"ocpp_version": "2.0.1", "ocpp_services": [service(one6)]}
+    proxy = await start_proxy(**options)
+    charger = await connect_charger(proxy, version="2.0.1")
+    await charger.boot()
+    transaction_id = await charger.start_transaction(1, "TAG1", 0)
+    await one6.wait_for_call("StartTransaction")
+    await charger.close()
+    await proxy.stop()
+
+    proxy = await start_proxy(**options)
+    charger = await connect_charger(proxy, version="2.0.1")
+    await charger.boot()
+    await charger.stop_transaction(transaction_id, 2_000)
+    (stop,) = await one6.wait_for_call("StopTransaction")
+    assert (stop.payload["transactionId"], stop.payload["meterStop"]) == (300, 2_000)
+    assert_csms_got_valid_frames(one6)

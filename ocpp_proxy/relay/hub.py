@@ -245,6 +245,7 @@ class ChargerHub:
             charge_point_id,
             clock=self.clock,
             known_transactions=lambda: self.transaction_ids.charger_ids(),
+            persist=self._keep_translation,
         )
         self.translations.update(self.version, self.links.values())
         preferred = self.links.get(config.preferred_provider)
@@ -342,6 +343,7 @@ class ChargerHub:
         The state is the charger's last boot and statuses, replayed to a backend that comes up.
         """
         self.transaction_ids.load(await self.store.transaction_id_map(self.id))
+        self.translations.load(await self.store.translation_load(self.id))
         await self.sessions.restore()
         for key, raw in (await self.journal.kept_state()).items():
             try:
@@ -564,6 +566,15 @@ class ChargerHub:
         finally:
             link.finish(delivery)
             self._pump(link)
+
+    def _keep_translation(
+        self, backend_id: str, transaction_id: str, state: dict[str, Any] | None
+    ) -> None:
+        """Keep what a translated link needs after a restart (``seqNo``, a 1.6 backend's id)."""
+        self.journal.later(
+            "keeping a translation's state",
+            lambda: self.store.translation_put(self.id, backend_id, transaction_id, state),
+        )
 
     def _forget_row(self, delivery: Delivery) -> None:
         self.journal.outbox_dropped(delivery.outbox_id)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from ocpp_proxy.clock import Clock
 from ocpp_proxy.protocol.frames import (
@@ -37,6 +38,9 @@ from ocpp_proxy.translation import Forward, Refuse, Reply, Translator, translati
 
 _LOGGER = logging.getLogger(__name__)
 
+#: Keeps (backend id, 2.x transaction id, state or None to forget) behind the frame's path.
+Persist = Callable[[str, str, dict[str, Any] | None], None]
+
 
 class LinkTranslations:
     """The translators of one charge point's backend links, by backend id.
@@ -45,6 +49,9 @@ class LinkTranslations:
         charge_point_id: the charge point's id (seeds the 2.x transaction ids of a 1.6 charger).
         clock: the time used for fields one version requires and the other lacks.
         known_transactions: the charger-side 1.6 transaction ids the relay remembers.
+        persist: called with (backend id, 2.x transaction id, state or None) when what a
+            running transaction's translation needs after a restart changed (to be written
+            behind the frame's path).
     """
 
     def __init__(
@@ -53,11 +60,20 @@ class LinkTranslations:
         *,
         clock: Clock,
         known_transactions: Callable[[], Iterable[int]],
+        persist: Persist | None = None,
     ) -> None:
         self._charge_point_id = charge_point_id
         self._clock = clock
         self._known_transactions = known_transactions
+        self._persist = persist
         self._by_link: dict[str, Translator] = {}
+        self._kept: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def load(self, kept: dict[str, dict[str, dict[str, Any]]]) -> None:
+        """Take the states kept before a restart (backend id -> {transaction id: state})."""
+        self._kept = kept
+        for backend_id, translator in self._by_link.items():
+            translator.restore(kept.get(backend_id, {}))
 
     def get(self, backend_id: str) -> Translator | None:
         """The translator of a link, or None when it speaks the charger's version."""
@@ -74,13 +90,15 @@ class LinkTranslations:
             if not translation_needed(charger, link.version):
                 self._by_link.pop(link.id, None)
             elif current is None or (current.charger, current.backend) != (charger, link.version):
-                self._by_link[link.id] = Translator(
+                translator = Translator(
                     charger,
                     link.version,
                     self._charge_point_id,
                     clock=self._clock.time,
                     known_transactions=self._known_transactions,
                 )
+                translator.restore(self._kept.get(link.id, {}))
+                self._by_link[link.id] = translator
 
     def render(self, translator: Translator, delivery: Delivery) -> str | Frame:
         """A charger CALL for a translated link.
@@ -93,6 +111,7 @@ class LinkTranslations:
         outcome = translator.charger_call(
             frame.unique_id, frame.action or "", frame.payload or {}, delivery.transaction_id
         )
+        self._flush(translator)
         if isinstance(outcome, Forward):
             return build_call(frame.unique_id, outcome.action, outcome.payload)
         return parse_frame(build_call_result(frame.unique_id, outcome.payload))
@@ -104,6 +123,7 @@ class LinkTranslations:
         unique_id = delivery.frame.unique_id
         if frame.message_type == CALLRESULT:
             payload = translator.backend_answer(unique_id, frame.payload or {})
+            self._flush(translator)
             if payload is None:
                 # Answered twice, or never sent through the translator: nothing to map.
                 payload = {}
@@ -115,6 +135,14 @@ class LinkTranslations:
                 frame.unique_id, code, description, details if isinstance(details, dict) else None
             )
         )
+
+    def _flush(self, translator: Translator) -> None:
+        changes = translator.take_changes()
+        if not changes or self._persist is None:
+            return
+        backend_id = next(k for k, v in self._by_link.items() if v is translator)
+        for transaction_id, state in changes:
+            self._persist(backend_id, transaction_id, state)
 
     def command(self, translator: Translator, link: BackendLink, frame: Frame) -> Frame | str:
         """A backend's CALL on a translated link.

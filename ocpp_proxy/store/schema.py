@@ -185,12 +185,27 @@ CREATE TABLE charger_state (
 );
 """
 
-#: Every migration, in order; ``MIGRATIONS[i].version == i + 1``.
+_V8_TRANSLATION_STATE = """
+-- Per translated backend link (docs/translation.md), what a running transaction's translation
+-- needs after a restart: the 2.x seqNo reached for a 1.6 charger's transaction, or the id a 1.6
+-- backend assigned to a 2.x charging station's transaction. As JSON; removed when it ends.
+CREATE TABLE translation_state (
+    charge_point_id  TEXT NOT NULL,
+    backend_id       TEXT NOT NULL,
+    transaction_id   TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    at               REAL NOT NULL,
+    PRIMARY KEY (charge_point_id, backend_id, transaction_id)
+);
+"""
+
+#: Every migration, in order (numbers as the integrator assigns them).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "chargers, sessions, transaction ids, counters, outbox", _V1_CORE),
     Migration(2, "audit log and message log", _V2_LOGS),
     Migration(3, "homeowner settings", _V3_SETTINGS),
     Migration(4, "the charger's last boot and connector statuses", _V4_CHARGER_STATE),
+    Migration(8, "the running transactions of translated backend links", _V8_TRANSLATION_STATE),
 )
 
 #: The schema version this code writes and understands (the last migration's).

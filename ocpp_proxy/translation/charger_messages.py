@@ -255,6 +255,7 @@ def _stop_to_2x(p: Payload, c: Context) -> Outcome:
     charger_tx = _transaction_of(p, c)
     transaction_id = state.transaction_id_2x(charger_tx)
     connector = state.tx_connector.pop(charger_tx, None)
+    state.ended_16[transaction_id] = True
     reason = p.get("reason", "Local")
     timestamp = p.get("timestamp") or c.now
     meter_values = meter_values_to_2x(p.get("transactionData"))
@@ -418,6 +419,7 @@ def _transaction_event_to_16(p: Payload, c: Context) -> Outcome:
     event = p.get("eventType")
     if event == "Ended":
         state.transactions_2x.pop(transaction_id, None)
+        state.dirty.add(transaction_id)
         state.connector_status[tx.evse] = "Finishing"
         if not tx.started or tx.backend_id is None:
             return Reply({})  # the 1.6 backend never heard of it (no id token ever came)
@@ -437,6 +439,7 @@ def _transaction_event_to_16(p: Payload, c: Context) -> Outcome:
         if tx.id_tag is None:
             return Reply({})  # 1.6 starts a transaction with an id tag; none yet
         tx.started = True
+        state.dirty.add(transaction_id)
         start: Payload = {
             "connectorId": tx.evse,
             "idTag": tx.id_tag,
@@ -493,6 +496,7 @@ def _transaction_event_answer(p: Payload, memo: dict) -> Payload:
         # The id the 1.6 backend assigned names the transaction from now on (1.6 §4.8).
         tx.backend_id = p["transactionId"]
         memo["state"].by_backend_id[tx.backend_id] = memo["transaction_id"]
+        memo["state"].dirty.add(memo["transaction_id"])
     info = p.get("idTagInfo")
     return {"idTokenInfo": id_token_info(info)} if isinstance(info, dict) else {}
 

@@ -114,6 +114,9 @@ class LinkTranslationState:
         # -- a 2.x charger behind a 1.6 backend --
         self.transactions_2x: Bounded[str, Transaction2x] = Bounded()  # by 2.x id
         self.by_backend_id: Bounded[int, str] = Bounded()  # 1.6 backend id -> 2.x id
+        # -- what must survive a restart (see durable()) --
+        self.ended_16: Bounded[str, bool] = Bounded()  # 2.x ids of a 1.6 charger's ended ones
+        self.dirty: set[str] = set()  # 2.x transaction ids whose durable() changed
 
     def transaction_id_2x(self, charger_transaction_id: int) -> str:
         """The 2.x transaction id a 2.x backend sees for the charger's 1.6 transaction.
@@ -143,6 +146,7 @@ class LinkTranslationState:
         """The ``seqNo`` of the next event of a transaction (0 for Started, then +1)."""
         seq = self.seq_no.get(transaction_id_2x, 0)
         self.seq_no[transaction_id_2x] = seq + 1
+        self.dirty.add(transaction_id_2x)
         return seq
 
     def new_request_id(self, action: str) -> int:
@@ -151,6 +155,62 @@ class LinkTranslationState:
         self._next_request_id += 1
         self.request_ids[request_id] = action
         return request_id
+
+    def durable(self, transaction_id_2x: str) -> dict[str, Any] | None:
+        """What a running transaction's translation needs after a restart, JSON-able.
+
+        For a 1.6 charger's transaction the next ``seqNo`` (and the charger's id and connector);
+        for a 2.x station's transaction the id its 1.6 backend assigned, with what the
+        StopTransaction needs. None when there is nothing to keep (ended, or never started).
+        """
+        tx = self.transactions_2x.get(transaction_id_2x)
+        if tx is not None:
+            if not tx.started:
+                return None
+            return {
+                "kind": "2x",
+                "evse": tx.evse,
+                "id_tag": tx.id_tag,
+                "meter_start_wh": tx.meter_start_wh,
+                "last_register_wh": tx.last_register_wh,
+                "backend_id": tx.backend_id,
+                "charging_state": tx.charging_state,
+            }
+        if transaction_id_2x in self.seq_no and transaction_id_2x not in self.ended_16:
+            charger_tx = self.transactions_16.get(transaction_id_2x)
+            return {
+                "kind": "16",
+                "seq_no": self.seq_no[transaction_id_2x],
+                "transaction_id": charger_tx,
+                "connector": self.tx_connector.get(charger_tx) if charger_tx is not None else None,
+            }
+        return None
+
+    def restore(self, transaction_id_2x: str, kept: dict[str, Any], charger_16: bool) -> None:
+        """Take back what :meth:`durable` gave, for a charger of 1.6 (``charger_16``) or 2.x."""
+        try:
+            if kept.get("kind") == "16" and charger_16:
+                self.seq_no[transaction_id_2x] = int(kept["seq_no"])
+                charger_tx = kept.get("transaction_id")
+                if type(charger_tx) is int:
+                    self.transactions_16[transaction_id_2x] = charger_tx
+                    if type(kept.get("connector")) is int:
+                        self.tx_connector[charger_tx] = kept["connector"]
+            elif kept.get("kind") == "2x" and not charger_16:
+                tx = Transaction2x(
+                    evse=int(kept["evse"]),
+                    id_tag=kept.get("id_tag"),
+                    meter_start_wh=kept.get("meter_start_wh"),
+                    last_register_wh=kept.get("last_register_wh"),
+                    started=True,
+                    backend_id=kept.get("backend_id"),
+                    charging_state=kept.get("charging_state"),
+                )
+                self.transactions_2x[transaction_id_2x] = tx
+                if type(tx.backend_id) is int:
+                    self.by_backend_id[tx.backend_id] = transaction_id_2x
+        except (KeyError, TypeError, ValueError):
+            return  # a row this version cannot read: the transaction is translated afresh
 
     def running_2x(self) -> bool:
         """Whether a 2.x charging station's transaction is running (as far as seen)."""

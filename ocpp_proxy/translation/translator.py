@@ -254,6 +254,26 @@ class Translator:
         pending = self.state.backend_calls.get(unique_id)
         return pending.action if pending else None
 
+    def take_changes(self) -> list[tuple[str, dict[str, Any] | None]]:
+        """The running transactions whose durable state changed since the last call.
+
+        Each is ``(2.x transaction id, state or None)``: what to keep so that a restart of the
+        proxy continues the translation (``seqNo``, a 1.6 backend's transaction id); None when
+        it is to be forgotten (ended). See :meth:`restore`.
+        """
+        state = self.state
+        if not state.dirty:
+            return []
+        changes = [(tx, state.durable(tx)) for tx in state.dirty]
+        state.dirty.clear()
+        return changes
+
+    def restore(self, kept: dict[str, dict[str, Any]]) -> None:
+        """Take back the states :meth:`take_changes` gave before a restart, by transaction id."""
+        for transaction_id, state in kept.items():
+            self.state.restore(transaction_id, state, self.charger is OcppVersion.V16)
+        self.state.dirty.clear()
+
     def remember_transaction(self, charger_transaction_id: int) -> str:
         """Make a 1.6 charger's transaction known by its 2.x id (e.g. after a restart).
 
