@@ -110,7 +110,9 @@ async def test_a_16_charger_with_a_16_a_201_and_a_21_csms_at_once(
     assert not one6.calls("TransactionEvent")
     assert_csms_got_valid_frames(one6)
 
-    # Remote start and stop from the 2.0.1 CSMS.
+    # Remote start and stop from the 2.0.1 CSMS, once the proxy has recorded the first session's
+    # end (else the arbiter rightly finds the connector busy).
+    await proxy.recorded()
     started = await two.call(
         "CP_1",
         call201.RequestStartTransaction(
@@ -265,6 +267,7 @@ async def test_a_201_charger_with_a_16_csms(
     stop = one6.calls("StopTransaction")[0].payload
     assert stop["meterStop"] >= start.payload["meterStart"]
 
+    await proxy.recorded()  # the first session's end, before the connector is free again
     remote = await one6.call("CP_1", call16.RemoteStartTransaction(id_tag="APP-2", connector_id=1))
     assert remote.status == "Accepted"
     request = await charger.wait_for_command("RequestStartTransaction")

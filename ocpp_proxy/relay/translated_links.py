@@ -23,6 +23,7 @@ from typing import Any
 
 from ocpp_proxy.clock import Clock
 from ocpp_proxy.protocol.frames import (
+    CALL,
     CALLRESULT,
     Frame,
     FrameError,
@@ -114,7 +115,7 @@ class LinkTranslations:
         self._flush(translator)
         if isinstance(outcome, Forward):
             return build_call(frame.unique_id, outcome.action, outcome.payload)
-        return parse_frame(build_call_result(frame.unique_id, outcome.payload))
+        return _result(frame.unique_id, outcome.payload)
 
     def answer_from_backend(
         self, translator: Translator, delivery: Delivery, frame: Frame
@@ -127,7 +128,7 @@ class LinkTranslations:
             if payload is None:
                 # Answered twice, or never sent through the translator: nothing to map.
                 payload = {}
-            return parse_frame(build_call_result(frame.unique_id, payload))
+            return _result(frame.unique_id, payload)
         code, description, details = frame.error or ("GenericError", "", {})
         code = translator.error_to_charger(unique_id, code)
         return parse_frame(
@@ -159,7 +160,9 @@ class LinkTranslations:
             return build_call_error(frame.unique_id, violation.code, violation.description)
         outcome = translator.backend_call(frame.unique_id, action, payload)
         if isinstance(outcome, Forward):
-            return parse_frame(build_call(frame.unique_id, outcome.action, outcome.payload))
+            # Built, not parsed back: the text is ours and the payload is at hand.
+            text = build_call(frame.unique_id, outcome.action, outcome.payload)
+            return Frame(text, CALL, frame.unique_id, outcome.action, outcome.payload)
         if isinstance(outcome, Reply):
             return build_call_result(frame.unique_id, outcome.payload)
         assert isinstance(outcome, Refuse)
@@ -196,3 +199,8 @@ class LinkTranslations:
         return build_call_error(
             unique_id, code, description, details if isinstance(details, dict) else None
         )
+
+
+def _result(unique_id: str, payload: dict[str, Any]) -> Frame:
+    """A CALLRESULT frame built here (so not parsed back: its payload is at hand)."""
+    return Frame(build_call_result(unique_id, payload), CALLRESULT, unique_id, payload=payload)

@@ -102,6 +102,7 @@ class LinkTranslationState:
         # -- a 1.6 charger behind a 2.x backend --
         self.seq_no: Bounded[str, int] = Bounded()  # 2.x transaction id -> next seqNo
         self.transactions_16: Bounded[str, int] = Bounded()  # 2.x id -> charger's 1.6 id
+        self._ids_2x: Bounded[int, str] = Bounded()  # charger's 1.6 id -> 2.x id (derived)
         self.tx_connector: Bounded[int, int] = Bounded()  # charger's 1.6 id -> connector
         self.connector_status: dict[int, str] = {}  # last 1.6 status per connector
         self.connector_2x: dict[int, str] = {}  # last 2.x connectorStatus sent per connector
@@ -124,8 +125,11 @@ class LinkTranslationState:
         Derived from the charge point id and the charger-side id alone (a name-based UUID,
         36 characters, the longest 2.0.1 allows), so it is the same after a restart.
         """
-        name = f"{self.charge_point_id}/{charger_transaction_id}"
-        text = str(uuid.uuid5(_TRANSACTION_NAMESPACE, name))
+        text = self._ids_2x.get(charger_transaction_id)
+        if text is None:
+            name = f"{self.charge_point_id}/{charger_transaction_id}"
+            text = str(uuid.uuid5(_TRANSACTION_NAMESPACE, name))
+            self._ids_2x[charger_transaction_id] = text
         self.transactions_16[text] = charger_transaction_id
         return text
 
@@ -227,12 +231,17 @@ class Context:
 
     ``transaction_id`` is the charger-side OCPP 1.6 transaction id the relay assigned or read
     for this message (None if none); ``memo`` is kept with the CALL until its answer, for the
-    answer's translation; ``now`` is the current time as ISO 8601 UTC (for fields one version
-    requires and the other lacks).
+    answer's translation; :attr:`now` is the current time as ISO 8601 UTC (for fields one
+    version requires and the other lacks), read from ``clock`` only when needed.
     """
 
     state: LinkTranslationState
     action: str
-    now: str
+    clock: Callable[[], str]
     transaction_id: int | None = None
     memo: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def now(self) -> str:
+        """The current time, ISO 8601 UTC."""
+        return self.clock()

@@ -136,7 +136,7 @@ class Translator:
     ) -> Forward | Reply:
         entry = self._charger_table.get(action)
         if entry is not None:
-            context = Context(self.state, action, self._now(), transaction_id)
+            context = Context(self.state, action, self._now, transaction_id)
             try:
                 outcome = entry[0](payload, context)
             except Exception:  # any payload from the wire: no translation
@@ -207,7 +207,7 @@ class Translator:
         entry = self._backend_table.get(action)
         if entry is None:
             return self._no_counterpart(action)
-        context = Context(self.state, action, self._now())
+        context = Context(self.state, action, self._now)
         try:
             outcome = entry[0](payload, context)
         except Untranslatable as err:
