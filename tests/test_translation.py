@@ -695,9 +695,9 @@ def test_variables_of_a_2x_backend_are_a_16_chargers_configuration(backend: Ocpp
 @BACKENDS_2X
 def test_untranslatable_2x_commands_are_refused_naming_the_action(backend: OcppVersion) -> None:
     link = Link(V16, backend)
-    report = link.down("GetBaseReport", {"requestId": 1, "reportBase": "FullInventory"})
+    report = link.down("GetReport", {"requestId": 1})
     assert isinstance(report, Refuse) and report.code == "NotSupported"
-    assert "GetBaseReport" in report.description and "1.6" in report.description
+    assert "GetReport" in report.description and "1.6" in report.description
     long_token = {"idToken": {"idToken": "X" * 21, "type": "eMAID"}, "remoteStartId": 1}
     refused = link.down("RequestStartTransaction", long_token)
     assert isinstance(refused, Refuse) and "longer than a 1.6 idTag" in refused.description
@@ -1071,6 +1071,47 @@ def test_16_backend_commands_reach_a_2x_charger(charger: OcppVersion) -> None:
     firmware = forward(link.down("UpdateFirmware", {"location": "https://fw", "retrieveDate": TS}))
     assert firmware.payload["firmware"] == {"location": "https://fw", "retrieveDateTime": TS}
     assert link.answer_down("UpdateFirmware", firmware, {"status": "Accepted"}) == {}
+
+
+@BACKENDS_2X
+def test_a_base_report_of_a_16_charger_is_its_configuration_reported(backend: OcppVersion) -> None:
+    link = Link(V16, backend)
+    sent = forward(link.down("GetBaseReport", {"requestId": 5, "reportBase": "FullInventory"}))
+    assert sent == Forward("GetConfiguration", {})
+    answer = link.answer_down(
+        "GetBaseReport",
+        sent,
+        {
+            "configurationKey": [
+                {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+                {"key": "NumberOfConnectors", "readonly": True, "value": "1"},
+                {"key": "ChargeProfileMaxStackLevel", "readonly": True, "value": "8"},
+            ]
+        },
+    )
+    assert answer == {"status": "Accepted"}
+    # The report follows as the proxy's own NotifyReport (OCPP 2.0.1 B07), table keys only.
+    ((unique_id, action, report),) = link.t.take_follow_ups(lambda: "n1")
+    assert (unique_id, action) == ("n1", "NotifyReport") and link.t.is_own_call("n1")
+    valid(backend, MessageType.Call, action, report)
+    assert report["requestId"] == 5 and report["tbc"] is False
+    assert [
+        (r["component"]["name"], r["variable"]["name"], r["variableAttribute"][0])
+        for r in report["reportData"]
+    ] == [
+        (
+            "OCPPCommCtrlr",
+            "HeartbeatInterval",
+            {"type": "Actual", "mutability": "ReadWrite", "value": "300"},
+        ),
+        (
+            "SmartChargingCtrlr",
+            "ProfileStackLevel",
+            {"type": "Actual", "mutability": "ReadOnly", "value": "8"},
+        ),
+    ]
+    summary = link.down("GetBaseReport", {"requestId": 6, "reportBase": "SummaryInventory"})
+    assert isinstance(summary, Reply) and summary.payload == {"status": "NotSupported"}
 
 
 def test_error_codes_are_named_as_the_receiver_names_them() -> None:

@@ -200,11 +200,24 @@ async def test_a_16_charger_with_a_16_a_201_and_a_21_csms_at_once(
     assert held["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"] == [
         {"startPeriod": 0, "limit": 10}
     ]
+    # A base report: the charger's configuration, reported in 2.x names after the answer.
+    report = await two.call(
+        "CP_1", call201.GetBaseReport(request_id=77, report_base="ConfigurationInventory")
+    )
+    assert report.status == "Accepted"
+    (notify,) = await two.wait_for_call("NotifyReport")
+    assert notify.payload["requestId"] == 77
+    heartbeat = [
+        r["variableAttribute"][0]["value"]
+        for r in notify.payload["reportData"]
+        if r["variable"]["name"] == "HeartbeatInterval"
+    ]
+    assert heartbeat == ["120"]
     # Something 1.6 cannot do is refused, naming the action, and the charger never sees it.
     with pytest.raises(NotSupportedError) as refused:
-        await two.call("CP_1", call201.GetBaseReport(request_id=1, report_base="FullInventory"))
-    assert "GetBaseReport" in refused.value.description
-    assert not [f for f in received if f[0] == 2 and f[2] == "GetBaseReport"]
+        await two.call("CP_1", call201.GetDisplayMessages(request_id=1))
+    assert "GetDisplayMessages" in refused.value.description
+    assert not [f for f in received if f[0] == 2 and f[2] == "GetDisplayMessages"]
     assert_csms_got_valid_frames(two, errors=1)
     for csms in (one6, two1):
         assert_csms_got_valid_frames(csms)

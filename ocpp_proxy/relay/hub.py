@@ -531,9 +531,18 @@ class ChargerHub:
     def _answer_to_backend(self, link: BackendLink, text: str) -> None:
         """An answer to a backend's command, in the backend's version (translated if need be)."""
         translator = self.translations.get(link.id)
-        if translator is not None:
-            text = self.translations.answer_to_backend(translator, text)
-        self._to_backend(link, text)
+        if translator is None:
+            self._to_backend(link, text)
+            return
+        self._to_backend(link, self.translations.answer_to_backend(translator, text))
+        follow_ups = self.translations.follow_ups(translator)
+        if follow_ups:
+            # After the answer, as the charger would send them: queued like its own CALLs.
+            rule = charger_message_rule(OcppVersion.V16, "Heartbeat", {})
+            for frame in follow_ups:
+                for shed in link.add(Delivery(frame, rule)):
+                    self._forget_row(shed)
+            self._pump(link)
 
     def _to_backend(self, link: BackendLink, text: str) -> None:
         sender = link.sender

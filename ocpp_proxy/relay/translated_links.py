@@ -18,6 +18,7 @@ hub calls, at its four points (docs/translation.md):
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -109,6 +110,8 @@ class LinkTranslations:
         that backend's answer.
         """
         frame = delivery.frame
+        if translator.is_own_call(frame.unique_id):
+            return frame.raw  # the proxy's own CALL, made in the backend's version
         outcome = translator.charger_call(
             frame.unique_id, frame.action or "", frame.payload or {}, delivery.transaction_id
         )
@@ -122,6 +125,9 @@ class LinkTranslations:
     ) -> Frame:
         """The backend's CALLRESULT or CALLERROR to a translated CALL (charger's version)."""
         unique_id = delivery.frame.unique_id
+        if translator.is_own_call(unique_id):
+            translator.state.own_calls.pop(unique_id, None)
+            return frame  # the answer to the proxy's own CALL: nobody else waits for it
         if frame.message_type == CALLRESULT:
             payload = translator.backend_answer(unique_id, frame.payload or {})
             self._flush(translator)
@@ -136,6 +142,13 @@ class LinkTranslations:
                 frame.unique_id, code, description, details if isinstance(details, dict) else None
             )
         )
+
+    def follow_ups(self, translator: Translator) -> list[Frame]:
+        """The proxy's own CALLs owed to the backend now (e.g. NotifyReport), as frames."""
+        return [
+            Frame(build_call(unique_id, action, payload), CALL, unique_id, action, payload)
+            for unique_id, action, payload in translator.take_follow_ups(lambda: str(uuid.uuid4()))
+        ]
 
     def _flush(self, translator: Translator) -> None:
         changes = translator.take_changes()

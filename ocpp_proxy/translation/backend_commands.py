@@ -296,6 +296,51 @@ def _change_configuration_answer_2x(p: Payload, memo: dict) -> Payload:
     return {"setVariableResult": _set_results(memo.get("entries", []), memo.get("key"), status)}
 
 
+def _base_report_to_16(p: Payload, c: Context) -> Outcome:
+    if p.get("reportBase") == "SummaryInventory":
+        # Availability and problems per component: 1.6 has no such inventory to read.
+        return Reply({"status": "NotSupported"})
+    c.memo.update(state=c.state, request_id=p.get("requestId", 0), now=c.now)
+    return Forward("GetConfiguration", {})
+
+
+def _base_report_answer_2x(p: Payload, memo: dict) -> Payload:
+    """GetConfiguration.conf as GetBaseReportResponse; the report follows as NotifyReport (B07)."""
+    report = []
+    for item in p.get("configurationKey") or []:
+        row = config_keys.by_key(str(item.get("key", ""))) if isinstance(item, dict) else None
+        if row is None:
+            continue  # a key without a 2.x variable has no name to be reported under
+        attribute: Payload = {
+            "type": "Actual",
+            "mutability": "ReadOnly" if item.get("readonly") or row.readonly else "ReadWrite",
+        }
+        if isinstance(item.get("value"), str):
+            attribute["value"] = item["value"]
+        report.append(
+            {
+                "component": {"name": row.component},
+                "variable": {"name": row.variable},
+                "variableAttribute": [attribute],
+            }
+        )
+    if not report:
+        return {"status": "EmptyResultSet"}
+    memo["state"].follow_ups.append(
+        (
+            "NotifyReport",
+            {
+                "requestId": memo.get("request_id", 0),
+                "generatedAt": memo.get("now"),
+                "seqNo": 0,
+                "tbc": False,
+                "reportData": report,
+            },
+        )
+    )
+    return {"status": "Accepted"}
+
+
 def _set_profile_to_16(p: Payload, c: Context) -> Outcome:
     profile = p.get("chargingProfile") or {}
     transaction = None
@@ -438,6 +483,7 @@ FROM_2X_TO_16 = {
     "GetLocalListVersion": (_same("GetLocalListVersion"), _list_version_answer_2x),
     "GetVariables": (_get_variables_to_16, _get_configuration_answer_2x),
     "SetVariables": (_set_variables_to_16, _change_configuration_answer_2x),
+    "GetBaseReport": (_base_report_to_16, _base_report_answer_2x),
     "SetChargingProfile": (
         _set_profile_to_16,
         _status_from({"Accepted": "Accepted"}, "Rejected"),

@@ -118,6 +118,10 @@ class LinkTranslationState:
         # -- what must survive a restart (see durable()) --
         self.ended_16: Bounded[str, bool] = Bounded()  # 2.x ids of a 1.6 charger's ended ones
         self.dirty: set[str] = set()  # 2.x transaction ids whose durable() changed
+        # CALLs the proxy owes the backend (its version), after an answer (e.g. NotifyReport
+        # after GetBaseReport, OCPP 2.0.1 B07), and the unique ids of those it sent.
+        self.follow_ups: list[tuple[str, Payload]] = []
+        self.own_calls: Bounded[str, str] = Bounded()
 
     def transaction_id_2x(self, charger_transaction_id: int) -> str:
         """The 2.x transaction id a 2.x backend sees for the charger's 1.6 transaction.

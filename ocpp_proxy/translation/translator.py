@@ -254,6 +254,26 @@ class Translator:
         pending = self.state.backend_calls.get(unique_id)
         return pending.action if pending else None
 
+    def take_follow_ups(self, new_unique_id: Callable[[], str]) -> list[tuple[str, str, Payload]]:
+        """The CALLs the proxy owes the backend after an answer it just translated.
+
+        E.g. the NotifyReport after a GetBaseReport (OCPP 2.0.1 B07) that a 1.6 charger's
+        GetConfiguration answered. Each is ``(unique id, action, payload)`` in the backend's
+        version, under a unique id from ``new_unique_id``; they are the proxy's own, so their
+        answers are not translated (see :meth:`is_own_call`).
+        """
+        calls = []
+        for action, payload in self.state.follow_ups:
+            unique_id = new_unique_id()
+            self.state.own_calls[unique_id] = action
+            calls.append((unique_id, action, payload))
+        self.state.follow_ups.clear()
+        return calls
+
+    def is_own_call(self, unique_id: str) -> bool:
+        """Whether ``unique_id`` is a CALL the proxy made in the backend's version itself."""
+        return unique_id in self.state.own_calls
+
     def take_changes(self) -> list[tuple[str, dict[str, Any] | None]]:
         """The running transactions whose durable state changed since the last call.
 
