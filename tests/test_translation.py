@@ -866,6 +866,54 @@ def test_a_whole_2x_session_reaches_a_16_backend(charger: OcppVersion) -> None:
         )
     )
     assert finishing.payload["status"] == "Finishing"
+    # A connector's problem is a 1.6 StatusNotification error; other events are answered.
+    problem = forward(
+        link.up(
+            "NotifyEvent",
+            {
+                "generatedAt": TS,
+                "seqNo": 0,
+                "eventData": [
+                    {
+                        "eventId": 1,
+                        "timestamp": TS,
+                        "trigger": "Alerting",
+                        "actualValue": "true",
+                        "techCode": "E42",
+                        "techInfo": "cable lock jammed",
+                        "eventNotificationType": "HardWiredNotification",
+                        "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+                        "variable": {"name": "Problem"},
+                    }
+                ],
+            },
+        )
+    )
+    assert problem.action == "StatusNotification"
+    assert (problem.payload["errorCode"], problem.payload["vendorErrorCode"]) == (
+        "OtherError",
+        "E42",
+    )
+    assert problem.payload["status"] == "Finishing"  # the connector's last status, unchanged
+    other = link.up(
+        "NotifyEvent",
+        {
+            "generatedAt": TS,
+            "seqNo": 0,
+            "eventData": [
+                {
+                    "eventId": 2,
+                    "timestamp": TS,
+                    "trigger": "Delta",
+                    "actualValue": "Locked",
+                    "eventNotificationType": "HardWiredNotification",
+                    "component": {"name": "Connector", "evse": {"id": 1}},
+                    "variable": {"name": "ConnectorLocked"},
+                }
+            ],
+        },
+    )
+    assert isinstance(other, Reply)
     # 2.x-only messages are answered on the 1.6 backend's behalf.
     report = link.up(
         "NotifyReport",

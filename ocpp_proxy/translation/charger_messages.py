@@ -501,6 +501,34 @@ def _transaction_event_answer(p: Payload, memo: dict) -> Payload:
     return {"idTokenInfo": id_token_info(info)} if isinstance(info, dict) else {}
 
 
+def _notify_event_to_16(p: Payload, c: Context) -> Outcome:
+    """A connector's Problem event (2.0.1 N07/G05) as the 1.6 StatusNotification error it was.
+
+    1.6 reports connector errors in StatusNotification's ``errorCode`` / ``vendorErrorCode``;
+    other events have no 1.6 counterpart and are answered in the backend's place.
+    """
+    for data in p.get("eventData") or []:
+        component = data.get("component") or {}
+        evse = (component.get("evse") or {}).get("id")
+        variable = (data.get("variable") or {}).get("name")
+        if component.get("name") not in ("Connector", "EVSE") or variable != "Problem" or not evse:
+            continue
+        problem = str(data.get("actualValue", "")).lower() == "true"
+        status = c.state.connector_status.get(evse, "Available")
+        payload: Payload = {
+            "connectorId": evse,
+            "errorCode": "OtherError" if problem else "NoError",
+            "status": status,
+            "timestamp": data.get("timestamp") or c.now,
+        }
+        if problem and data.get("techInfo"):
+            payload["info"] = str(data["techInfo"])[:50]
+        if problem and data.get("techCode"):
+            payload["vendorErrorCode"] = str(data["techCode"])[:50]
+        return Forward("StatusNotification", payload)
+    return Reply({})
+
+
 def _meter_values_to_16(p: Payload, _c: Context) -> Outcome:
     meter_values = meter_values_to_16(p.get("meterValue"))
     if not meter_values:
@@ -543,4 +571,5 @@ FROM_2X_TO_16 = {
     "SecurityEventNotification": (_same_action("type", "timestamp", "techInfo"), _empty),
     "SignCertificate": (_same_action("csr"), _status_only),
     "TransactionEvent": (_transaction_event_to_16, _transaction_event_answer),
+    "NotifyEvent": (_notify_event_to_16, _empty),
 }
