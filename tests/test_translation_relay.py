@@ -7,17 +7,21 @@ library's validators (the answers to the peers' own CALLs are checked by the lib
 
 from __future__ import annotations
 
+import asyncio
 import decimal
 import json
 from typing import Any
 
 import pytest
+import websockets
 from ocpp.exceptions import NotSupportedError
 from ocpp.messages import MessageType, get_validator
 from ocpp.v16 import call as call16
 from ocpp.v21 import call as call21
 from ocpp.v201 import call as call201
 
+from ocpp_proxy.config import ConfigError, parse_config
+from ocpp_proxy.protocol.versions import OcppVersion
 from ocpp_proxy.simulator.charger import SimulatedCharger, run_simulation
 from tests.conftest import ConnectCharger, StartProxy, service, tx_ids
 from tests.peers import Csms
@@ -378,3 +382,47 @@ async def test_a_restart_of_the_proxy_keeps_a_16_backends_transaction_id(
     (stop,) = await one6.wait_for_call("StopTransaction")
     assert (stop.payload["transactionId"], stop.payload["meterStop"]) == (300, 2_000)
     assert_csms_got_valid_frames(one6)
+
+
+async def test_an_inbound_backend_of_its_own_version(start_proxy: StartProxy) -> None:
+    token = "fleet-secret-0123456789"
+    proxy = await start_proxy(
+        inbound_backends=[{"id": "fleet", "token": token, "version": "2.0.1"}]
+    )
+    async with websockets.connect(proxy.charger_url(), subprotocols=["ocpp1.6"]) as charger:
+        await charger.send(
+            '[2,"b1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]'
+        )
+        assert json.loads(await asyncio.wait_for(charger.recv(), 5))[0] == 3
+        url = f"{proxy.base}/backend?id=fleet&token={token}"
+        # It speaks 2.0.1: a 1.6 handshake gets no OCPP subprotocol and is closed.
+        async with websockets.connect(url, subprotocols=["ocpp1.6"]) as wrong:
+            assert wrong.subprotocol is None
+        async with websockets.connect(url, subprotocols=["ocpp2.0.1"]) as backend:
+            replay = json.loads(await asyncio.wait_for(backend.recv(), 5))
+            assert replay[2] == "BootNotification"
+            assert_valid("2.0.1", MessageType.Call, replay[2], replay[3])
+            assert replay[3]["chargingStation"] == {"model": "M", "vendorName": "V"}
+            await backend.send(
+                f'[3,"{replay[1]}",{{"status":"Accepted","currentTime":"2026-01-01T00:00:00Z",'
+                '"interval":60}]'
+            )
+            await backend.send('[2,"mine-1","UnlockConnector",{"evseId":1,"connectorId":1}]')
+            command = json.loads(await asyncio.wait_for(charger.recv(), 5))
+            assert command[2:] == ["UnlockConnector", {"connectorId": 1}]
+            await charger.send(f'[3,"{command[1]}",{{"status":"NotSupported"}}]')
+            answer = json.loads(await asyncio.wait_for(backend.recv(), 5))
+            assert answer == [3, "mine-1", {"status": "UnlockFailed"}]
+            assert_valid("2.0.1", MessageType.CallResult, "UnlockConnector", answer[2])
+
+
+def test_an_inbound_backends_version_is_read_and_checked() -> None:
+    token = "fleet-secret-0123456789"
+    config = parse_config({"inbound_backends": [{"id": "a", "token": token, "version": 2.1}]})
+    assert config.inbound_backends[0].version is OcppVersion.V21
+    # Without one it speaks the charger's version.
+    config = parse_config({"inbound_backends": [{"id": "a", "token": token}]})
+    assert config.inbound_backends[0].version is None
+    with pytest.raises(ConfigError) as bad:
+        parse_config({"inbound_backends": [{"id": "a", "token": token, "version": "3.0"}]})
+    assert bad.value.key == "inbound_backends[0].version"
