@@ -243,9 +243,17 @@ class Proxy:
     """A running proxy subprocess and how to reach it; ``data_dir`` is its data dir."""
 
     def __init__(
-        self, process: asyncio.subprocess.Process, port: int, log: Path, data_dir: Path
+        self,
+        process: asyncio.subprocess.Process,
+        port: int,
+        log: Path,
+        data_dir: Path,
+        *,
+        reports_links: bool = True,
     ) -> None:
         self.process = process
+        #: False for the bare relay (``bare_relay.py``), which has no ``/status`` to poll.
+        self.reports_links = reports_links
         self.http_url = f"http://{HOST}:{port}"
         self.charger_url = f"ws://{HOST}:{port}/charger"
         self.log = log
@@ -281,6 +289,8 @@ class Proxy:
 
     async def wait_links_up(self, session: aiohttp.ClientSession, ids: Sequence[str]) -> None:
         """Poll ``/status`` until every backend link of every charger in ``ids`` is connected."""
+        if not self.reports_links:
+            return
         states: dict[str, list[str]] = {}
         for _ in range(POLL_TRIES):
             states = await self.link_states(session)
@@ -398,6 +408,29 @@ async def _stop_process(process: asyncio.subprocess.Process) -> None:
 
 
 @contextlib.asynccontextmanager
+async def _running(
+    session: aiohttp.ClientSession,
+    folder: Path,
+    command: Sequence[str],
+    port: int,
+    *,
+    reports_links: bool = True,
+) -> AsyncIterator[Proxy]:
+    """Start ``command`` (a relay listening on ``port``), wait for ``/health``, stop it after."""
+    log = folder / "relay.log"
+    with log.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=log_file, stderr=log_file, cwd=folder
+        )
+    relay = Proxy(process, port, log, folder / "data", reports_links=reports_links)
+    try:
+        await relay.wait_healthy(session)
+        yield relay
+    finally:
+        await _stop_process(process)
+
+
+@contextlib.asynccontextmanager
 async def running_proxy(
     session: aiohttp.ClientSession,
     csms_ports: Sequence[int],
@@ -413,19 +446,29 @@ async def running_proxy(
         folder = Path(tmp)
         config = _write_config(folder, csms_ports, options or {})
         port = _free_port()
-        log = folder / "proxy.log"
-        data_dir = folder / "data"
-        command = _proxy_command(config, port, data_dir, profile)
-        with log.open("wb") as log_file:
-            process = await asyncio.create_subprocess_exec(
-                *command, stdout=log_file, stderr=log_file, cwd=tmp
-            )
-        proxy = Proxy(process, port, log, data_dir)
-        try:
-            await proxy.wait_healthy(session)
+        command = _proxy_command(config, port, folder / "data", profile)
+        async with _running(session, folder, command, port) as proxy:
             yield proxy
-        finally:
-            await _stop_process(process)
+
+
+@contextlib.asynccontextmanager
+async def running_floor(session: aiohttp.ClientSession, csms_port: int) -> AsyncIterator[Proxy]:
+    """The bare relay (``bare_relay.py``, same stack, no OCPP work) in front of one CSMS."""
+    with tempfile.TemporaryDirectory(prefix="ocpp-proxy-floor-") as tmp:
+        port = _free_port()
+        script = Path(__file__).with_name("bare_relay.py")
+        command = [
+            sys.executable,
+            str(script),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--upstream",
+            f"ws://{HOST}:{csms_port}",
+        ]
+        async with _running(session, Path(tmp), command, port, reports_links=False) as floor:
+            yield floor
 
 
 # --- figures ---------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ The CSMS, charger and proxy plumbing lives in ``_peers.py`` (shared with ``durab
   checks that the Boot answer came from a CSMS (interval 12345; the proxy's local fallback says
   300) and polls ``/status`` until every backend link of every charger is ``connected``.
 * **Direct** runs use the same charger and CSMS code, with the charger dialling the first CSMS.
+* **Floor** runs put ``bare_relay.py`` between them: the same stack as the proxy (aiohttp server
+  and client, uvloop) copying frames unparsed. It is what any relay on this stack costs, so
+  "proxy against floor" is the cost of the proxy's own work.
 
 So three processes share the machine: proxy, chargers (this process) and CSMS servers. The
 proxy is the only process of the three that does a frame's work twice (charger side and CSMS
@@ -35,10 +38,12 @@ are sequential, so only one process is busy at a time there.
 Figures
 -------
 1. p50/p99 round trip (us) of ``--calls`` sequential Heartbeats (after ``--warmup`` calls):
-   direct, through the proxy with 1 backend, and with 3 backends (the charger gets the first
-   backend's answer; all three get the CALL). Added p50 = proxied p50 - direct p50.
+   direct, through the floor, through the proxy with 1 backend, and with 3 backends (the
+   charger gets the first backend's answer; all three get the CALL). Added p50 = relayed p50 -
+   direct p50.
 2. Heartbeats answered per second by ``--chargers`` concurrent chargers for ``--duration`` s,
-   direct and through the proxy with 1 backend, and their ratio.
+   direct, through the floor and through the proxy with 1 backend; the ratios proxy/direct and
+   proxy/floor, and the relay process's CPU per call, proxy over floor.
 3. The proxy's VmRSS with 1 charger and 3 backends connected, right after the 3-backend latency
    run, and its peak (VmHWM), from ``/proc/<pid>/status`` (MB here means MiB).
 
@@ -89,14 +94,19 @@ from _peers import (
     connected_chargers,
     csms_servers,
     optional,
+    running_floor,
     running_proxy,
     summarize,
 )
 
 CSMS_COUNT = 3
+#: The bare relay's scenario name (``bare_relay.py``): the stack's floor.
+FLOOR = "floor_1_backend"
 
-TARGET_ADDED_P50_US = 150.0
-TARGET_THROUGHPUT_RATIO = 0.35
+#: Goals against the floor (``bare_relay.py``: same stack, frames copied unparsed), issue 11.
+TARGET_CPU_PER_CALL_VS_FLOOR = 1.5
+TARGET_THROUGHPUT_VS_FLOOR = 0.6
+TARGET_ADDED_P50_OVER_FLOOR_US = 50.0
 TARGET_RSS_MB = 60.0
 
 #: Bound on a scenario, so that the benchmark always ends by itself.
@@ -234,6 +244,10 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
     async with aiohttp.ClientSession() as session:
         async with _bounded(settings):
             latency["direct"], _ = await measure_latency("direct", direct_url, settings, session)
+        async with _bounded(settings), running_floor(session, csms_ports[0]) as floor:
+            latency[FLOOR], _ = await measure_latency(
+                FLOOR, floor.charger_url, settings, session, floor
+            )
         for backends in (1, CSMS_COUNT):
             name = f"proxy_{backends}_backend{'s' if backends > 1 else ''}"
             profile = _profile_path(settings, f"latency-{name}")
@@ -250,6 +264,10 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
             throughput["direct"] = await measure_throughput(
                 "direct", direct_url, settings, session, pids
             )
+        async with _bounded(settings), running_floor(session, csms_ports[0]) as floor:
+            throughput[FLOOR] = await measure_throughput(
+                FLOOR, floor.charger_url, settings, session, pids, floor
+            )
         profile = _profile_path(settings, "throughput-proxy_1_backend")
         async with _bounded(settings), running_proxy(session, csms_ports[:1], profile) as proxy:
             throughput["proxy_1_backend"] = await measure_throughput(
@@ -265,29 +283,44 @@ def added_p50_us(results: Results, name: str) -> float:
     return results.latency[name].p50_us - results.latency["direct"].p50_us
 
 
-def throughput_ratio(results: Results) -> float:
-    direct = results.throughput["direct"].calls_per_s
-    return results.throughput["proxy_1_backend"].calls_per_s / direct
+def throughput_ratio(results: Results, against: str = "direct") -> float:
+    base = results.throughput[against].calls_per_s
+    return results.throughput["proxy_1_backend"].calls_per_s / base
+
+
+def cpu_ratio(results: Results) -> float | None:
+    """The proxy's CPU per relayed call over the floor's (None without /proc)."""
+    proxy = results.throughput["proxy_1_backend"].proxy_cpu_us_per_call
+    floor = results.throughput[FLOOR].proxy_cpu_us_per_call
+    return None if proxy is None or not floor else proxy / floor
 
 
 def goals(results: Results) -> list[Goal]:
-    added = added_p50_us(results, "proxy_1_backend")
-    ratio = throughput_ratio(results)
+    over_floor = added_p50_us(results, "proxy_1_backend") - added_p50_us(results, FLOOR)
+    vs_floor = throughput_ratio(results, FLOOR)
+    cpu = cpu_ratio(results)
     rss = results.memory.rss_mb if results.memory else None
     return [
         Goal(
-            "added p50 latency, proxy with 1 backend",
-            added,
-            "us",
-            f"<= {TARGET_ADDED_P50_US:g} us",
-            added <= TARGET_ADDED_P50_US,
+            "proxy CPU per call / floor's",
+            cpu,
+            "x",
+            f"<= {TARGET_CPU_PER_CALL_VS_FLOOR:g} x",
+            None if cpu is None else cpu <= TARGET_CPU_PER_CALL_VS_FLOOR,
         ),
         Goal(
-            "throughput proxy/direct",
-            ratio * 100,
+            "throughput proxy/floor",
+            vs_floor * 100,
             "%",
-            f">= {TARGET_THROUGHPUT_RATIO:.0%}",
-            ratio >= TARGET_THROUGHPUT_RATIO,
+            f">= {TARGET_THROUGHPUT_VS_FLOOR:.0%}",
+            vs_floor >= TARGET_THROUGHPUT_VS_FLOOR,
+        ),
+        Goal(
+            "added p50, proxy with 1 backend, over the floor's added p50",
+            over_floor,
+            "us",
+            f"<= {TARGET_ADDED_P50_OVER_FLOOR_US:g} us",
+            over_floor <= TARGET_ADDED_P50_OVER_FLOOR_US,
         ),
         Goal(
             "proxy RSS, 1 charger + 3 backends",
@@ -327,6 +360,9 @@ def format_report(results: Results, settings: Settings) -> str:
             f"{optional(cpu.get('proxy'), '.0f'):>7}{optional(per_call, '.1f'):>19}"
         )
     lines.append(f"  {'ratio proxy/direct':<20}{throughput_ratio(results):>30.1%}")
+    lines.append(f"  {'ratio proxy/floor':<20}{throughput_ratio(results, FLOOR):>30.1%}")
+    cpu = cpu_ratio(results)
+    lines.append(f"  {'CPU/call proxy/floor':<20}{optional(cpu, '.2f'):>30}")
     lines += ["", "Memory: proxy process, 1 charger + 3 backends connected, after the latency run"]
     if results.memory is None:
         lines.append("  not available (no /proc)")
@@ -359,6 +395,8 @@ def report_json(results: Results, settings: Settings, elapsed_s: float) -> dict[
             for name, figures in results.throughput.items()
         },
         "throughput_ratio": throughput_ratio(results),
+        "throughput_ratio_vs_floor": throughput_ratio(results, FLOOR),
+        "cpu_per_call_vs_floor": cpu_ratio(results),
         "memory_mb": asdict(results.memory) if results.memory else None,
         "goals": [asdict(goal) | {"verdict": goal.verdict} for goal in goals(results)],
         "elapsed_s": elapsed_s,
