@@ -1172,3 +1172,44 @@ def test_error_codes_are_named_as_the_receiver_names_them() -> None:
     down = Translator(V201, V16)
     assert down.error_to_backend(None, "MessageTypeNotSupported") == "NotSupported"
     assert down.error_to_charger(None, "FormationViolation") == "FormatViolation"
+
+
+def test_what_survives_a_restart_is_taken_once_the_backend_confirmed_it() -> None:
+    down = Translator(V201, V16, "CP-1", clock=lambda: NOW)
+    started = {
+        "eventType": "Started",
+        "timestamp": TS,
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "t-1"},
+        "idToken": {"idToken": "CARD", "type": "ISO14443"},
+        "evse": {"id": 1},
+    }
+    assert isinstance(down.charger_call("s1", "TransactionEvent", started), Forward)
+    # Not answered yet: nothing to keep (a restart sends the start again from the outbox).
+    assert down.take_changes() == [("t-1", None)]
+    down.backend_answer("s1", {"transactionId": 41, "idTagInfo": {"status": "Accepted"}})
+    ((transaction_id, kept),) = down.take_changes()
+    assert transaction_id == "t-1" and kept is not None and kept["backend_id"] == 41
+    again = Translator(V201, V16, "CP-1", clock=lambda: NOW)
+    again.restore({"t-1": kept})
+    ended = {**started, "eventType": "Ended", "seqNo": 1, "triggerReason": "StopAuthorized"}
+    stop = again.charger_call("s2", "TransactionEvent", ended)
+    assert isinstance(stop, Forward) and stop.payload["transactionId"] == 41
+
+    up = Translator(V16, V201, "CP-1", clock=lambda: NOW)
+    start = {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": TS}
+    first = up.charger_call("u1", "StartTransaction", start, 9)
+    assert isinstance(first, Forward) and up.take_changes() == []
+    up.backend_answer("u1", {"idTokenInfo": {"status": "Accepted"}})
+    ((transaction_id, kept),) = up.take_changes()
+    assert kept == {"kind": "16", "seq_no": 1, "transaction_id": 9, "connector": 1}
+    later = Translator(V16, V201, "CP-1", clock=lambda: NOW)
+    later.restore({transaction_id: kept})
+    meter = {
+        "connectorId": 1,
+        "transactionId": 9,
+        "meterValue": [{"timestamp": TS, "sampledValue": [{"value": "5"}]}],
+    }
+    updated = later.charger_call("u2", "MeterValues", meter, 9)
+    assert isinstance(updated, Forward) and updated.payload["seqNo"] == 1

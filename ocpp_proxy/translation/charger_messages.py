@@ -113,7 +113,7 @@ def _status_to_2x(p: Payload, c: Context) -> Outcome:
                 "eventType": "Updated",
                 "timestamp": timestamp,
                 "triggerReason": "ChargingStateChanged",
-                "seqNo": state.next_seq_no(transaction_id),
+                "seqNo": _seq_no(c, transaction_id),
                 "transactionInfo": {
                     "transactionId": transaction_id,
                     "chargingState": CHARGING_STATE_TO_2X[status],
@@ -194,7 +194,7 @@ def _start_to_2x(p: Payload, c: Context) -> Outcome:
         "eventType": "Started",
         "timestamp": timestamp,
         "triggerReason": "RemoteStart" if remote else "Authorized",
-        "seqNo": state.next_seq_no(transaction_id),
+        "seqNo": _seq_no(c, transaction_id),
         "transactionInfo": info,
         "idToken": id_token(tag, CENTRAL if remote else CARD),
         "evse": _evse(connector),
@@ -211,6 +211,13 @@ def _start_answer_16(p: Payload, memo: dict) -> Payload:
     info = p.get("idTokenInfo")
     tag_info = id_tag_info(info) if isinstance(info, dict) else {"status": "Accepted"}
     return {"transactionId": memo.get("transaction_id", 0), "idTagInfo": tag_info}
+
+
+def _seq_no(c: Context, transaction_id: str) -> int:
+    """The event's ``seqNo``; its confirmation makes the count durable (see state.durable)."""
+    c.memo["seq_transaction"] = transaction_id
+    c.memo["state"] = c.state
+    return c.state.next_seq_no(transaction_id)
 
 
 def _trigger_of(meter_values: list[Payload]) -> str:
@@ -240,7 +247,7 @@ def _meter_values_to_2x(p: Payload, c: Context) -> Outcome:
         "eventType": "Updated",
         "timestamp": meter_values[0]["timestamp"] if meter_values else c.now,
         "triggerReason": _trigger_of(meter_values),
-        "seqNo": state.next_seq_no(transaction_id),
+        "seqNo": _seq_no(c, transaction_id),
         "transactionInfo": info,
     }
     if connector:
@@ -264,7 +271,7 @@ def _stop_to_2x(p: Payload, c: Context) -> Outcome:
         "eventType": "Ended",
         "timestamp": timestamp,
         "triggerReason": STOP_TRIGGER_TO_2X.get(reason, "AbnormalCondition"),
-        "seqNo": state.next_seq_no(transaction_id),
+        "seqNo": _seq_no(c, transaction_id),
         "transactionInfo": {
             "transactionId": transaction_id,
             "stoppedReason": STOP_REASON_TO_2X.get(reason, "Other"),

@@ -154,7 +154,6 @@ class LinkTranslationState:
         """The ``seqNo`` of the next event of a transaction (0 for Started, then +1)."""
         seq = self.seq_no.get(transaction_id_2x, 0)
         self.seq_no[transaction_id_2x] = seq + 1
-        self.dirty.add(transaction_id_2x)
         return seq
 
     def new_request_id(self, action: str) -> int:
@@ -167,13 +166,17 @@ class LinkTranslationState:
     def durable(self, transaction_id_2x: str) -> dict[str, Any] | None:
         """What a running transaction's translation needs after a restart, JSON-able.
 
+        Taken when the backend confirmed an event (so a restart resends the unconfirmed ones
+        from the outbox with the same ``seqNo``, and a start the backend never answered).
+
         For a 1.6 charger's transaction the next ``seqNo`` (and the charger's id and connector);
         for a 2.x station's transaction the id its 1.6 backend assigned, with what the
         StopTransaction needs. None when there is nothing to keep (ended, or never started).
         """
         tx = self.transactions_2x.get(transaction_id_2x)
         if tx is not None:
-            if not tx.started:
+            if not tx.started or tx.backend_id is None:
+                # Not answered yet: after a restart the outbox sends the start again.
                 return None
             return {
                 "kind": "2x",

@@ -164,6 +164,8 @@ class Translator:
         if pending is None:
             return None
         self._forget_rendered(unique_id, pending.action)
+        if "seq_transaction" in pending.context:  # confirmed: its seqNo is spent for good
+            self.state.dirty.add(pending.context["seq_transaction"])
         try:
             return pending.answer(payload, pending.context)
         except Exception:  # a malformed answer: the local CSMS's instead
