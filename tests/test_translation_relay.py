@@ -301,6 +301,28 @@ async def test_a_201_charger_with_a_16_csms(
         "CP_1", call16.ChangeConfiguration(key="HeartbeatInterval", value="90")
     )
     assert changed.status == "Accepted"
+    profile = await one6.call(
+        "CP_1",
+        call16.SetChargingProfile(
+            connector_id=1,
+            cs_charging_profiles={
+                "chargingProfileId": 4,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": {
+                    "chargingRateUnit": "W",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 3680}],
+                },
+            },
+        ),
+    )
+    assert profile.status == "Accepted"
+    held = await charger.wait_for_command("SetChargingProfile")
+    assert held["evseId"] == 1
+    assert held["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 3680}
+    ]
     got = await one6.call("CP_1", call16.GetConfiguration(key=["HeartbeatInterval"]))
     assert got.configuration_key == [{"key": "HeartbeatInterval", "readonly": False, "value": "90"}]
     assert_csms_got_valid_frames(one6)
@@ -426,3 +448,33 @@ def test_an_inbound_backends_version_is_read_and_checked() -> None:
     with pytest.raises(ConfigError) as bad:
         parse_config({"inbound_backends": [{"id": "a", "token": token, "version": "3.0"}]})
     assert bad.value.key == "inbound_backends[0].version"
+
+
+async def test_a_16_backend_down_for_a_201_chargers_session_gets_it_in_order(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    one6 = await start_csms("one6", first_transaction_id=900)
+    two = await start_csms("two", "2.0.1")
+    await one6.stop()
+    proxy = await start_proxy(ocpp_version="2.0.1", ocpp_services=[service(two), service(one6)])
+    charger = await connect_charger(proxy, version="2.0.1")
+    await charger.boot()
+    transaction_id = await charger.start_transaction(1, "TAG1", 10_000)
+    for energy in (11_000, 12_000):
+        await charger.meter_values(1, transaction_id, energy, 7_000)
+    await charger.stop_transaction(transaction_id, 13_000)
+
+    await one6.start()
+    (stop,) = await one6.wait_for_call("StopTransaction", timeout=15)
+    assert [r.action for r in one6.calls() if r.action != "StatusNotification"] == [
+        "BootNotification",
+        "StartTransaction",
+        "MeterValues",
+        "MeterValues",
+        "StopTransaction",
+    ]
+    assert tx_ids(one6, "MeterValues") == [900, 900]
+    assert (stop.payload["transactionId"], stop.payload["meterStop"]) == (900, 13_000)
+    assert one6.calls("StartTransaction")[0].payload["meterStart"] == 10_000
+    assert_csms_got_valid_frames(one6)
+    assert await proxy.hub().links["one6"].drained(5)
