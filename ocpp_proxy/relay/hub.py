@@ -847,6 +847,10 @@ class ChargerHub:
         elif kind == SEND:
             if translator is None:
                 await self.charger_commands.on_backend_send(link, frame)
+            else:
+                _LOGGER.info(
+                    "%s: SEND %s from %s dropped: 1.6 has no SEND", self.id, frame.action, link.id
+                )
         elif kind == CALLRESULTERROR:
             _LOGGER.warning("%s reports a bad CALLRESULT: %s", link.id, frame.error)
         elif (delivery := link.take_answer(frame.unique_id)) is None:
