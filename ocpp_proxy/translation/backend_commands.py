@@ -34,7 +34,7 @@ from ocpp_proxy.translation.common import (
     schedule_periods_to_2x,
     schedule_periods_to_16,
 )
-from ocpp_proxy.translation.state import Context, RemoteStart
+from ocpp_proxy.translation.state import AnswerFn, Context, RemoteStart, RequestFn
 from ocpp_proxy.translation.tables import (
     TRIGGER_TO_2X,
     TRIGGER_TO_16,
@@ -51,7 +51,7 @@ def _status_only(payload: Payload, _memo: dict) -> Payload:
     return pick(payload, "status")
 
 
-def _status_from(table: dict[str, str], default: str):
+def _status_from(table: dict[str, str], default: str) -> AnswerFn:
     def answer(payload: Payload, _memo: dict) -> Payload:
         return {"status": table.get(payload.get("status", ""), default)}
 
@@ -455,7 +455,7 @@ def _update_firmware_answer_2x(p: Payload, memo: dict) -> Payload:
     return {"status": "Accepted"}  # 1.6 UpdateFirmware.conf is empty: the charger took it
 
 
-def _same(action: str, *fields: str):
+def _same(action: str, *fields: str) -> RequestFn:
     def request(p: Payload, _c: Context) -> Outcome:
         return Forward(action, pick(p, *fields))
 

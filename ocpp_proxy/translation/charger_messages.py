@@ -29,7 +29,7 @@ from ocpp_proxy.translation.common import (
     meter_values_to_16,
     pick,
 )
-from ocpp_proxy.translation.state import Context, Transaction2x
+from ocpp_proxy.translation.state import Context, RequestFn, Transaction2x
 from ocpp_proxy.translation.tables import (
     CHARGING_STATE_TO_2X,
     CHARGING_STATE_TO_16,
@@ -320,7 +320,7 @@ def _diagnostics_to_2x(p: Payload, c: Context) -> Outcome:
     return Forward("LogStatusNotification", payload)
 
 
-def _same_action(*fields: str):
+def _same_action(*fields: str) -> RequestFn:
     def request(p: Payload, c: Context) -> Outcome:
         return Forward(c.action, pick(p, *fields))
 

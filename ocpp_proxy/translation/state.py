@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from ocpp_proxy.translation.common import Payload
+from ocpp_proxy.translation.common import Outcome, Payload
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -252,3 +252,7 @@ class Context:
     def now(self) -> str:
         """The current time, ISO 8601 UTC."""
         return self.clock()
+
+
+#: Translates a CALL's payload (see ocpp_proxy.translation.charger_messages).
+RequestFn = Callable[[Payload, Context], Outcome]
