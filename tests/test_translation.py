@@ -978,6 +978,13 @@ def test_16_backend_commands_reach_a_2x_charger(charger: OcppVersion) -> None:
         link.down("TriggerMessage", {"requestedMessage": "DiagnosticsStatusNotification"})
     )
     assert trigger.payload == {"requestedMessage": "LogStatusNotification"}
+    extended = forward(
+        link.down("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"})
+    )
+    assert extended.payload == {"requestedMessage": "SignChargingStationCertificate"}
+    assert link.answer_down("ExtendedTriggerMessage", extended, {"status": "Rejected"}) == {
+        "status": "Rejected"
+    }
     forward(link.down("ClearCache", {}))
     transfer = forward(link.down("DataTransfer", {"vendorId": "acme", "data": "hello"}))
     assert link.answer_down("DataTransfer", transfer, {"status": "Accepted", "data": [1, 2]}) == {

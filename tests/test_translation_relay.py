@@ -16,6 +16,7 @@ import pytest
 import websockets
 from ocpp.exceptions import NotSupportedError
 from ocpp.messages import MessageType, get_validator
+from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v21 import call as call21
 from ocpp.v201 import call as call201
@@ -25,6 +26,8 @@ from ocpp_proxy.protocol.versions import OcppVersion
 from ocpp_proxy.simulator.charger import SimulatedCharger, run_simulation
 from tests.conftest import ConnectCharger, StartProxy, service, tx_ids
 from tests.peers import Csms
+
+TS = "2026-01-01T00:00:00Z"
 
 
 def assert_valid(version: str, kind: int, action: str, payload: dict[str, Any]) -> None:
@@ -478,3 +481,52 @@ async def test_a_16_backend_down_for_a_201_chargers_session_gets_it_in_order(
     assert one6.calls("StartTransaction")[0].payload["meterStart"] == 10_000
     assert_csms_got_valid_frames(one6)
     assert await proxy.hub().links["one6"].drained(5)
+
+
+async def test_an_ocpp_library_16_charge_point_with_a_201_csms(
+    start_csms, start_proxy: StartProxy
+) -> None:
+    two = await start_csms("two", "2.0.1")
+    proxy = await start_proxy(ocpp_services=[service(two)])
+    async with websockets.connect(proxy.charger_url("CP_LIB"), subprotocols=["ocpp1.6"]) as ws:
+        charge_point = ChargePoint16("CP_LIB", ws)
+        reader = asyncio.create_task(charge_point.start())
+        try:
+            boot = await charge_point.call(
+                call16.BootNotification(charge_point_vendor="Lib", charge_point_model="M1")
+            )
+            assert boot.status == "Accepted"
+            start = await charge_point.call(
+                call16.StartTransaction(
+                    connector_id=1, id_tag="LIBTAG", meter_start=100, timestamp=TS
+                )
+            )
+            assert start.id_tag_info["status"] == "Accepted"
+            await charge_point.call(
+                call16.MeterValues(
+                    connector_id=1,
+                    transaction_id=start.transaction_id,
+                    meter_value=[{"timestamp": TS, "sampledValue": [{"value": "600"}]}],
+                )
+            )
+            stop = await charge_point.call(
+                call16.StopTransaction(
+                    meter_stop=900, timestamp=TS, transaction_id=start.transaction_id
+                )
+            )
+            assert stop is not None
+        finally:
+            reader.cancel()
+    session = await two.wait_until(lambda: len(events(two)) == 3 and events(two))
+    assert [(e["eventType"], e["seqNo"]) for e in session] == [
+        ("Started", 0),
+        ("Updated", 1),
+        ("Ended", 2),
+    ]
+    assert two.calls("BootNotification")[0].payload["chargingStation"] == {
+        "model": "M1",
+        "vendorName": "Lib",
+    }
+    assert session[1]["meterValue"][0]["sampledValue"][0]["value"] == 600
+    assert session[2]["meterValue"][-1]["sampledValue"][0]["value"] == 900
+    assert_csms_got_valid_frames(two)

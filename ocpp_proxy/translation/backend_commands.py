@@ -536,6 +536,19 @@ def _trigger_to_2x(p: Payload, _c: Context) -> Outcome:
     return Forward("TriggerMessage", payload)
 
 
+def _extended_trigger_to_2x(p: Payload, _c: Context) -> Outcome:
+    # The 1.6 security extension's trigger names the 2.x messages, one of them differently.
+    requested = p.get("requestedMessage", "")
+    payload: Payload = {
+        "requestedMessage": {"SignChargePointCertificate": "SignChargingStationCertificate"}.get(
+            requested, requested
+        )
+    }
+    if p.get("connectorId"):
+        payload["evse"] = {"id": p["connectorId"]}
+    return Forward("TriggerMessage", payload)
+
+
 def _data_transfer_to_2x(p: Payload, _c: Context) -> Outcome:
     return Forward("DataTransfer", pick(p, "vendorId", "messageId", "data"))
 
@@ -755,6 +768,7 @@ FROM_16_TO_2X = {
         _status_from(UNLOCK_STATUS_TO_16, "UnlockFailed"),
     ),
     "TriggerMessage": (_trigger_to_2x, _status_only),
+    "ExtendedTriggerMessage": (_extended_trigger_to_2x, _status_only),
     "ClearCache": (lambda p, c: Forward("ClearCache", {}), _status_only),
     "DataTransfer": (_data_transfer_to_2x, _data_transfer_answer_16),
     "ReserveNow": (_reserve_to_2x, _status_only),
