@@ -98,9 +98,12 @@ async def start_proxy(tmp_path: Path) -> AsyncIterator[StartProxy]:
         options.setdefault("drain_timeout", 1)
         options.setdefault("data_dir", str(tmp_path / "data"))
         options.setdefault("api_public_read", True)
+        clock = options.pop("clock", None)  # a ManualClock drives the relay's deadlines
         config = parse_config(options)
         # As cli.serve runs it: the handshake timeout, the redacting access log, TLS.
-        runner = web.AppRunner(create_app(config), shutdown_timeout=1, **server_options(config))
+        runner = web.AppRunner(
+            create_app(config, clock=clock), shutdown_timeout=1, **server_options(config)
+        )
         await runner.setup()
         ssl_context = server_ssl_context(config)
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)

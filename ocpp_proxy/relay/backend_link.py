@@ -391,7 +391,12 @@ class BackendLink:
         while self._sheddable:
             candidate = self._sheddable.popleft()
             if candidate.live and candidate is not self._in_flight:
-                return self._shed_one(candidate)
+                self._shed_one(candidate)
+                if candidate.kept:
+                    _LOGGER.warning(
+                        "%s: queue full, dropped a queued %s", self.id, candidate.frame.action
+                    )
+                return candidate
         for candidate in self._queue:  # dead entries are purged by _compact, so this is short
             if candidate.live and candidate is not self._in_flight:
                 _LOGGER.error(
@@ -401,16 +406,14 @@ class BackendLink:
                     self.max_queue,
                     candidate.frame.action,
                 )
-                return self._shed_one(candidate)
+                self._shed_one(candidate)
+                return candidate
         return None
 
-    def _shed_one(self, delivery: Delivery) -> Delivery:
+    def _shed_one(self, delivery: Delivery) -> None:
         self._forget(delivery)
         self.dropped += 1
-        if delivery.kept:
-            _LOGGER.warning("%s: queue full, dropped a queued %s", self.id, delivery.frame.action)
         self._compact()
-        return delivery
 
     def _forget(self, delivery: Delivery) -> None:
         delivery.dropped = True

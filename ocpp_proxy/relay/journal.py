@@ -74,14 +74,19 @@ class Journal:
 
     # -- store faults -------------------------------------------------------------------------
 
-    async def guard(self, what: str, write: Awaitable[_T]) -> _T | None:
-        """Await a store call; on :class:`StoreError` report it and return None."""
+    async def guard(self, what: str, write: Awaitable[_T], *, probe: bool = True) -> _T | None:
+        """Await a store call; on :class:`StoreError` report it and return None.
+
+        With ``probe``, success tells the store's health that writes go through again (only
+        for calls that surely wrote: a record that may skip the store proves nothing).
+        """
         try:
             result = await write
         except StoreError as err:
             self.health.failed(self.id, what, err)
             return None
-        self.health.succeeded()
+        if probe:
+            self.health.succeeded()
         return result
 
     def later(self, what: str, write: Callable[[], Awaitable[Any]]) -> None:
@@ -112,7 +117,7 @@ class Journal:
             while self._later:
                 what, write = self._later.popleft()
                 try:
-                    await self.guard(what, write())
+                    await self.guard(what, write(), probe=False)
                 except Exception:  # one bad record must not stop the others
                     _LOGGER.exception("%s: %s failed", self.id, what)
             self._later_ready.clear()

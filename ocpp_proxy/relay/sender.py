@@ -49,8 +49,9 @@ class PeerSender:
         on_stalled: called once, with the reason, when the peer falls behind; the sender takes
             no more frames then. None for a peer never given up on (the charger): its writes
             may take as long as they take, and a frame past ``max_queued`` is refused alone.
-        max_queued: frames that may wait.
-        write_timeout_s: the longest one write may take (s), with ``on_stalled``.
+        max_queued: frames that may wait (:data:`MAX_QUEUED_FRAMES` if None).
+        write_timeout_s: the longest one write may take (s), with ``on_stalled``
+            (:data:`WRITE_TIMEOUT_S` if None).
     """
 
     def __init__(
@@ -60,14 +61,14 @@ class PeerSender:
         tasks: TaskSet,
         *,
         on_stalled: Callable[[str], None] | None,
-        max_queued: int = MAX_QUEUED_FRAMES,
-        write_timeout_s: float = WRITE_TIMEOUT_S,
+        max_queued: int | None = None,
+        write_timeout_s: float | None = None,
     ) -> None:
         self.peer = peer
         self.name = name
         self._on_stalled = on_stalled
-        self._max_queued = max_queued
-        self._write_timeout_s = write_timeout_s
+        self._max_queued = MAX_QUEUED_FRAMES if max_queued is None else max_queued
+        self._write_timeout_s = WRITE_TIMEOUT_S if write_timeout_s is None else write_timeout_s
         self._queue: deque[str] = deque()
         self._ready = asyncio.Event()
         self._closed = False

@@ -1,0 +1,356 @@
+"""The relay core under faults: nothing lost, nothing doubled, nothing blocks.
+
+Time is driven by a ManualClock: deadlines, backoff and retries fire when a test advances it,
+never by waiting. What the charger received is read from the message log (every frame the
+proxy sent it); what each backend received from the ``ocpp`` library CSMS peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ocpp_proxy.clock import ManualClock
+from ocpp_proxy.config import parse_config
+from ocpp_proxy.protocol.frames import CALLRESULT
+from ocpp_proxy.protocol.versions import OcppVersion
+from ocpp_proxy.relay.hub import STORE_RETRY_S, ChargerHub
+from ocpp_proxy.store import Store
+from tests.conftest import ConnectCharger, Proxy, StartProxy, service, tx_ids
+from tests.peers import Csms
+
+VERSIONS = ["1.6", "2.0.1"]
+TIMEOUT = 2.0  # response_timeout of these tests (s of the ManualClock)
+
+
+async def turns(predicate: Any, limit: int = 2_000) -> None:
+    """Let the event loop run until ``predicate()`` holds (no real time passes for it)."""
+    for _ in range(limit):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+async def answers_to_charger(proxy: Proxy) -> Counter[str]:
+    """How many CALLRESULTs/CALLERRORs the charger received per unique id (message log)."""
+    store = proxy.registry.store
+    await store.flush()
+    rows = await store.messages("CP_1", limit=10_000)
+    return Counter(
+        r.unique_id
+        for r in rows
+        if r.peer == "charger" and r.direction == "out" and r.message_type in (3, 4)
+    )
+
+
+async def set_read_only(store: Store, read_only: bool) -> None:
+    """Make the store's SQLite refuse (or accept again) every write, as a read-only disk does."""
+    db = store._db  # the fault is injected into SQLite itself, under the store's own lock
+    async with db.lock:
+        await db.connection().execute(f"PRAGMA query_only = {int(read_only)}")
+
+
+def transaction_calls(csms: Csms) -> list[str]:
+    return [
+        r.action if r.action != "TransactionEvent" else r.payload["eventType"]
+        for r in csms.calls()
+        if r.action in ("StartTransaction", "MeterValues", "StopTransaction", "TransactionEvent")
+    ]
+
+
+# -- nothing doubled ---------------------------------------------------------------------
+
+
+class _Socket:
+    """A WebSocket stand-in that records what the hub wrote to it (the core without I/O)."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[Any]] = []
+
+    async def send_str(self, data: str) -> None:
+        self.sent.append(json.loads(data))
+
+    async def close(self, **_: Any) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("deadline_first", [True, False])
+async def test_answer_and_deadline_in_the_same_loop_turn_give_the_charger_one_answer(
+    tmp_path: Path, version: str, deadline_first: bool
+) -> None:
+    clock = ManualClock()
+    config = parse_config(
+        {
+            "ocpp_version": version,
+            "response_timeout": TIMEOUT,
+            "inbound_backends": [{"id": "b", "token": "b-secret-token-0123"}],
+        }
+    )
+    async with await Store.open(tmp_path / "db.sqlite3") as store:
+        hub = ChargerHub("CP_1", config, store, clock=clock)
+        charger, backend = _Socket(), _Socket()
+        connection = await hub.attach_charger(charger, OcppVersion(version), "test")
+        await hub.attach_backend(hub.links["b"], backend)
+        await hub.on_charger_text(connection, '[2,"call-1","Heartbeat",{}]')
+        await turns(lambda: backend.sent)
+        answer = json.dumps(
+            [CALLRESULT, backend.sent[0][1], {"currentTime": "2026-01-01T00:00:00Z"}]
+        )
+        # One loop turn: nothing below yields to the loop before both happened.
+        if deadline_first:
+            clock.advance(TIMEOUT)
+            await hub.on_backend_text(hub.links["b"], answer)
+        else:
+            await hub.on_backend_text(hub.links["b"], answer)
+            clock.advance(TIMEOUT)
+        await turns(lambda: any(frame[0] in (3, 4) for frame in charger.sent))
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert [frame[1] for frame in charger.sent if frame[0] in (3, 4)] == ["call-1"]
+        await hub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_primary_link_lost_while_waiting_the_charger_gets_one_answer_and_the_backend_its_copy(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger, version: str
+) -> None:
+    a = await start_csms("a", version, first_transaction_id=100)
+    b = await start_csms("b", version, first_transaction_id=5000)
+    clock = ManualClock()
+    proxy = await start_proxy(
+        ocpp_version=version,
+        ocpp_services=[service(a), service(b)],
+        response_timeout=TIMEOUT,
+        clock=clock,
+    )
+    charger = await connect_charger(proxy, version=version)
+    await charger.boot()
+    await b.wait_for_call("BootNotification")
+    a.gate = asyncio.Event()  # the primary holds the start ...
+    start = asyncio.create_task(charger.start_transaction(1, "TAG1", 0))
+    await a.wait_for_call(transaction_calls_action(version))
+    await b.wait_for_call(transaction_calls_action(version))
+    stopping = asyncio.create_task(a.stop())  # ... and its link goes away while the charger waits
+    transaction_id = await asyncio.wait_for(start, 10)
+    assert transaction_id is not None
+    a.gate.set()  # a's handler was still holding the start: let it end with its connection
+    await stopping
+    a.gate = None
+    a.received.clear()
+    await a.start()
+    await a.wait_for_call(transaction_calls_action(version), timeout=15)
+    await charger.stop_transaction(transaction_id, 1_000)
+    await a.wait_until(lambda: len(transaction_calls(a)) == 2, timeout=10)
+    assert transaction_calls(a)[0] in ("StartTransaction", "Started")
+    assert max((await answers_to_charger(proxy)).values()) == 1
+
+
+def transaction_calls_action(version: str) -> str:
+    return "StartTransaction" if version == "1.6" else "TransactionEvent"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_backend_frozen_longer_than_response_timeout_gets_each_message_once(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger, version: str
+) -> None:
+    a = await start_csms("a", version, first_transaction_id=100)
+    b = await start_csms("b", version, first_transaction_id=5000)
+    clock = ManualClock()
+    proxy = await start_proxy(
+        ocpp_version=version,
+        ocpp_services=[service(a), service(b)],
+        response_timeout=TIMEOUT,
+        clock=clock,
+    )
+    charger = await connect_charger(proxy, version=version)
+    await charger.boot()
+    await b.wait_for_call("BootNotification")
+    b.gate = asyncio.Event()  # b's TCP stays open, b answers nothing
+    transaction_id = await charger.start_transaction(1, "TAG1", 0)
+    await charger.meter_values(1, transaction_id, 500, 7_000)
+    await b.wait_until(lambda: len(transaction_calls(b)) == 1)
+    link = proxy.hub().links["b"]
+    for _ in range(10):  # ten response timeouts
+        clock.advance(TIMEOUT)
+        await asyncio.sleep(0)
+    assert transaction_calls(b) == ["StartTransaction" if version == "1.6" else "Started"]
+    assert link.connected and link.queue_depth == 2
+    assert "no answer" in link.snapshot()["last_error"]
+    b.gate.set()  # b thaws: the late answer counts, then the rest follows, once each
+    await b.wait_until(lambda: len(transaction_calls(b)) == 2)
+    assert await link.drained(5)
+    assert transaction_calls(b) == (
+        ["StartTransaction", "MeterValues"] if version == "1.6" else ["Started", "Updated"]
+    )
+    if version == "1.6":
+        assert tx_ids(b, "MeterValues") == [5000]
+    assert max((await answers_to_charger(proxy)).values()) == 1
+
+
+# -- nothing lost --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_store_failing_under_a_running_session_relays_everything_and_recovers(
+    start_csms,
+    start_proxy: StartProxy,
+    connect_charger: ConnectCharger,
+    version: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    a = await start_csms("a", version, first_transaction_id=100)
+    b = await start_csms("b", version, first_transaction_id=5000)
+    await b.stop()  # b is down: it needs an outbox row for every transaction message
+    clock = ManualClock()
+    proxy = await start_proxy(
+        ocpp_version=version,
+        ocpp_services=[service(a), service(b)],
+        response_timeout=TIMEOUT,
+        clock=clock,
+    )
+    store = proxy.registry.store
+    charger = await connect_charger(proxy, version=version)
+    await charger.boot()
+    await charger.status(1, "Available")
+
+    caplog.set_level(logging.WARNING)
+    await set_read_only(store, True)
+    # Every kind of transaction message, while no write succeeds: each is relayed and answered.
+    transaction_id = await charger.start_transaction(1, "TAG1", 0)
+    await charger.meter_values(1, transaction_id, 1_000, 7_000)
+    await charger.stop_transaction(transaction_id, 2_000)
+    expected = (
+        ["StartTransaction", "MeterValues", "StopTransaction"]
+        if version == "1.6"
+        else ["Started", "Updated", "Ended"]
+    )
+    assert transaction_calls(a) == expected
+    status = await proxy.get_json("/status")
+    assert status["store"]["ok"] is False
+    assert status["store"]["messages_at_risk"] == 3
+    assert f"transaction {transaction_id}" in status["store"]["alerts"][0]["message"]
+    at_risk = [r for r in caplog.records if r.levelno == logging.ERROR and "at risk" in r.message]
+    assert len(at_risk) == 3 and all(f"transaction {transaction_id}" in r.message for r in at_risk)
+    metrics = proxy.registry.metrics.render()
+    assert "ocpp_proxy_messages_at_risk_total 3" in metrics
+    assert "ocpp_proxy_store_ok 0" in metrics
+
+    await set_read_only(store, False)  # the disk is back
+    clock.advance(STORE_RETRY_S)
+    await proxy.registry.changes.wait_for(lambda: proxy.registry.health.ok, 5)
+    await proxy.hub().journal.settled()
+    for _ in range(20):
+        if (await store.outbox_depths("CP_1")).get("b") == 3:
+            break
+        clock.advance(STORE_RETRY_S)
+        await asyncio.sleep(0.01)
+    assert await store.outbox_depths("CP_1") == {"b": 3}
+    assert any("works again" in r.message for r in caplog.records)
+    assert (await proxy.get_json("/status"))["store"]["ok"] is True
+
+    await b.start()  # b gets the whole session, once, in order
+    await b.wait_until(lambda: len(transaction_calls(b)) == 3, timeout=15)
+    assert transaction_calls(b) == expected
+    if version == "1.6":
+        assert tx_ids(b, "MeterValues") == [5000]
+        assert tx_ids(b, "StopTransaction") == [5000]
+    assert await proxy.hub().links["b"].drained(5)
+    assert await store.outbox_depths("CP_1") == {}
+    assert max((await answers_to_charger(proxy)).values()) == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_store_failing_holds_the_answer_until_connected_backends_confirm(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger, version: str
+) -> None:
+    a = await start_csms("a", version, first_transaction_id=100)
+    b = await start_csms("b", version, first_transaction_id=5000)
+    clock = ManualClock()
+    proxy = await start_proxy(
+        ocpp_version=version,
+        ocpp_services=[service(a), service(b)],
+        response_timeout=TIMEOUT,
+        clock=clock,
+    )
+    charger = await connect_charger(proxy, version=version)
+    await charger.boot()
+    await b.wait_for_call("BootNotification")
+    await set_read_only(proxy.registry.store, True)
+    b.gate = asyncio.Event()  # b is slow: a answers first, the charger's answer waits for b
+    start = asyncio.create_task(charger.start_transaction(1, "TAG1", 0))
+    await b.wait_until(lambda: len(transaction_calls(b)) == 1)
+    await a.wait_until(lambda: len(transaction_calls(a)) == 1)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not start.done()
+    b.gate.set()
+    await asyncio.wait_for(start, 10)
+    assert proxy.registry.health.at_risk == 0  # both confirmed before the charger's answer
+    await set_read_only(proxy.registry.store, False)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_queue_over_its_bound_keeps_the_bound_and_sheds_readings_first(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger, version: str
+) -> None:
+    a = await start_csms("a", version)
+    b = await start_csms("b", version, first_transaction_id=5000)
+    await b.stop()
+    proxy = await start_proxy(
+        ocpp_version=version, ocpp_services=[service(a), service(b)], outbox_max_messages=100
+    )
+    charger = await connect_charger(proxy, version=version)
+    await charger.boot()
+    transaction_id = await charger.start_transaction(1, "TAG1", 0)
+    for n in range(1, 151):
+        await charger.meter_values(1, transaction_id, n * 10, 7_000)
+    await charger.stop_transaction(transaction_id, 2_000)
+    link = proxy.hub().links["b"]
+    assert (link.queue_depth, link.dropped) == (100, 52)
+    await proxy.recorded()
+    assert (await proxy.registry.store.outbox_depths("CP_1"))["b"] == 100
+    await b.start()
+    await b.wait_until(lambda: len(transaction_calls(b)) == 100, timeout=15)
+    calls = transaction_calls(b)
+    assert calls[0] in ("StartTransaction", "Started") and calls[-1] in ("StopTransaction", "Ended")
+    readings = [r for r in b.calls() if r.action in ("MeterValues", "TransactionEvent")]
+    values = [_energy(r.payload) for r in readings if _energy(r.payload) is not None]
+    assert values == sorted(values) and values[-1] == 1_500  # the newest readings were kept
+
+
+def _energy(payload: dict[str, Any]) -> float | None:
+    for meter_value in payload.get("meterValue") or []:
+        for sample in meter_value.get("sampledValue", []):
+            measurand = sample.get("measurand", "Energy.Active.Import.Register")
+            if measurand.startswith("Energy") and sample.get("context") in (
+                None,
+                "Sample.Periodic",
+            ):
+                return float(sample["value"])
+    return None
+
+
+async def test_queue_of_only_starts_and_stops_still_holds_its_bound(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    a = await start_csms("a")
+    b = await start_csms("b")
+    await b.stop()
+    proxy = await start_proxy(ocpp_services=[service(a), service(b)], outbox_max_messages=100)
+    charger = await connect_charger(proxy)
+    await charger.boot()
+    for n in range(60):
+        transaction_id = await charger.start_transaction(1, f"TAG{n}", 0)
+        await charger.stop_transaction(transaction_id, 100)
+    link = proxy.hub().links["b"]
+    assert (link.queue_depth, link.dropped) == (100, 20)
+    await proxy.recorded()
+    assert (await proxy.registry.store.outbox_depths("CP_1"))["b"] == 100
