@@ -14,8 +14,17 @@ from typing import Any
 import pytest
 from ocpp.messages import MessageType, get_validator
 
+from ocpp_proxy.protocol.local_csms import local_answer
 from ocpp_proxy.protocol.versions import OcppVersion
-from ocpp_proxy.translation import Forward, Refuse, Reply, Translator, translation_needed
+from ocpp_proxy.translation import (
+    Forward,
+    Refuse,
+    Reply,
+    Translator,
+    backend_commands,
+    charger_messages,
+    translation_needed,
+)
 
 V16, V201, V21 = OcppVersion.V16, OcppVersion.V201, OcppVersion.V21
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -1220,3 +1229,226 @@ def test_what_survives_a_restart_is_taken_once_the_backend_confirmed_it() -> Non
     }
     updated = later.charger_call("u2", "MeterValues", meter, 9)
     assert isinstance(updated, Forward) and updated.payload["seqNo"] == 1
+
+
+# == every mapped action, both directions, against both versions' schemas ========================
+
+HASH = {
+    "hashAlgorithm": "SHA256",
+    "issuerNameHash": "a" * 16,
+    "issuerKeyHash": "b" * 16,
+    "serialNumber": "01",
+}
+PROFILE_16 = {
+    "chargingProfileId": 1,
+    "stackLevel": 0,
+    "chargingProfilePurpose": "TxDefaultProfile",
+    "chargingProfileKind": "Absolute",
+    "chargingSchedule": {
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}],
+    },
+}
+PROFILE_2X = {
+    "id": 1,
+    "stackLevel": 0,
+    "chargingProfilePurpose": "TxDefaultProfile",
+    "chargingProfileKind": "Absolute",
+    "chargingSchedule": [
+        {
+            "id": 1,
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}],
+        }
+    ],
+}
+TOKEN = {"idToken": "CARD", "type": "ISO14443"}
+SAMPLE_16 = {"timestamp": TS, "sampledValue": [{"value": "10"}]}
+SAMPLE_2X = {"timestamp": TS, "sampledValue": [{"value": 10}]}
+
+#: A request of each charger-initiated action, charger 1.6 (the transaction id, if any).
+CHARGER_16 = {
+    "BootNotification": ({"chargePointVendor": "V", "chargePointModel": "M"}, None),
+    "Heartbeat": ({}, None),
+    "StatusNotification": ({"connectorId": 1, "errorCode": "NoError", "status": "Charging"}, None),
+    "Authorize": ({"idTag": "CARD"}, None),
+    "StartTransaction": ({"connectorId": 1, "idTag": "CARD", "meterStart": 0, "timestamp": TS}, 3),
+    "MeterValues": ({"connectorId": 1, "transactionId": 3, "meterValue": [SAMPLE_16]}, 3),
+    "StopTransaction": ({"transactionId": 3, "meterStop": 5, "timestamp": TS}, 3),
+    "DataTransfer": ({"vendorId": "acme"}, None),
+    "FirmwareStatusNotification": ({"status": "Installed"}, None),
+    "DiagnosticsStatusNotification": ({"status": "Uploading"}, None),
+    "SecurityEventNotification": ({"type": "StartupOfTheDevice", "timestamp": TS}, None),
+    "LogStatusNotification": ({"status": "Uploaded", "requestId": 1}, None),
+    "SignCertificate": ({"csr": "-----BEGIN CERTIFICATE REQUEST-----"}, None),
+    "SignedFirmwareStatusNotification": ({"status": "SignatureVerified", "requestId": 2}, None),
+}
+#: ... charger 2.x.
+CHARGER_2X = {
+    "BootNotification": {"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}},
+    "Heartbeat": {},
+    "StatusNotification": {
+        "timestamp": TS,
+        "connectorStatus": "Occupied",
+        "evseId": 1,
+        "connectorId": 1,
+    },
+    "Authorize": {"idToken": TOKEN},
+    "TransactionEvent": {
+        "eventType": "Started",
+        "timestamp": TS,
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "t"},
+        "idToken": TOKEN,
+        "evse": {"id": 1, "connectorId": 1},
+        "meterValue": [SAMPLE_2X],
+    },
+    "MeterValues": {"evseId": 1, "meterValue": [SAMPLE_2X]},
+    "DataTransfer": {"vendorId": "acme", "data": {"x": 1}},
+    "FirmwareStatusNotification": {"status": "Downloading", "requestId": 1},
+    "LogStatusNotification": {"status": "Uploading", "requestId": 1},
+    "SecurityEventNotification": {"type": "StartupOfTheDevice", "timestamp": TS},
+    "SignCertificate": {"csr": "-----BEGIN CERTIFICATE REQUEST-----"},
+    "NotifyEvent": {
+        "generatedAt": TS,
+        "seqNo": 0,
+        "eventData": [
+            {
+                "eventId": 1,
+                "timestamp": TS,
+                "trigger": "Alerting",
+                "actualValue": "true",
+                "eventNotificationType": "HardWiredNotification",
+                "component": {"name": "Connector", "evse": {"id": 1}},
+                "variable": {"name": "Problem"},
+            }
+        ],
+    },
+}
+#: A command of each backend-initiated action, backend 2.x (charger 1.6).
+BACKEND_2X = {
+    "RequestStartTransaction": {"idToken": TOKEN, "remoteStartId": 1, "evseId": 1},
+    "RequestStopTransaction": {"transactionId": "unknown"},
+    "Reset": {"type": "Immediate"},
+    "ChangeAvailability": {"operationalStatus": "Operative"},
+    "UnlockConnector": {"evseId": 1, "connectorId": 1},
+    "TriggerMessage": {"requestedMessage": "Heartbeat"},
+    "ClearCache": {},
+    "DataTransfer": {"vendorId": "acme", "messageId": "m", "data": "x"},
+    "ReserveNow": {"id": 1, "expiryDateTime": TS, "idToken": TOKEN},
+    "CancelReservation": {"reservationId": 1},
+    "SendLocalList": {"versionNumber": 1, "updateType": "Full"},
+    "GetLocalListVersion": {},
+    "GetVariables": {
+        "getVariableData": [
+            {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+        ]
+    },
+    "SetVariables": {
+        "setVariableData": [
+            {
+                "attributeValue": "1",
+                "component": {"name": "AuthCtrlr"},
+                "variable": {"name": "LocalPreAuthorize"},
+            }
+        ]
+    },
+    "GetBaseReport": {"requestId": 1, "reportBase": "FullInventory"},
+    "SetChargingProfile": {"evseId": 0, "chargingProfile": PROFILE_2X},
+    "ClearChargingProfile": {"chargingProfileId": 1},
+    "GetCompositeSchedule": {"duration": 60, "evseId": 1},
+    "GetLog": {"logType": "SecurityLog", "requestId": 1, "log": {"remoteLocation": "ftp://x"}},
+    "UpdateFirmware": {
+        "requestId": 1,
+        "firmware": {
+            "location": "https://fw",
+            "retrieveDateTime": TS,
+            "signingCertificate": "c",
+            "signature": "s",
+        },
+    },
+    "CertificateSigned": {"certificateChain": "-----BEGIN CERTIFICATE-----"},
+    "DeleteCertificate": {"certificateHashData": HASH},
+}
+#: ... backend 1.6 (charger 2.x).
+BACKEND_16 = {
+    "RemoteStartTransaction": {
+        "idTag": "APP",
+        "chargingProfile": {**PROFILE_16, "chargingProfilePurpose": "TxProfile"},
+    },
+    "RemoteStopTransaction": {"transactionId": 99},
+    "Reset": {"type": "Soft"},
+    "ChangeAvailability": {"connectorId": 1, "type": "Inoperative"},
+    "UnlockConnector": {"connectorId": 1},
+    "TriggerMessage": {"requestedMessage": "StatusNotification", "connectorId": 1},
+    "ExtendedTriggerMessage": {"requestedMessage": "LogStatusNotification"},
+    "ClearCache": {},
+    "DataTransfer": {"vendorId": "acme", "data": "x"},
+    "ReserveNow": {"connectorId": 0, "expiryDate": TS, "idTag": "CARD", "reservationId": 2},
+    "CancelReservation": {"reservationId": 2},
+    "SendLocalList": {
+        "listVersion": 2,
+        "updateType": "Differential",
+        "localAuthorizationList": [{"idTag": "CARD"}],
+    },
+    "GetLocalListVersion": {},
+    "GetConfiguration": {"key": ["WebSocketPingInterval"]},
+    "ChangeConfiguration": {"key": "LocalAuthorizeOffline", "value": "true"},
+    "SetChargingProfile": {"connectorId": 1, "csChargingProfiles": PROFILE_16},
+    "ClearChargingProfile": {
+        "connectorId": 1,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "stackLevel": 0,
+    },
+    "GetCompositeSchedule": {"connectorId": 1, "duration": 60, "chargingRateUnit": "W"},
+    "GetDiagnostics": {"location": "ftp://x", "startTime": TS, "stopTime": TS, "retries": 1},
+    "UpdateFirmware": {"location": "https://fw", "retrieveDate": TS},
+    "GetLog": {"logType": "DiagnosticsLog", "requestId": 3, "log": {"remoteLocation": "ftp://x"}},
+    "SignedUpdateFirmware": {
+        "requestId": 4,
+        "firmware": {
+            "location": "https://fw",
+            "retrieveDateTime": TS,
+            "signingCertificate": "c",
+            "signature": "s",
+        },
+    },
+    "CertificateSigned": {"certificateChain": "-----BEGIN CERTIFICATE-----"},
+    "DeleteCertificate": {"certificateHashData": HASH},
+    "InstallCertificate": {"certificateType": "CentralSystemRootCertificate", "certificate": "c"},
+}
+
+
+def _answer_of(version: OcppVersion, action: str) -> dict[str, Any]:
+    """A schema-valid answer of ``version`` to ``action`` (the local CSMS's minimal one)."""
+    answer = local_answer(version, action, {}, transaction_id=1)
+    assert answer is not None, action
+    return answer
+
+
+def test_every_mapped_action_has_a_sample_here() -> None:
+    assert set(CHARGER_16) == set(charger_messages.FROM_16_TO_2X)
+    assert set(CHARGER_2X) == set(charger_messages.FROM_2X_TO_16)
+    assert set(BACKEND_2X) == set(backend_commands.FROM_2X_TO_16)
+    assert set(BACKEND_16) == set(backend_commands.FROM_16_TO_2X)
+
+
+@pytest.mark.parametrize("other", [V201, V21], ids=["2.0.1", "2.1"])
+def test_every_mapped_action_translates_validly_both_ways(other: OcppVersion) -> None:
+    """Each request and its answer, in both directions: valid in the receiver's schema."""
+    for charger, backend, charger_calls, commands in (
+        (V16, other, CHARGER_16, BACKEND_2X),
+        (other, V16, {a: (p, None) for a, p in CHARGER_2X.items()}, BACKEND_16),
+    ):
+        link = Link(charger, backend)
+        for action, (payload, tx) in charger_calls.items():
+            out = link.up(action, payload, tx)  # validated inside
+            if isinstance(out, Forward):
+                back = link.answer_up(out, _answer_of(backend, out.action))
+                valid(charger, MessageType.CallResult, action, back)
+        for action, payload in commands.items():
+            out = link.down(action, payload)  # validated inside
+            assert not isinstance(out, Refuse), (action, out)
+            if isinstance(out, Forward):
+                link.answer_down(action, out, _answer_of(charger, out.action))
