@@ -15,8 +15,11 @@ What it does
   (its server closed with its connections) and started again on the same port 2 s later.
 * **Proxy**: ``python -m ocpp_proxy`` as a subprocess on a loopback port (log level WARNING,
   ``_peers``' config: the backends as ``ocpp_services``, the first preferred, the defaults
-  otherwise, connection caps raised for the chargers), killed with **SIGKILL** once at half
+  otherwise, connection caps raised for the chargers), killed with **SIGKILL** at 40 % of the
   time and started again at once with the same config, data dir and port.
+* **Outage**: at 60 % of the time every backend is stopped; 10 % later the proxy is SIGKILLed
+  and started again while they are all down (it answers the chargers alone meanwhile); 10 %
+  later again every backend comes back. Nothing answered during the outage may be lost.
 * **Chargers**: ``--chargers`` raw ``websockets`` OCPP 1.6 chargers in this process. Each boots
   once, then runs sessions one after the other: StartTransaction, MeterValues every
   ``--interval`` s (3) ``--samples`` times (4), StopTransaction. Like a real charger it keeps
@@ -416,16 +419,39 @@ async def run(args: argparse.Namespace) -> int:
             senders = [asyncio.create_task(c.send_all()) for c in chargers]
             drained = True
             depth = -1
+
+            def say(what: str) -> None:
+                print(f"[{time.monotonic() - started:5.0f} s] {what}", file=sys.stderr)
+
             try:
-                await asyncio.sleep(args.duration / 2)
-                print(f"[{time.monotonic() - started:5.0f} s] SIGKILL the proxy", file=sys.stderr)
+                await asyncio.sleep(args.duration * 0.4)
+                say("SIGKILL the proxy")
                 await run_.kill()
                 proxy = await run_.start(session)
-                print(f"[{time.monotonic() - started:5.0f} s] proxy restarted", file=sys.stderr)
-                await asyncio.sleep(max(0.0, args.duration - (time.monotonic() - started)))
-                print(
-                    f"[{time.monotonic() - started:5.0f} s] stopping the chargers", file=sys.stderr
+                say("proxy restarted")
+                await asyncio.sleep(args.duration * 0.2)
+                # Outage: every backend down, the proxy answers alone and is SIGKILLed and
+                # restarted meanwhile; the backends must still get every session when back.
+                stop_restarts.set()
+                await restarter
+                say("every backend down")
+                for backend in backends:
+                    await backend.stop()
+                await asyncio.sleep(args.duration * 0.1)
+                say("SIGKILL the proxy during the outage")
+                await run_.kill()
+                proxy = await run_.start(session)
+                say("proxy restarted; backends still down")
+                await asyncio.sleep(args.duration * 0.1)
+                for backend in backends:
+                    await backend.start()
+                say("every backend back")
+                stop_restarts = asyncio.Event()
+                restarter = asyncio.create_task(
+                    _restarter(backends, args.restart_every, stop_restarts)
                 )
+                await asyncio.sleep(max(0.0, args.duration - (time.monotonic() - started)))
+                say("stopping the chargers")
                 stop_restarts.set()
                 await restarter
                 for charger in chargers:
@@ -482,7 +508,7 @@ def _report(
         f"soak: {args.chargers} chargers x {args.backends} backends, {elapsed:.0f} s in all "
         f"({args.duration:.0f} s of sessions, then draining); backend restarts: "
         + ", ".join(f"{b.name} {b.restarts}" for b in backends)
-        + "; proxy SIGKILLed and restarted once",
+        + "; proxy SIGKILLed and restarted twice, the second time with every backend down",
         "",
         f"{'':28}" + "".join(f"{a:>20}" for a in actions),
         f"{'answered to the chargers':28}" + "".join(f"{totals.answered[a]:>20,}" for a in actions),

@@ -14,12 +14,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from ocpp_proxy.clock import ManualClock
 from ocpp_proxy.config import parse_config
-from ocpp_proxy.protocol.frames import CALLRESULT
+from ocpp_proxy.protocol.frames import CALLRESULT, parse_frame
+from ocpp_proxy.protocol.messages import charger_message_rule
 from ocpp_proxy.protocol.versions import OcppVersion
+from ocpp_proxy.relay import sender
+from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction
 from ocpp_proxy.relay.hub import STORE_RETRY_S, ChargerHub
 from ocpp_proxy.store import Store
 from tests.conftest import ConnectCharger, Proxy, StartProxy, service, tx_ids
@@ -354,3 +358,135 @@ async def test_queue_of_only_starts_and_stops_still_holds_its_bound(
     assert (link.queue_depth, link.dropped) == (100, 20)
     await proxy.recorded()
     assert (await proxy.registry.store.outbox_depths("CP_1"))["b"] == 100
+
+
+# -- nothing blocks ------------------------------------------------------------------------
+
+B_TOKEN = "b-secret-token-0123"
+
+
+async def test_backend_that_never_reads_is_dropped_and_the_charger_keeps_getting_answers(
+    start_csms, start_proxy: StartProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sender, "WRITE_TIMEOUT_S", 0.5)
+    a = await start_csms("a")
+    proxy = await start_proxy(
+        ocpp_services=[service(a)],
+        inbound_backends=[{"id": "b", "token": B_TOKEN}],
+        preferred_provider="a",
+    )
+    answers: dict[str, asyncio.Future[list[Any]]] = {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(proxy.charger_url(), protocols=["ocpp1.6"]) as charger,
+    ):
+        # A raw charger: it answers each command with a large DataTransfer answer (500 kB).
+
+        async def serve_charger() -> None:
+            async for message in charger:
+                frame = json.loads(message.data)
+                if frame[0] == 2:
+                    await charger.send_str(
+                        json.dumps([3, frame[1], {"status": "Accepted", "data": "x" * 500_000}])
+                    )
+                elif frame[1] in answers:
+                    answers[frame[1]].set_result(frame)
+
+        async def call(unique_id: str, action: str, payload: dict[str, Any]) -> list[Any]:
+            answers[unique_id] = asyncio.get_running_loop().create_future()
+            await charger.send_str(json.dumps([2, unique_id, action, payload]))
+            return await asyncio.wait_for(answers[unique_id], 10)
+
+        serving = asyncio.create_task(serve_charger())
+        boot = {"chargePointVendor": "v", "chargePointModel": "m"}
+        assert (await call("boot", "BootNotification", boot))[2]["status"] == "Accepted"
+        # b sends commands and never reads: aiohttp stops reading its socket once 64 kB wait
+        # unread, so the answers pile up in the proxy's write to b.
+        b = await session.ws_connect(
+            f"{proxy.base}/backend?id=b&token={B_TOKEN}&charge_point_id=CP_1",
+            protocols=["ocpp1.6"],
+            autoping=False,
+        )
+        link = proxy.hub().links["b"]
+        await proxy.registry.changes.wait_for(lambda: link.connected, 5)
+        for n in range(150):
+            await b.send_str(json.dumps([2, f"cmd-{n}", "DataTransfer", {"vendorId": "acme"}]))
+        for n in range(20):  # the charger is answered all along, by a
+            assert (await call(f"hb-{n}", "Heartbeat", {}))[0] == 3
+        await proxy.registry.changes.wait_for(lambda: not link.connected, 10)
+        assert "dropped" in link.snapshot()["last_error"]
+        assert (await call("hb-last", "Heartbeat", {}))[0] == 3
+        serving.cancel()
+        await b.close()
+    assert len(a.calls("Heartbeat")) == 21
+
+
+# -- retries after a reconnect: bounded, with backoff ----------------------------------------
+
+
+class _Sender:
+    """A send queue stand-in for a link (the link's logic without sockets)."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[Any]] = []
+        self.peer = _Socket()
+
+    def send(self, text: str) -> bool:
+        self.sent.append(json.loads(text))
+        return True
+
+
+def test_unanswered_transaction_message_is_resent_only_after_reconnects_with_backoff_then_given_up() -> (
+    None
+):
+    clock = ManualClock()
+    ready: list[BackendLink] = []
+    link = BackendLink(
+        "b",
+        Direction.OUTBOUND,
+        version=OcppVersion.V16,
+        clock=clock,
+        response_timeout=TIMEOUT,
+        max_attempts=3,
+        retry_interval_s=10.0,
+        on_ready=ready.append,
+    )
+    frame = parse_frame('[2,"m1","StopTransaction",{"transactionId":1,"meterStop":5}]')
+    delivery = Delivery(frame, charger_message_rule(OcppVersion.V16, "StopTransaction", {}))
+    link.add(delivery)
+    sends: list[_Sender] = []
+
+    def connect() -> list[Delivery]:
+        sends.append(_Sender())
+        return link.attach(sends[-1], [])  # type: ignore[arg-type]
+
+    def pump() -> None:
+        if (next_delivery := link.next_to_send()) is not None:
+            link.sent(next_delivery, next_delivery.frame.raw)
+
+    assert connect() == []
+    pump()
+    clock.advance(10 * TIMEOUT)  # no answer for a long time: never sent again on this link
+    pump()
+    assert len(sends[0].sent) == 1 and link.queue_depth == 1
+
+    link.detach("gone")
+    assert connect() == []  # attempt 2 at once after the reconnect, under a fresh unique id
+    pump()
+    assert len(sends[1].sent) == 1 and sends[1].sent[0][1] != "m1"
+
+    link.detach("gone")
+    assert connect() == []  # attempt 3 only after 10 s
+    pump()
+    assert sends[2].sent == []
+    clock.advance(9.9)
+    pump()
+    assert sends[2].sent == []
+    clock.advance(0.1)
+    assert ready == [link]
+    pump()
+    assert len(sends[2].sent) == 1
+
+    link.detach("gone")
+    assert connect() == [delivery]  # three attempts made: given up, counted
+    assert (link.queue_depth, link.given_up) == (0, 1)

@@ -191,3 +191,73 @@ async def test_sigkill_mid_session_every_backend_gets_the_session_exactly_once(
         assert await store.outbox_depths("CP_1") == {}
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(("version", "kill"), [("1.6", True), ("2.0.1", False)])
+async def test_restart_with_every_backend_down_loses_nothing_of_the_session(
+    tmp_path: Path, version: str, kill: bool
+) -> None:
+    a = await Csms("a", version, first_transaction_id=100).start()
+    b = await Csms("b", version, first_transaction_id=5000).start()
+    await a.stop()
+    await b.stop()  # every backend is down for the whole session: the proxy answers it
+    proxy = ProxyProcess(
+        tmp_path,
+        {
+            "ocpp_version": version,
+            "ocpp_services": [service(a), service(b)],
+            "response_timeout": 3,
+        },
+    )
+    await proxy.start()
+    url = f"ws://127.0.0.1:{proxy.port}/charger/CP_1"
+    charger = await SimulatedCharger.connect(url, "CP_1", version, log=lambda _: None)
+    try:
+        await charger.boot()
+        await charger.status(1, "Charging")
+        transaction_id = await charger.start_transaction(1, "TAG1", 0)
+        await charger.meter_values(1, transaction_id, 1000, 7000)
+        await charger.meter_values(1, transaction_id, 2000, 7000)
+        await charger.stop_transaction(transaction_id, 3000)
+        await proxy.until(backend_state("b", queue_depth=4), "the session kept for b")
+        if kill:
+            await proxy.kill()  # SIGKILL: no cleanup, no flush
+        else:
+            await proxy.stop()  # SIGTERM
+        await charger.wait_closed(timeout=5)
+    finally:
+        await charger.close()
+
+    await proxy.start()
+    await a.start()
+    await b.start()
+    # The charger comes back without booting again: what the backends learn of it is kept.
+    charger = await SimulatedCharger.connect(url, "CP_1", version, log=lambda _: None)
+    try:
+        for csms in (a, b):
+            await csms.wait_until(lambda csms=csms: len(csms.calls()) >= 6, timeout=15)
+        await proxy.until(backend_state("b", queue_depth=0), "b to confirm everything")
+        await proxy.until(backend_state("a", queue_depth=0), "a to confirm everything")
+    finally:
+        await charger.close()
+        await proxy.stop()
+        await a.stop()
+        await b.stop()
+
+    session = (
+        ["StartTransaction", "MeterValues", "MeterValues", "StopTransaction"]
+        if version == "1.6"
+        else ["TransactionEvent"] * 4
+    )
+    for csms, first in ((a, 100), (b, 5000)):
+        assert [r.action for r in csms.calls()] == [
+            "BootNotification",
+            "StatusNotification",
+            *session,
+        ]
+        if version == "1.6":
+            assert tx_ids(csms, "MeterValues") == [first, first]
+            assert tx_ids(csms, "StopTransaction") == [first]
+        else:
+            events = [r.payload["eventType"] for r in csms.calls("TransactionEvent")]
+            assert events == ["Started", "Updated", "Updated", "Ended"]

@@ -321,6 +321,14 @@ PREFERRED_PROVIDER = EntityDescription(
     icon="mdi:star",
     entity_category="diagnostic",
 )
+#: On while the proxy's store fails (writes refused): transaction messages may be at risk.
+STORE_PROBLEM = EntityDescription(
+    "store_problem",
+    "binary_sensor",
+    "Store problem",
+    "problem",
+    entity_category="diagnostic",
+)
 
 
 def backend_connected(backend_id: str) -> EntityDescription:
@@ -356,6 +364,7 @@ def proxy_entities(registry: HubRegistry) -> Iterator[Entity]:
     yield Entity(PROXY_DEVICE, SHARED_CHARGING, ON if allowed else OFF)
     yield Entity(PROXY_DEVICE, OVERRIDE, ON if home.override_api else OFF)
     yield Entity(PROXY_DEVICE, PREFERRED_PROVIDER, config.preferred_provider or "first connected")
+    yield Entity(PROXY_DEVICE, STORE_PROBLEM, OFF if registry.health.ok else ON)
     hubs = list(registry)
     for backend_id in config.backend_ids:
         links = [hub.links[backend_id] for hub in hubs if backend_id in hub.links]

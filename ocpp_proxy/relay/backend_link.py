@@ -256,6 +256,8 @@ class BackendLink:
         self._live += 1
         if not delivery.kept or delivery.rule.shed_first:
             self._sheddable.append(delivery)
+            if len(self._sheddable) > 2 * self._live + 16:
+                self._compact()
         self._idle.clear()
         if self._live <= self.max_queue:
             return []

@@ -752,6 +752,7 @@ class ChargerHub:
                 self._forget_row(shed)
             self._pump(link)
         if transactional:
+            self.sessions.note_end(action, payload, transaction_id)
             self.journal.later(
                 "recording a session",
                 lambda: self.sessions.on_charger_call(action, payload, transaction_id),

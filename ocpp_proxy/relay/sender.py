@@ -2,10 +2,13 @@
 
 No write to one peer may wait in another peer's read loop: a backend that stops reading fills
 its socket buffer, and a write to it then blocks. So every peer (the charger, each backend)
-gets a :class:`PeerSender`: putting a frame in it never waits, its own task writes the frames
-in order, each within ``write_timeout_s``. A peer that falls behind (its queue over
-``max_queued``, or one write stuck past the timeout) is reported through ``on_stalled``; the
-owner decides what to do (drop a backend's connection; never the charger's).
+gets a :class:`PeerSender`: putting a frame in it never waits. A write the socket takes at once
+(the usual case: aiohttp writes to the transport synchronously unless its buffer is over its
+limit) is done right there, at no extra cost; a write that would wait, and every frame behind
+it, is finished by the sender's own task, in order, each within ``write_timeout_s``. A peer
+that falls behind (its queue over ``max_queued``, or one write stuck past the timeout) is
+reported through ``on_stalled``; the owner decides what to do (drop a backend's connection;
+never the charger's).
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from ocpp_proxy.tasks import TaskSet
 
@@ -70,6 +73,9 @@ class PeerSender:
         self._max_queued = MAX_QUEUED_FRAMES if max_queued is None else max_queued
         self._write_timeout_s = WRITE_TIMEOUT_S if write_timeout_s is None else write_timeout_s
         self._queue: deque[str] = deque()
+        # A write begun in send() that has to wait: the coroutine, and what it waits for.
+        self._unfinished: tuple[Coroutine[Any, Any, None], Any] | None = None
+        self._writing = False  # the task writes: new frames queue behind
         self._ready = asyncio.Event()
         self._closed = False
         self._stalled = False
@@ -95,7 +101,19 @@ class PeerSender:
                 return False
             self._stall(f"{self._max_queued} frames waiting to be written")
             return False
-        self._queue.append(text)
+        if self._queue or self._writing:
+            self._queue.append(text)  # behind a write that waits: in order, by the task
+            return True
+        write = self.peer.send_str(text)
+        try:
+            waiting = write.send(None)  # run the write until it completes or must wait
+        except StopIteration:
+            return True
+        except (ConnectionError, RuntimeError) as err:
+            self._failed(err)
+            return False
+        self._unfinished = (write, waiting)
+        self._writing = True
         self._ready.set()
         return True
 
@@ -105,6 +123,18 @@ class PeerSender:
         self._queue.clear()
         self._writer.cancel()
         await asyncio.gather(self._writer, return_exceptions=True)
+        self._drop_unfinished()
+
+    def _drop_unfinished(self) -> None:
+        if self._unfinished is not None:
+            self._unfinished[0].close()
+            self._unfinished = None
+
+    def _failed(self, err: Exception) -> None:
+        # The socket closed under us; its reader notices and detaches the peer.
+        _LOGGER.info("%s: send failed: %s", self.name, err)
+        self._queue.clear()
+        self._closed = True
 
     def _stall(self, reason: str) -> None:
         if self._stalled:
@@ -116,21 +146,38 @@ class PeerSender:
             self._on_stalled(reason)
 
     async def _write_all(self) -> None:
+        timeout = self._write_timeout_s if self._on_stalled is not None else None
         while True:
             await self._ready.wait()
-            while self._queue:
-                text = self._queue.popleft()
-                timeout = self._write_timeout_s if self._on_stalled is not None else None
-                try:
+            try:
+                async with asyncio.timeout(timeout):
+                    if self._unfinished is not None:
+                        await self._finish(*self._unfinished)
+                        self._unfinished = None
+                while self._queue:
+                    text = self._queue.popleft()
                     async with asyncio.timeout(timeout):
                         await self.peer.send_str(text)
-                except TimeoutError:
-                    self._stall(f"a write took longer than {self._write_timeout_s:g} s")
-                    return
-                except (ConnectionError, RuntimeError) as err:
-                    # The socket closed under us; its reader notices and detaches the peer.
-                    _LOGGER.info("%s: send failed: %s", self.name, err)
-                    self._queue.clear()
-                    self._closed = True
-                    return
+                self._writing = False
+            except TimeoutError:
+                self._drop_unfinished()
+                self._stall(f"a write took longer than {self._write_timeout_s:g} s")
+                return
+            except (ConnectionError, RuntimeError) as err:
+                self._drop_unfinished()
+                self._failed(err)
+                return
             self._ready.clear()
+
+    @staticmethod
+    async def _finish(write: Coroutine[Any, Any, None], waiting: Any) -> None:
+        """Drive a write begun in :meth:`send` to its end, as a task would have."""
+        while True:
+            if waiting is None:  # a bare yield: give the loop one turn
+                await asyncio.sleep(0)
+            else:  # a future: once done, the write reads its outcome itself when resumed
+                await asyncio.wait((waiting,))
+            try:
+                waiting = write.send(None)
+            except StopIteration:
+                return

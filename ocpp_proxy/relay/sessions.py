@@ -88,6 +88,21 @@ class SessionRecorder:
 
     # -- what the charger says -------------------------------------------------------------
 
+    def note_end(self, action: str, payload: dict[str, Any], transaction_id: int | None) -> None:
+        """A session's end, known at once (the arbiter reads it); recorded later.
+
+        1.6 StopTransaction (§4.10) or 2.x TransactionEvent ``Ended`` (E06): the session stops
+        running now, before :meth:`on_charger_call` writes it down behind the frame's path.
+        """
+        if action == "StopTransaction" and transaction_id is not None:
+            key: str | None = str(transaction_id)
+        elif action == "TransactionEvent" and payload.get("eventType") == "Ended":
+            key = _str(_dict(payload.get("transactionInfo")).get("transactionId"))
+        else:
+            return
+        if key is not None and self._running.pop(key, None) is not None:
+            self._meter_changed()
+
     async def on_charger_call(
         self, action: str, payload: dict[str, Any], transaction_id: int | None
     ) -> None:
