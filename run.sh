@@ -2,9 +2,12 @@
 # shellcheck shell=bash
 # Starts ocpp-proxy inside the Home Assistant app container.
 #
-# The proxy reads the app's options straight from /data/options.json (JSON is YAML). This script
-# adds what only the Supervisor knows: the MQTT broker of the Mosquitto app, when the user has
-# not named a broker, passed as environment variables so the password stays out of `ps`.
+# The proxy reads the app's options straight from /data/options.json (with a JSON parser). This
+# script adds what only the Supervisor knows: the MQTT broker of the Mosquitto app, when the user
+# has not named a broker, passed as environment variables so the password stays out of `ps`.
+# Port 9000 serves chargers, backends, the page and the API (TLS with ssl_certfile); 8099 is the
+# plain-HTTP ingress listener for the Supervisor only. --keep-running: options that conflict
+# with each other are logged and left out rather than stopping the app (no restart loop).
 set -euo pipefail
 
 # The shebang loads bashio in the container; tests run `bash run.sh` with a stand-in library.
@@ -35,4 +38,4 @@ if bashio::config.has_value 'log_level'; then
 fi
 
 exec ocpp-proxy --config "${OPTIONS_FILE}" --data-dir "${DATA_DIR}" --port 9000 \
-    --log-level "${LOG_LEVEL}"
+    --ingress-port 8099 --keep-running --log-level "${LOG_LEVEL}"

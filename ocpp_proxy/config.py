@@ -2,7 +2,15 @@
 
 One format serves both ways of running the proxy: a YAML (or JSON) file given on the command
 line, and the ``/data/options.json`` that the Home Assistant Supervisor writes from the app's
-options. JSON is valid YAML, so both are read with :func:`yaml.safe_load`.
+options. A ``.json`` file is read with the JSON parser (the Supervisor writes control characters
+inside strings unescaped, which YAML refuses or changes); any other file with
+:func:`yaml.safe_load`.
+
+Rules the app's option schema cannot express (duplicate backend ids, an unknown
+``preferred_provider``, a service whose ``auth_type`` has no secret or whose URL is no WebSocket
+URL, an inbound backend's short token) raise by default. Given ``set_aside``,
+:func:`parse_config` reports each through it instead and leaves the offending part out, so that
+the Home Assistant app keeps running with a clear log line rather than restarting in a loop.
 
 Every problem is reported as a :class:`ConfigError` naming the option by its path
 (``ocpp_services[1].url``) and saying what is wrong with it. Secrets (passwords and tokens)
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 import os
 import re
@@ -90,6 +99,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "max_connections_per_address": 20,
     "host": "0.0.0.0",
     "port": 9000,
+    "ingress_port": 0,
     "data_dir": "./data",
     "log_level": "INFO",
 }
@@ -221,7 +231,7 @@ class ProxyConfig:
     auto_detect_ocpp_version: bool = True
     charge_point_id: str = "CP_1"
     preferred_provider: str = ""
-    response_timeout: float = 10.0  # s, > 0
+    response_timeout: float = 10.0  # s, >= 0.1
     ocpp_services: tuple[ServiceConfig, ...] = ()
     inbound_backends: tuple[InboundBackendConfig, ...] = ()
     allow_shared_charging: bool = True
@@ -231,13 +241,13 @@ class ProxyConfig:
     allowed_providers: tuple[str, ...] = ()
     disallowed_providers: tuple[str, ...] = ()
     max_frame_bytes: int = 1048576  # bytes, >= 1024
-    ping_interval: float = 30.0  # s, > 0; WebSocket ping interval
+    ping_interval: float = 30.0  # s, >= 0.1; WebSocket ping interval
     drain_timeout: float = 5.0  # s, >= 0
     heartbeat_interval: int = 300  # s, >= 1
     durable_outbox: bool = True  # keep unconfirmed transaction messages in SQLite
     outbox_max_messages: int = 20000  # per backend and charger, >= 100
     message_log: bool = True  # log every OCPP frame in and out
-    message_log_days: float = 7.0  # days the message log keeps, > 0
+    message_log_days: float = 7.0  # days the message log keeps, >= 0.1
     message_log_max_rows: int = 500000  # rows the message log keeps, >= 1000
     remote_start_window: float = 300.0  # s a backend's remote start claims the next start
     presence_blocks_backends: bool = True  # no backend starts while someone is home
@@ -264,11 +274,13 @@ class ProxyConfig:
     ssl_keyfile: str = ""
     ssl_client_ca: str = ""  # CA that charger client certificates must chain to (profile 3)
     strict_charger_validation: bool = False  # reject charger frames that break the schema
-    handshake_timeout: float = 10.0  # s a peer has to complete the WebSocket handshake, > 0
+    handshake_timeout: float = 10.0  # s a peer has to complete the WebSocket handshake, >= 0.1
     max_connections: int = 200  # open WebSockets in total, >= 1
     max_connections_per_address: int = 20  # open WebSockets per remote address, >= 1
     host: str = "0.0.0.0"
     port: int = 9000  # 1-65535
+    # Home Assistant ingress: a second, plain-HTTP listener for the Supervisor only; 0 = none.
+    ingress_port: int = 0  # 0-65535
     data_dir: str = "./data"
     log_level: str = "INFO"  # DEBUG | INFO | WARNING | ERROR | CRITICAL
 
@@ -393,10 +405,10 @@ def _log_level(value: object) -> str:
     return text.upper()
 
 
-def _inbound_token(value: object) -> str:
+def _discovery_prefix(value: object) -> str:
     text = _string(value)
-    if len(text) < 8:
-        raise vol.Invalid("must be at least 8 characters")
+    if not text:
+        raise vol.Invalid("must not be empty (Home Assistant listens on homeassistant/...)")
     return text
 
 
@@ -420,10 +432,19 @@ def _redact_url(url: str) -> str:
 
 _RATE = _number(0.0, exclusive=False)
 
+#: The shortest secret an inbound backend may present.
+MIN_INBOUND_TOKEN: Final = 8
+
+
+#: The least a timeout, an interval or the message log's age may be (s or days): an inclusive
+#: bound, as the Supervisor's ``float(0.1,)`` in the app's schema, so both accept the same values.
+MIN_DURATION: Final = 0.1
+_POSITIVE_DURATION = _number(MIN_DURATION, exclusive=False)
+
 _SERVICE_SCHEMA = vol.Schema(
     {
         vol.Required("id"): _identifier,
-        vol.Required("url"): _ws_url,
+        vol.Required("url"): _string,  # checked in _check_services
         vol.Optional("version"): _ocpp_version,
         vol.Optional("auth_type", default="none"): _auth_type,
         vol.Optional("username", default=""): _string,
@@ -466,7 +487,7 @@ _SCHEDULE_PERIOD = vol.Schema(
 _INBOUND_SCHEMA = vol.Schema(
     {
         vol.Required("id"): _identifier,
-        vol.Required("token"): _inbound_token,
+        vol.Required("token"): _string,  # its length: _check_inbound
         vol.Optional("enabled", default=True): _boolean,
         vol.Optional("rate_per_kwh", default=0.0): _RATE,
         vol.Optional("currency", default="EUR"): _string,
@@ -480,7 +501,7 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "auto_detect_ocpp_version": _boolean,
     "charge_point_id": _charge_point_id,
     "preferred_provider": _string,
-    "response_timeout": _number(0.0, exclusive=True),
+    "response_timeout": _POSITIVE_DURATION,
     "ocpp_services": [_SERVICE_SCHEMA],
     "inbound_backends": [_INBOUND_SCHEMA],
     "allow_shared_charging": _boolean,
@@ -490,13 +511,13 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "allowed_providers": [_string],
     "disallowed_providers": [_string],
     "max_frame_bytes": _integer(1024),
-    "ping_interval": _number(0.0, exclusive=True),
+    "ping_interval": _POSITIVE_DURATION,
     "drain_timeout": _number(0.0, exclusive=False),
     "heartbeat_interval": _integer(1),
     "durable_outbox": _boolean,
     "outbox_max_messages": _integer(100),
     "message_log": _boolean,
-    "message_log_days": _number(0.0, exclusive=True),
+    "message_log_days": _POSITIVE_DURATION,
     "message_log_max_rows": _integer(1000),
     "remote_start_window": _number(1.0, exclusive=False),
     "presence_blocks_backends": _boolean,
@@ -509,7 +530,7 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "mqtt_port": _integer(1, 65535),
     "mqtt_username": _string,
     "mqtt_password": _string,
-    "mqtt_discovery_prefix": _string,
+    "mqtt_discovery_prefix": _discovery_prefix,
     "api_token": _string,
     "api_public_read": _boolean,
     "home_rate_per_kwh": _number(0.0, exclusive=False),
@@ -519,11 +540,12 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "ssl_keyfile": _string,
     "ssl_client_ca": _string,
     "strict_charger_validation": _boolean,
-    "handshake_timeout": _number(0.0, exclusive=True),
+    "handshake_timeout": _POSITIVE_DURATION,
     "max_connections": _integer(1),
     "max_connections_per_address": _integer(1),
     "host": _string,
     "port": _integer(1, 65535),
+    "ingress_port": _integer(0, 65535),
     "data_dir": _string,
     "log_level": _log_level,
 }
@@ -549,15 +571,19 @@ _REASONS: Final = {
 # --- loading ---------------------------------------------------------------------------------
 
 
-def load_config(path: str | os.PathLike[str] | None) -> ProxyConfig:
+def load_config(
+    path: str | os.PathLike[str] | None, *, set_aside: Callable[[ConfigError], None] | None = None
+) -> ProxyConfig:
     """Load and validate the configuration file at ``path``; with ``None``, the defaults.
 
-    The file is YAML or JSON (UTF-8). An empty file means all defaults. Raises
-    :class:`ConfigError` if the file is missing or unreadable, is not valid YAML, its top level
-    is not a mapping, or an option is invalid.
+    A ``.json`` file is parsed as JSON (control characters inside strings allowed, as the
+    Supervisor writes them); any other file as YAML. Both are UTF-8; an empty file means all
+    defaults. ``set_aside`` is as in :func:`parse_config`. Raises :class:`ConfigError` if the file
+    is missing or unreadable, does not parse, its top level is not a mapping, or an option is
+    invalid.
     """
     if path is None:
-        return parse_config(DEFAULTS)
+        return parse_config(DEFAULTS, set_aside=set_aside)
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8-sig") as stream:
@@ -568,18 +594,40 @@ def load_config(path: str | os.PathLike[str] | None) -> ProxyConfig:
         raise ConfigError("", f"config file {name} is not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError("", f"cannot read config file {name}: {exc.strerror or exc}") from None
+    if name.lower().endswith(".json"):
+        data = _parse_json(name, text)
+    else:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError("", _yaml_reason(name, exc)) from None
+    return parse_config({} if data is None else data, set_aside=set_aside)
+
+
+def _parse_json(name: str, text: str) -> Any:
+    if not text.strip():
+        return None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError("", _yaml_reason(name, exc)) from None
-    return parse_config({} if data is None else data)
+        # strict=False: a raw tab or newline inside a string is kept, not refused.
+        return json.loads(text, strict=False)
+    except json.JSONDecodeError as exc:
+        # Line and column only: the message would quote the text, which may hold a secret.
+        raise ConfigError(
+            "", f"config file {name} is not valid JSON at line {exc.lineno}, column {exc.colno}"
+        ) from None
 
 
-def parse_config(data: Mapping[str, Any]) -> ProxyConfig:
+def parse_config(
+    data: Mapping[str, Any], *, set_aside: Callable[[ConfigError], None] | None = None
+) -> ProxyConfig:
     """Validate an options mapping (as read from YAML/JSON) and build the :class:`ProxyConfig`.
 
     Missing options take their defaults (:data:`DEFAULTS`). Raises :class:`ConfigError` for the
-    first problem found.
+    first problem found. With ``set_aside``, a problem that spans options (a service whose
+    ``auth_type`` lacks its secret or whose URL the schema let through, an inbound backend's short
+    token, a duplicate id, an unknown
+    ``preferred_provider``) is passed to it instead, and the config is built without the
+    offending service or backend (or with no preferred provider).
     """
     if not isinstance(data, Mapping):
         raise ConfigError("", f"the top level must be a mapping of options, got {_type_name(data)}")
@@ -588,25 +636,40 @@ def parse_config(data: Mapping[str, Any]) -> ProxyConfig:
     except vol.Invalid as exc:
         raise _config_error(exc) from None
 
+    def problem(error: ConfigError, consequence: str) -> None:
+        if set_aside is None:
+            raise error
+        set_aside(ConfigError(error.key, f"{error.reason}; {consequence}"))
+
     version: OcppVersion = options["ocpp_version"]
     services = tuple(
         ServiceConfig(**{"version": version, **entry}) for entry in options["ocpp_services"]
     )
     inbound = tuple(InboundBackendConfig(**entry) for entry in options["inbound_backends"])
-    _check_services(services)
-    ids = _check_unique_ids(services, inbound)
+    # Indices of the entries left out; problems name the entries by their place in the file.
+    bad_services = _check_services(services, problem)
+    bad_inbound = _check_inbound(inbound, problem)
+    _check_unique_ids(services, inbound, problem, bad_services, bad_inbound)
+    services = tuple(s for i, s in enumerate(services) if i not in bad_services)
+    inbound = tuple(b for i, b in enumerate(inbound) if i not in bad_inbound)
+    ids = {s.id for s in services} | {b.id for b in inbound}
 
     preferred = options["preferred_provider"]
     if preferred and preferred not in ids:
-        raise ConfigError(
-            "preferred_provider",
-            "must be empty or the id of a configured service or inbound backend, "
-            f"got {preferred!r}",
+        problem(
+            ConfigError(
+                "preferred_provider",
+                "must be empty or the id of a configured service or inbound backend, "
+                f"got {preferred!r}",
+            ),
+            "running without a preferred provider",
         )
+        preferred = ""
 
     return ProxyConfig(
         **{
             **options,
+            "preferred_provider": preferred,
             "ocpp_services": services,
             "inbound_backends": inbound,
             "allowed_providers": tuple(options["allowed_providers"]),
@@ -632,27 +695,75 @@ def _prepare(data: Mapping[str, Any]) -> dict[Any, Any]:
     return clean(data)
 
 
-def _check_services(services: Sequence[ServiceConfig]) -> None:
+_Problem = Callable[[ConfigError, str], None]
+
+
+def _check_services(services: Sequence[ServiceConfig], problem: _Problem) -> set[int]:
+    """The indices of the services to leave out (each reported through ``problem``)."""
+    bad = set()
     for index, service in enumerate(services):
-        if service.auth_type == "basic" and not service.password:
-            raise ConfigError(
-                f"ocpp_services[{index}].password", "required when auth_type is basic"
+        left_out = f"service {service.id!r} is left out"
+        try:
+            # Checked here, not in the schema: the app's schema can only say ^wss?://.+
+            _ws_url(service.url)
+        except vol.Invalid as exc:
+            problem(ConfigError(f"ocpp_services[{index}].url", str(exc.msg)), left_out)
+            bad.add(index)
+            continue
+        for auth_type, secret in (("basic", "password"), ("token", "token")):
+            if service.auth_type == auth_type and not getattr(service, secret):
+                problem(
+                    ConfigError(
+                        f"ocpp_services[{index}].{secret}",
+                        f"required when auth_type is {auth_type}",
+                    ),
+                    left_out,
+                )
+                bad.add(index)
+    return bad
+
+
+def _check_inbound(inbound: Sequence[InboundBackendConfig], problem: _Problem) -> set[int]:
+    """The indices of the inbound backends to leave out (each reported through ``problem``)."""
+    bad = set()
+    for index, backend in enumerate(inbound):
+        # Checked here, not in the schema: the Supervisor cannot bound a password's length, so
+        # the Home Assistant app leaves such a backend out instead of refusing to start.
+        if len(backend.token) < MIN_INBOUND_TOKEN:
+            problem(
+                ConfigError(
+                    f"inbound_backends[{index}].token",
+                    f"must be at least {MIN_INBOUND_TOKEN} characters",
+                ),
+                f"inbound backend {backend.id!r} is left out",
             )
-        if service.auth_type == "token" and not service.token:
-            raise ConfigError(f"ocpp_services[{index}].token", "required when auth_type is token")
+            bad.add(index)
+    return bad
 
 
 def _check_unique_ids(
-    services: Sequence[ServiceConfig], inbound: Sequence[InboundBackendConfig]
-) -> set[str]:
+    services: Sequence[ServiceConfig],
+    inbound: Sequence[InboundBackendConfig],
+    problem: _Problem,
+    bad_services: set[int],
+    bad_inbound: set[int],
+) -> None:
+    """Report each id used twice; the later entry joins the ones left out."""
     seen: dict[str, str] = {}
-    entries = [(f"ocpp_services[{i}].id", s.id) for i, s in enumerate(services)]
-    entries += [(f"inbound_backends[{i}].id", b.id) for i, b in enumerate(inbound)]
-    for key, ident in entries:
+    entries = [("ocpp_services", i, s.id, bad_services) for i, s in enumerate(services)]
+    entries += [("inbound_backends", i, b.id, bad_inbound) for i, b in enumerate(inbound)]
+    for option, index, ident, bad in entries:
+        if index in bad:
+            continue
+        key = f"{option}[{index}].id"
         if ident in seen:
-            raise ConfigError(key, f"duplicate id {ident!r}, already used by {seen[ident]}")
-        seen[ident] = key
-    return set(seen)
+            problem(
+                ConfigError(key, f"duplicate id {ident!r}, already used by {seen[ident]}"),
+                "this entry is left out",
+            )
+            bad.add(index)
+        else:
+            seen[ident] = key
 
 
 def _config_error(exc: vol.Invalid) -> ConfigError:

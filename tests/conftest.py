@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.config import parse_config
 from ocpp_proxy.relay.hub import ChargerHub
 from ocpp_proxy.relay.registry import HubRegistry
@@ -18,6 +19,7 @@ from ocpp_proxy.security.connections import server_options
 from ocpp_proxy.security.tls import server_ssl_context
 from ocpp_proxy.server.app import create_app
 from ocpp_proxy.server.keys import REGISTRY
+from ocpp_proxy.server.listeners import LISTENERS, start_listeners
 from ocpp_proxy.simulator.charger import SimulatedCharger
 from ocpp_proxy.web.keys import API_TOKEN
 from tests.peers import Csms
@@ -31,6 +33,7 @@ class Proxy:
     runner: web.AppRunner
     port: int
     tls: bool = False
+    ingress_port: int | None = None  # the ingress listener's port, when started with one
 
     @property
     def base(self) -> str:
@@ -64,7 +67,7 @@ class Proxy:
     @property
     def api_token(self) -> str:
         """The REST API's bearer token (configured, or generated at start)."""
-        return self.app[API_TOKEN]
+        return self.app[API_TOKEN].value
 
     @property
     def auth(self) -> dict[str, str]:
@@ -90,25 +93,44 @@ StartProxy = Callable[..., Awaitable[Proxy]]
 
 @pytest.fixture
 async def start_proxy(tmp_path: Path) -> AsyncIterator[StartProxy]:
-    """Start a proxy with config options given as keyword arguments (as in the config file)."""
+    """Start a proxy with config options given as keyword arguments (as in the config file).
+
+    ``clock`` is the clock its links wait on between connection attempts.
+    """
     proxies: list[Proxy] = []
 
-    async def start(**options: Any) -> Proxy:
+    async def start(
+        clock: Clock = SYSTEM_CLOCK, *, ingress_peer: str | None = None, **options: Any
+    ) -> Proxy:
+        """``ingress_peer``: also start the ingress listener, trusting this address (the
+        Supervisor's in Home Assistant; 127.0.0.1 stands in for it in tests)."""
         options.setdefault("response_timeout", 2)
         options.setdefault("drain_timeout", 1)
         options.setdefault("data_dir", str(tmp_path / "data"))
         options.setdefault("api_public_read", True)
-        clock = options.pop("clock", None)  # a ManualClock drives the relay's deadlines
         config = parse_config(options)
         # As cli.serve runs it: the handshake timeout, the redacting access log, TLS.
-        runner = web.AppRunner(
-            create_app(config, clock=clock), shutdown_timeout=1, **server_options(config)
-        )
+        peers = frozenset({ingress_peer}) if ingress_peer else frozenset()
+        app = create_app(config, clock=clock, ingress_peers=peers)
+        runner = web.AppRunner(app, shutdown_timeout=1, **server_options(config))
         await runner.setup()
         ssl_context = server_ssl_context(config)
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
-        await site.start()
-        proxy = Proxy(runner.app, runner, runner.addresses[0][1], tls=ssl_context is not None)
+        await start_listeners(
+            runner,
+            config,
+            ssl_context,
+            host="127.0.0.1",
+            port=0,
+            ingress_port=0 if ingress_peer else None,
+        )
+        ingress_ports = app[LISTENERS].ingress_ports
+        proxy = Proxy(
+            runner.app,
+            runner,
+            runner.addresses[0][1],
+            tls=ssl_context is not None,
+            ingress_port=next(iter(ingress_ports)) if ingress_ports else None,
+        )
         proxies.append(proxy)
         return proxy
 

@@ -16,15 +16,18 @@ from typing import Any
 import aiohttp
 import pytest
 import websockets
-from aiohttp.test_utils import make_mocked_request
 from ocpp.v16 import call as call16
 from openapi_spec_validator import validate
 
 from ocpp_proxy.simulator.charger import SimulatedCharger
-from ocpp_proxy.web.auth import INGRESS_ADDRESS, TOKEN_FILE, authorized
+from ocpp_proxy.web.auth import INGRESS_ADDRESS, TOKEN_FILE
 from ocpp_proxy.web.routes import PREFIX
 from tests.conftest import ConnectCharger, Proxy, StartProxy, service
 from tests.peers import Csms
+from tests.test_tls import Pki
+from tests.test_tls import pki as pki_fixture
+
+pki = pki_fixture  # a test CA and server certificate, for the main port's TLS
 
 START = call16.RemoteStartTransaction(id_tag="APP", connector_id=1)
 #: What one simulated session delivers: 3 samples of 7400 W x 60 s, rounded to Wh each.
@@ -84,6 +87,7 @@ async def relayed(
     await charger.run_session(transactions=2, meter_samples=3)
     await a.wait_for_call("StopTransaction", count=2)
     await proxy.registry.changes.wait_for(lambda: not proxy.hub().sessions.running(), timeout_s=5)
+    await proxy.recorded()  # sessions are written behind the frames' path
     return a, proxy, charger
 
 
@@ -126,7 +130,9 @@ async def test_direct_port_needs_the_generated_token_which_is_kept_private(
     token_file = Path(tmp_path / "data" / TOKEN_FILE)
     assert (await asyncio.to_thread(token_file.read_text)).strip() == token
     assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
-    assert sum(token in r.getMessage() for r in caplog.records) == 1
+    # The log says where the token is kept, never the token itself.
+    assert not any(token in r.getMessage() for r in caplog.records)
+    assert sum(str(token_file) in r.getMessage() for r in caplog.records) == 1
 
     for method, path in (("GET", "/api/v1/status"), ("GET", "/status"), ("GET", "/sessions")):
         status, body, headers = await request(proxy, method, path)
@@ -172,13 +178,96 @@ async def test_configured_token_and_public_read(start_proxy: StartProxy, tmp_pat
     assert (status, body["enabled"]) == (200, True)
 
 
-def test_ingress_requests_are_trusted_only_from_the_supervisor() -> None:
+async def ingress_request(
+    proxy: Proxy, method: str, path: str, body: Any = None
+) -> tuple[int, Any]:
+    """A request to the ingress listener, as the Supervisor's ingress proxy sends it."""
+    assert proxy.ingress_port is not None
     headers = {"X-Ingress-Path": "/api/hassio_ingress/abc"}
-    ingress = make_mocked_request("POST", "/api/v1/override", headers=headers)
-    assert authorized(ingress.clone(remote=INGRESS_ADDRESS), "token", public_read=False)
-    assert not authorized(ingress.clone(remote="192.168.1.20"), "token", public_read=False)
-    plain = make_mocked_request("POST", "/api/v1/override")
-    assert not authorized(plain.clone(remote=INGRESS_ADDRESS), "token", public_read=False)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method, f"http://127.0.0.1:{proxy.ingress_port}{path}", json=body, headers=headers
+        ) as response,
+    ):
+        text = await response.text()
+        if response.content_type == "application/json":
+            return response.status, json.loads(text)
+        return response.status, text
+
+
+async def test_ingress_listener_trusts_only_the_supervisor(start_proxy: StartProxy) -> None:
+    # The real Supervisor address: this test's 127.0.0.1 is a stranger on the ingress port.
+    proxy = await start_proxy(ingress_peer=INGRESS_ADDRESS, api_public_read=False)
+    for method, path in (("GET", "/"), ("GET", "/api/v1/status"), ("POST", "/api/v1/override")):
+        status, text = await ingress_request(proxy, method, path, {"enabled": True})
+        assert status == 403 and "Supervisor only" in text, path
+    # The container's own HEALTHCHECK may read /health there.
+    assert (await ingress_request(proxy, "GET", "/health"))[0] == 200
+    # Ingress headers on the main port earn no trust either.
+    status, _, _ = await request(
+        proxy,
+        "POST",
+        "/api/v1/override",
+        body={"enabled": True},
+        headers={"X-Ingress-Path": "/api/hassio_ingress/abc"},
+    )
+    assert status == 401
+
+
+async def test_ingress_serves_page_and_api_in_plain_http_while_the_main_port_speaks_tls(
+    start_proxy: StartProxy, pki: Pki
+) -> None:
+    proxy = await start_proxy(
+        ingress_peer="127.0.0.1",  # stands in for the Supervisor's 172.30.32.2
+        api_public_read=False,
+        ssl_certfile=str(pki.server_cert),
+        ssl_keyfile=str(pki.server_key),
+    )
+    assert proxy.tls
+    status, page = await ingress_request(proxy, "GET", "/")
+    assert status == 200 and "<html" in page
+    status, body = await ingress_request(proxy, "POST", "/api/v1/override", {"enabled": True})
+    assert (status, body["enabled"]) == (200, True)
+    assert (await ingress_request(proxy, "GET", "/api/v1/status"))[0] == 200
+    # Chargers and backends belong on the main port.
+    assert (await ingress_request(proxy, "GET", "/charger/CP_1"))[0] == 404
+
+
+async def test_token_is_shown_and_regenerated_through_ingress_only(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    proxy = await start_proxy(ingress_peer="127.0.0.1", api_public_read=False)
+    old = proxy.api_token
+    status, body = await ingress_request(proxy, "GET", "/api/v1/token")
+    assert status == 200
+    assert body == {
+        "token": old,
+        "source": "generated",
+        "file": str(tmp_path / "data" / TOKEN_FILE),
+    }
+    # Not on the main port, not even with the token.
+    status, body, _ = await request(proxy, "GET", "/api/v1/token", token=old)
+    assert status == 403 and "sidebar" in body["error"]
+    assert (await request(proxy, "POST", "/api/v1/token", token=old))[0] == 403
+
+    status, body = await ingress_request(proxy, "POST", "/api/v1/token")
+    new = body["token"]
+    assert status == 200 and new != old and len(new) >= 32
+    assert (tmp_path / "data" / TOKEN_FILE).read_text().strip() == new
+    assert (await request(proxy, "GET", "/api/v1/status", token=old))[0] == 401
+    assert (await request(proxy, "GET", "/api/v1/status", token=new))[0] == 200
+
+
+async def test_a_configured_token_is_changed_in_the_options_not_on_the_page(
+    start_proxy: StartProxy,
+) -> None:
+    proxy = await start_proxy(ingress_peer="127.0.0.1", api_token="s3cret-token-for-the-api")
+    status, body = await ingress_request(proxy, "GET", "/api/v1/token")
+    assert (status, body["source"], body["file"]) == (200, "api_token option", None)
+    status, body = await ingress_request(proxy, "POST", "/api/v1/token")
+    assert status == 409 and "api_token option" in body["error"]
+    assert proxy.api_token == "s3cret-token-for-the-api"
 
 
 async def test_page_uses_relative_urls_so_it_works_under_the_ingress_prefix(
@@ -286,6 +375,7 @@ async def test_sessions_nobody_pays_for_get_the_home_cost(
     charger = await connect_charger(proxy)
     await charger.run_session(transactions=1, meter_samples=3)
     await proxy.registry.changes.wait_for(lambda: not proxy.hub().sessions.running(), timeout_s=5)
+    await proxy.recorded()  # sessions are written behind the frames' path
     (row,) = (await get(proxy, "/api/v1/sessions"))["sessions"]
     assert row["owner"] == "local"
     assert row["home_cost"] == pytest.approx(SESSION_KWH * 0.25, abs=1e-4)
@@ -551,3 +641,27 @@ async def test_shared_charging_switch_survives_a_restart(
     await proxy.stop()
     again = await start_proxy()
     assert (await get(again, "/api/v1/shared_charging"))["enabled"] is False
+
+
+def test_token_command_prints_the_kept_or_configured_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ocpp_proxy import cli
+
+    data_dir = tmp_path / "data"
+    assert cli.main(["token", "--data-dir", str(data_dir)]) == 0
+    first = capsys.readouterr().out.strip()
+    assert len(first) >= 32 and (data_dir / TOKEN_FILE).read_text().strip() == first
+    assert stat.S_IMODE(os.stat(data_dir / TOKEN_FILE).st_mode) == 0o600
+    assert cli.main(["token", "--data-dir", str(data_dir)]) == 0
+    assert capsys.readouterr().out.strip() == first
+    assert cli.main(["token", "--data-dir", str(data_dir), "--regenerate"]) == 0
+    second = capsys.readouterr().out.strip()
+    assert second != first and (data_dir / TOKEN_FILE).read_text().strip() == second
+
+    config = tmp_path / "config.yaml"
+    config.write_text("api_token: s3cret-token-for-the-api\n")
+    assert cli.main(["token", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == "s3cret-token-for-the-api"
+    assert cli.main(["token", "--config", str(config), "--regenerate"]) == 2
+    assert "change it there" in capsys.readouterr().err

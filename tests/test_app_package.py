@@ -1,93 +1,131 @@
 """The Home Assistant app package: config.yaml, its schema, translations, docs, run.sh, Dockerfile.
 
-The Supervisor's option schema is checked with a small validator for the syntax config.yaml
-uses (types as in the Supervisor's ``addons/options.py``), so that a default the Supervisor
-would refuse, or an option the proxy reads but the app does not offer, fails here.
+The Supervisor's option validation is rebuilt here with the same voluptuous calls as its
+``supervisor/addons/options.py`` (the value it writes to ``/data/options.json`` is what the
+proxy then reads), so that a default the Supervisor would refuse, an option the proxy reads but
+the app does not offer, or a value the Supervisor lets through and the proxy refuses at start
+(exit 2, a restart loop) fails here.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
+import math
 import os
 import re
 import shutil
 import subprocess
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import voluptuous as vol
 import yaml
 
-from ocpp_proxy.config import DEFAULTS, parse_config
+from ocpp_proxy.config import DEFAULTS, ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Options run.sh sets on the command line instead of the app's options.
-SET_BY_RUN_SH = {"host", "port", "data_dir"}
-BASE_IMAGE = "ghcr.io/home-assistant/base-python:3.13-alpine3.21"
+SET_BY_RUN_SH = {"host", "port", "ingress_port", "data_dir"}
+BASE_IMAGE = "ghcr.io/home-assistant/base-python:3.13-alpine3.24"
 
+# The element syntax of the Supervisor's schema (its RE_SCHEMA_ELEMENT, without device()).
 _ELEMENT = re.compile(
     r"^(?:(?P<plain>bool|email|url|port)"
     r"|(?P<sized>str|password)(?:\((?P<s_min>\d+)?,(?P<s_max>\d+)?\))?"
-    r"|(?P<num>int|float)(?:\((?P<n_min>[\d.]+)?,(?P<n_max>[\d.]+)?\))?"
+    r"|(?P<num>int)(?:\((?P<i_min>\d+)?,(?P<i_max>\d+)?\))?"
+    r"|(?P<fnum>float)(?:\((?P<f_min>[\d.]+)?,(?P<f_max>[\d.]+)?\))?"
     r"|match\((?P<match>.*)\)"
-    r"|list\((?P<list>.+)\))(?P<optional>\?)?$"
+    r"|list\((?P<list>.+)\))\??$"
 )
+
+
+class Refused(Exception):
+    """The Supervisor refuses the value (the app's options cannot be saved, it does not start)."""
+
+
+def supervisor_value(schema: str, value: Any) -> Any:
+    """The value the Supervisor writes for ``value`` under element ``schema``, or Refused.
+
+    As its ``_single_validate``: str/password check the value against ``str(value)`` and then
+    apply vol.Range to the *string* (so any bound refuses every string); int and float coerce,
+    then check an inclusive range; match runs ``re.match`` on ``str(value)``; list checks
+    ``str(value)`` against the choices.
+    """
+    m = _ELEMENT.match(schema)
+    assert m, f"{schema!r} is not a Supervisor schema type"
+    bounds: dict[str, float] = {}
+    for group in ("s_min", "s_max", "i_min", "i_max", "f_min", "f_max"):
+        if m[group]:
+            bounds[group[2:]] = float(m[group])
+    try:
+        if value is None:
+            raise vol.Invalid("missing required option")
+        if m["sized"]:
+            return vol.All(str(value), vol.Range(**bounds))(value)
+        if m["num"]:
+            return vol.All(vol.Coerce(int), vol.Range(**bounds))(value)
+        if m["fnum"]:
+            return vol.All(vol.Coerce(float), vol.Range(**bounds))(value)
+        if m["plain"] == "bool":
+            return vol.Boolean()(value)
+        if m["plain"] == "email":
+            return vol.Email()(value)
+        if m["plain"] == "url":
+            return vol.Url()(value)
+        if m["plain"] == "port":
+            return vol.All(vol.Coerce(int), vol.Range(min=1, max=65535))(value)
+        if m["match"] is not None:
+            return vol.Match(m["match"])(str(value))
+        return vol.In(m["list"].split("|"))(str(value))
+    except vol.Invalid as err:
+        raise Refused(f"{schema}: {value!r}: {err}") from None
+
+
+def supervisor_options(schema: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The options.json the Supervisor writes for ``options`` (its defaults merged in), or Refused.
+
+    Unknown keys are dropped (the Supervisor logs a warning); missing ones must be optional
+    (``?``), or have a default at the top level.
+    """
+    written: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in schema:
+            continue
+        element = schema[key]
+        if isinstance(element, list):
+            if not isinstance(value, list):
+                raise Refused(f"{key}: not a list")
+            if isinstance(element[0], dict):
+                written[key] = [supervisor_options(element[0], item) for item in value]
+            else:
+                written[key] = [supervisor_value(element[0], item) for item in value]
+        else:
+            written[key] = supervisor_value(element, value)
+    for key, element in schema.items():
+        inner = element[0] if isinstance(element, list) and element else element
+        if key not in written and not (isinstance(inner, str) and inner.endswith("?")):
+            raise Refused(f"missing option {key}")
+    return written
 
 
 def load(name: str) -> Any:
     return yaml.safe_load((ROOT / name).read_text(encoding="utf-8"))
 
 
-def check_value(schema: str, value: Any, where: str) -> None:
-    """Raise AssertionError if ``value`` does not pass the Supervisor schema element."""
-    m = _ELEMENT.match(schema)
-    assert m, f"{where}: {schema!r} is not a Supervisor schema type"
-    if m["plain"] == "bool":
-        assert isinstance(value, bool), f"{where}: {value!r} is not a bool"
-    elif m["plain"] == "port":
-        assert type(value) is int and 1 <= value <= 65535, f"{where}: {value!r} is not a port"
-    elif m["plain"] == "url":
-        assert isinstance(value, str) and re.match(r"^https?://.+", value), where
-    elif m["plain"] == "email":
-        assert isinstance(value, str) and "@" in value, where
-    elif m["sized"]:
-        assert isinstance(value, str | int | float) and not isinstance(value, bool), where
-        text = str(value)
-        assert m["s_min"] is None or len(text) >= int(m["s_min"]), f"{where}: too short"
-        assert m["s_max"] is None or len(text) <= int(m["s_max"]), f"{where}: too long"
-    elif m["num"]:
-        assert isinstance(value, int | float) and not isinstance(value, bool), where
-        if m["num"] == "int":
-            assert float(value).is_integer(), f"{where}: {value!r} is not an integer"
-        assert m["n_min"] is None or value >= float(m["n_min"]), f"{where}: below minimum"
-        assert m["n_max"] is None or value <= float(m["n_max"]), f"{where}: above maximum"
-    elif m["match"] is not None:
-        assert re.match(m["match"], str(value)), f"{where}: {value!r} !~ {m['match']}"
-    else:
-        assert str(value) in m["list"].split("|"), f"{where}: {value!r} not in {m['list']}"
+@functools.cache
+def _app_config() -> dict[str, Any]:
+    return load("config.yaml")
 
 
-def check_options(schema: dict[str, Any], options: dict[str, Any], where: str = "") -> None:
-    """Validate an options mapping like the Supervisor: no unknown keys, required ones present."""
-    for key, value in options.items():
-        path = f"{where}{key}"
-        assert key in schema, f"{path}: not in the schema"
-        element = schema[key]
-        if isinstance(element, list):
-            assert isinstance(value, list), f"{path}: expected a list"
-            for index, item in enumerate(value):
-                if isinstance(element[0], dict):
-                    check_options(element[0], item, f"{path}[{index}].")
-                else:
-                    check_value(element[0], item, f"{path}[{index}]")
-        else:
-            check_value(element, value, path)
-    for key, element in schema.items():
-        if isinstance(element, str) and not element.endswith("?") and key not in options:
-            # Top-level non-optional options take their default from `options`; nested ones
-            # (inside list entries) are required.
-            assert not where, f"{where}{key}: required"
+def app_options(**changes: Any) -> dict[str, Any]:
+    """The options.json the Supervisor writes: the app's defaults with the user's changes."""
+    config = copy.deepcopy(_app_config())
+    return supervisor_options(config["schema"], {**config["options"], **changes})
 
 
 def test_config_yaml_has_the_required_keys_and_is_the_only_one() -> None:
@@ -96,13 +134,22 @@ def test_config_yaml_has_the_required_keys_and_is_the_only_one() -> None:
         assert config[key], key
     assert config["arch"] == ["aarch64", "amd64"]
     assert config["init"] is False
-    assert (config["startup"], config["boot"]) == ("services", "auto")
+    assert config["startup"] == "services"
+    # Keys that only repeat the Supervisor's defaults are left out.
+    assert "boot" not in config and "backup" not in config
+    assert config["stage"] == "experimental"
+    # Time for the drain and the final SQLite flush before Docker kills the process.
+    assert config["timeout"] == 30
+    assert "image" not in config, "no image is published yet: the Supervisor would pull nothing"
     assert config["homeassistant_api"] is True
     assert config["services"] == ["mqtt:want"]
     assert config["ports"] == {"9000/tcp": 9000} and "9000/tcp" in config["ports_description"]
     assert config["watchdog"] == "tcp://[HOST]:[PORT:9000]"
-    # Ingress proxies to the same port that serves the web page and /health.
-    assert (config["ingress"], config["ingress_port"]) == (True, 9000)
+    # Ingress has its own plain-HTTP listener, never mapped to the host, that run.sh opens.
+    assert (config["ingress"], config["ingress_port"]) == (True, 8099)
+    assert "8099/tcp" not in config["ports"]
+    run_sh = (ROOT / "run.sh").read_text(encoding="utf-8")
+    assert "--ingress-port 8099" in run_sh and "--keep-running" in run_sh
     assert config["panel_icon"] == "mdi:ev-station"
     others = [
         p
@@ -135,11 +182,10 @@ def test_schema_covers_every_option_the_proxy_reads() -> None:
 
 def test_options_validate_and_load_with_the_proxys_defaults() -> None:
     config = load("config.yaml")
-    check_options(config["schema"], config["options"])
     for key, value in config["options"].items():
         assert value == DEFAULTS[key], key
     # What the Supervisor writes to /data/options.json is what the proxy reads as --config.
-    written = json.loads(json.dumps(config["options"]))
+    written = json.loads(json.dumps(app_options()))
     assert parse_config(written) == parse_config(DEFAULTS)
 
 
@@ -167,8 +213,7 @@ def test_a_full_set_of_options_passes_both_the_schema_and_the_proxy() -> None:
         "mqtt_port": 1884,
         "log_level": "DEBUG",
     }
-    check_options(config["schema"], options)
-    parsed = parse_config(options)
+    parsed = parse_config(supervisor_options(config["schema"], options))
     assert parsed.ocpp_services[0].version.value == "2.0.1"
     assert parsed.charging_schedule[0].max_current_a == 16
 
@@ -181,6 +226,13 @@ def test_every_option_is_translated_and_documented() -> None:
         assert translations[key]["name"] and translations[key]["description"], key
         assert f"`{key}`" in docs, f"{key} is not in DOCS.md"
     assert set(translations) == set(schema)
+    # The options form names every field of the list options.
+    for key, element in schema.items():
+        if isinstance(element, list) and isinstance(element[0], dict):
+            fields = translations[key]["fields"]
+            assert set(fields) == set(element[0]), key
+            for name, text in fields.items():
+                assert text["name"] and text["description"], f"{key}.{name}"
 
 
 def test_images_are_pngs_of_the_right_shape() -> None:
@@ -198,6 +250,20 @@ def test_images_are_pngs_of_the_right_shape() -> None:
 def test_dockerfile_builds_from_the_multi_arch_base_and_the_repository() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert f"ARG BUILD_FROM={BASE_IMAGE}" in dockerfile
+    # Wheels only, from PyPI: a missing wheel fails the build instead of compiling on a Pi.
+    assert "--only-binary=:all:" in dockerfile
+    assert "--find-links" not in dockerfile and "--extra-index-url" not in dockerfile
+    # A stuck event loop fails the health check (the TCP watchdog only sees an open port).
+    healthcheck = re.search(r"^HEALTHCHECK .*?\n(?:\s+CMD .*)", dockerfile, re.MULTILINE)
+    assert healthcheck and "http://127.0.0.1:8099/health" in healthcheck.group(0)
+    # The image's labels live in the Dockerfile, which every Supervisor builds from.
+    for label in (
+        "io.hass.type",
+        "io.hass.name",
+        "io.hass.version",
+        "org.opencontainers.image.source",
+    ):
+        assert label in dockerfile, label
     assert "FROM $BUILD_FROM" in dockerfile
     copied = re.findall(r"^COPY (.+) \S+$", dockerfile, re.MULTILINE)
     sources = [src for line in copied for src in line.split()]
@@ -208,7 +274,38 @@ def test_dockerfile_builds_from_the_multi_arch_base_and_the_repository() -> None
     assert re.search(r"pip3? install\b(?:[^\n]|\\\n)*?\s\.(?:\s|$)", dockerfile)
     assert 'CMD ["/run.sh"]' in dockerfile
     build = load("build.yaml")
-    assert build["build_from"] == {"aarch64": BASE_IMAGE, "amd64": BASE_IMAGE}
+    assert build == {"build_from": {"aarch64": BASE_IMAGE, "amd64": BASE_IMAGE}}
+    comment = (ROOT / "build.yaml").read_text(encoding="utf-8")
+    assert "older than 2026.04" in comment and "deprecated" in comment
+
+
+def test_release_workflow_builds_with_home_assistants_builder() -> None:
+    workflow = load(".github/workflows/app-image.yaml")
+    assert workflow[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads the key `on` as True
+    steps = [step.get("uses", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    for action in ("prepare-multi-arch-matrix", "build-image", "publish-multi-arch-manifest"):
+        assert any(f"home-assistant/builder/actions/{action}@" in uses for uses in steps), action
+    assert "aarch64" in json.dumps(workflow) and "amd64" in json.dumps(workflow)
+
+
+def test_apparmor_confines_the_proxy_in_a_child_profile() -> None:
+    text = (ROOT / "apparmor.txt").read_text(encoding="utf-8")
+    assert "profile ocpp_proxy " in text
+    assert "cx -> ocpp_proxy_python" in text and "profile ocpp_proxy_python " in text
+    rules = [line.strip() for line in text.splitlines() if not line.strip().startswith("#")]
+    # No blanket rules: every capability and every network family is named.
+    assert "capability," not in rules and "network," not in rules
+    child = text[text.index("\n  profile ocpp_proxy_python") :].split("{", 1)[1]
+    assert not [line for line in child.splitlines() if line.strip().startswith("capability")]
+    network = {line for line in rules if line.startswith("network ")}
+    assert network <= {
+        "network inet stream,",
+        "network inet6 stream,",
+        "network inet dgram,",
+        "network inet6 dgram,",
+        "network unix stream,",
+        "network unix dgram,",
+    }
 
 
 # -- run.sh with a stand-in bashio -------------------------------------------------------------
@@ -273,6 +370,9 @@ def test_run_sh_passes_the_supervisors_mqtt_broker(tmp_path: Path) -> None:
         str(tmp_path / "data"),
         "--port",
         "9000",
+        "--ingress-port",
+        "8099",
+        "--keep-running",
         "--log-level",
         "DEBUG",
     ]
@@ -321,3 +421,232 @@ def test_the_proxy_takes_the_mqtt_broker_from_the_environment(
         "addons",
         "pw",
     )
+
+
+# -- every option's bounds, through the Supervisor and the proxy -----------------------------
+
+#: A valid entry of each list-of-dicts option; the walk varies one field at a time.
+ENTRIES: dict[str, dict[str, Any]] = {
+    "ocpp_services": {"id": "energy_co", "url": "wss://csms.example/ocpp"},
+    "inbound_backends": {"id": "fleet", "token": "a-long-secret"},
+    "charging_schedule": {"start": "22:00", "end": "06:00", "max_current_a": 16},
+    "chargers": {"id": "CP_1", "password": "charger-secret"},
+}
+
+_ID = ["a", "x" * 64, "x" * 65, "", "a b", "a/b", "a\n", "x" * 64 + "\n", "energy_co"]
+_TIME = ["00:00", "23:59", "24:00", "7:00", "22:00\n", "22:60"]
+#: Values to try for match() options (besides the walk's generic ones).
+PROBES: dict[str, list[Any]] = {
+    "charge_point_id": _ID,
+    "ocpp_services.id": _ID,
+    "inbound_backends.id": _ID,
+    "chargers.id": _ID,
+    "ocpp_services.url": [
+        "ws://h",
+        "wss://h:8443/ocpp/{charge_point_id}",
+        "http://h",
+        "ws://",
+        "ws:///path",
+        "ws://h/{other}",
+    ],
+    "charging_schedule.start": _TIME,
+    "charging_schedule.end": _TIME,
+    "mqtt_discovery_prefix": ["", "homeassistant", "\n", "my prefix"],
+}
+
+#: Where the Supervisor may accept what the proxy refuses: the proxy then leaves the service or
+#: backend out with a log line (run.sh passes --keep-running) instead of stopping.
+SET_ASIDE = {
+    "ocpp_services.url",
+    "ocpp_services.auth_type",  # basic or token without its secret
+    "inbound_backends.token",
+    "preferred_provider",
+}
+#: Where the Supervisor is stricter than the proxy (harmless: it refuses before the start).
+STRICTER = {"ha_url", "log_level", "ocpp_services.url"}
+
+
+def probes(path: str, element: str) -> list[Any]:
+    """Edge and just-outside values for one schema element."""
+    m = _ELEMENT.match(element)
+    assert m, element
+    if m["num"]:
+        low, high = m["i_min"], m["i_max"]
+        values: list[Any] = [0, 1, 10]
+        values += [int(low), int(low) - 1] if low else []
+        values += [int(high), int(high) + 1] if high else []
+        return values
+    if m["fnum"]:
+        low, high = m["f_min"], m["f_max"]
+        values = [0.0, 1.5, 100.0]
+        values += [float(low), float(low) - 0.001, float(low) + 0.001] if low else []
+        values += [float(high), float(high) + 0.001] if high else []
+        return values
+    if m["plain"] == "port":
+        return [0, 1, 65535, 65536]
+    if m["plain"] == "bool":
+        return [True, False]
+    if m["plain"] == "url":
+        return ["http://homeassistant.local:8123", "homeassistant.local"]
+    if m["list"]:
+        return [*m["list"].split("|"), "nope", m["list"].split("|")[0].lower()]
+    if m["match"] is not None:
+        assert path in PROBES, f"{path}: add probes for {element}"
+        return PROBES[path]
+    return ["", "x", "1234567", "12345678", "a-long-secret"]
+
+
+def walk(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(path, element, user options) for every probe of every option and nested field."""
+    for key, element in schema.items():
+        if key in SET_BY_RUN_SH:
+            continue
+        if isinstance(element, list) and isinstance(element[0], dict):
+            assert key in ENTRIES, f"{key}: add a valid entry to ENTRIES for the walk"
+            for field_name, field_element in element[0].items():
+                path = f"{key}.{field_name}"
+                for value in probes(path, field_element):
+                    yield path, field_element, {key: [{**ENTRIES[key], field_name: value}]}
+        elif isinstance(element, list):
+            for value in probes(key, element[0]):
+                yield key, element[0], {key: [value]}
+        else:
+            for value in probes(key, element):
+                yield key, element, {key: value}
+
+
+def test_every_option_the_supervisor_accepts_starts_the_proxy_and_bounds_are_the_same() -> None:
+    schema = load("config.yaml")["schema"]
+    walked, differences = 0, []
+    for path, element, change in walk(schema):
+        walked += 1
+        try:
+            written = app_options(**change)
+        except Refused:
+            written = None
+        # Through options.json, as the proxy reads it.
+        problems: list[ConfigError] = []
+        strict_ok = lenient_ok = True
+        if written is not None:
+            text = json.dumps(written)
+            try:
+                parse_config(json.loads(text))
+            except ConfigError:
+                strict_ok = False
+            try:
+                parse_config(json.loads(text), set_aside=problems.append)
+            except ConfigError:
+                lenient_ok = False
+            # Whatever the Supervisor accepts, the app starts on.
+            assert lenient_ok, (path, change)
+            if not strict_ok:
+                assert path in SET_ASIDE, (path, change, "refused by the proxy")
+                assert len(problems) == 1 and problems[0].key.startswith(path.split(".")[0])
+                assert "left out" in problems[0].reason or "running without" in problems[0].reason
+            continue
+        # The Supervisor refused: the proxy should refuse it too, where the bounds can match.
+        try:
+            parse_config(change)
+        except ConfigError:
+            continue
+        if path not in STRICTER:
+            differences.append((path, element, change))
+    assert walked > 300
+    assert differences == [], "the proxy accepts what the Supervisor refuses"
+
+
+def test_the_supervisor_writes_what_the_proxy_reads_for_numbers() -> None:
+    # An int typed as 10.0 or a float typed as 5 arrive as the option's type.
+    written = app_options(heartbeat_interval=10.0, response_timeout=5, rate_limit_seconds="3")
+    assert (written["heartbeat_interval"], written["response_timeout"]) == (10, 5.0)
+    config = parse_config(json.loads(json.dumps(written)))
+    assert (config.heartbeat_interval, config.response_timeout, config.rate_limit_seconds) == (
+        10,
+        5.0,
+        3,
+    )
+    # A bounded str would refuse every value in the Supervisor: the schema uses match() instead.
+    for element in load("config.yaml")["schema"].values():
+        inner = element[0] if isinstance(element, list) else element
+        for sub in inner.values() if isinstance(inner, dict) else [inner]:
+            assert not re.match(r"^(str|password)\(", sub), sub
+    with pytest.raises(Refused):
+        supervisor_value("str(1,64)", "CP_1")
+
+
+def test_options_json_with_raw_control_characters_is_read_as_json(tmp_path: Path) -> None:
+    # The Supervisor writes a tab typed into a password as is; YAML refuses it in a quoted
+    # string, JSON (not strict) keeps it.
+    options = app_options(mqtt_password="pass\tword", home_currency="EUR")
+    text = json.dumps(options).replace("\\t", "\t")
+    assert "\t" in text
+    path = tmp_path / "options.json"
+    path.write_text(text, encoding="utf-8")
+    assert load_config(path).mqtt_password == "pass\tword"
+    with pytest.raises(ConfigError, match="not valid JSON at line 1"):
+        (tmp_path / "bad.json").write_text('{"mqtt_password": "x', encoding="utf-8")
+        load_config(tmp_path / "bad.json")
+
+
+def test_conflicting_options_leave_a_log_line_and_a_running_proxy(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from ocpp_proxy import cli
+
+    options = app_options(
+        ocpp_services=[
+            {"id": "a", "url": "wss://a.example/ocpp", "auth_type": "basic"},  # no password
+            {"id": "b", "url": "wss://b.example/ocpp"},
+            {"id": "b", "url": "wss://c.example/ocpp"},  # duplicate id
+        ],
+        inbound_backends=[{"id": "fleet", "token": "short"}],
+        preferred_provider="a",
+    )
+    path = tmp_path / "options.json"
+    path.write_text(json.dumps(options), encoding="utf-8")
+    args = ["--config", str(path), "--data-dir", str(tmp_path / "data")]
+    # Without --keep-running (a plain install): exit 2 naming the key.
+    assert cli.main(["token", "--config", str(path)]) == 2
+    assert "ocpp_services[0].password: required when auth_type is basic" in capfd.readouterr().err
+    config = cli.load(cli._run_parser().parse_args([*args, "--keep-running"]))
+    err = capfd.readouterr().err
+    assert [s.id for s in config.ocpp_services] == ["b"]
+    assert (config.inbound_backends, config.preferred_provider) == ((), "")
+    for line in (
+        "ocpp_services[0].password: required when auth_type is basic; service 'a' is left out",
+        "ocpp_services[2].id: duplicate id 'b', already used by ocpp_services[1].id; "
+        "this entry is left out",
+        "inbound_backends[0].token: must be at least 8 characters; inbound backend 'fleet' is "
+        "left out",
+        "preferred_provider: must be empty or the id of a configured service or inbound "
+        "backend, got 'a'; running without a preferred provider",
+    ):
+        assert line in err, line
+    assert not math.isnan(config.response_timeout)
+
+
+APPARMOR_PARSER = shutil.which("apparmor_parser") or next(
+    (p for p in ("/usr/sbin/apparmor_parser", "/sbin/apparmor_parser") if os.path.exists(p)), None
+)
+
+
+@pytest.mark.skipif(APPARMOR_PARSER is None, reason="apparmor_parser missing (apt: apparmor)")
+def test_apparmor_profile_compiles() -> None:
+    # What the Supervisor does when it installs the app (compile only: no kernel load here).
+    done = subprocess.run(
+        [
+            str(APPARMOR_PARSER),
+            "--skip-kernel-load",
+            "--skip-cache",
+            "--stdout",
+            str(ROOT / "apparmor.txt"),
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    errors = [
+        line
+        for line in done.stderr.decode(errors="replace").splitlines()
+        if "Cache read/write disabled" not in line
+    ]
+    assert done.returncode == 0 and not errors, errors

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ocpp_proxy.relay.live_meter import LiveMeter
+from ocpp_proxy.metering import LiveMeter
 from ocpp_proxy.store.rows import MeterSample
 
 ENERGY = "Energy.Active.Import.Register"

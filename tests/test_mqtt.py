@@ -7,6 +7,7 @@ what Home Assistant would see, and sends what Home Assistant would send.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -316,3 +317,72 @@ async def test_201_session_states_and_stop(
     await watcher.publish(command("stop_session"), "PRESS")
     stop = await charger.wait_for_command("RequestStopTransaction")
     assert stop["transactionId"] == tx
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_power_per_phase_shows_the_same_watts_on_the_page_and_in_home_assistant(
+    version: str,
+    mosquitto: int,  # noqa: F811
+    watcher: MqttWatcher,  # noqa: F811
+    start_csms: Any,
+    start_proxy: StartProxy,
+    connect_charger: ConnectCharger,
+) -> None:
+    csms = await start_csms("a", version)
+    proxy = await start_proxy(
+        ocpp_version=version,
+        ocpp_services=[service(csms)],
+        mqtt_host="127.0.0.1",
+        mqtt_port=mosquitto,
+    )
+    charger = await connect_charger(proxy, version=version)
+    charger.phases = 3  # Power.Active.Import on L1, L2, L3: 2,300 W each
+    await charger.boot()
+    await charger.status(1, "Available")
+    await csms.wait_connected("CP_1")
+    tx = await charger.start_transaction(1, "TAG", 10_000)
+    await charger.meter_values(1, tx, 10_500, 6_900)
+    await watcher.wait_value(state("power"), "6900.0")
+    await watcher.wait_value(state("session_energy"), "0.5")
+    live = (await proxy.get_json("/api/v1/live"))["sessions"]
+    assert [(s["power_w"], s["energy_kwh"]) for s in live] == [(6900.0, 0.5)]
+    assert live[0]["power_series"][-1][1] == 6900.0
+    session = await proxy.get_json(f"/api/v1/sessions/{live[0]['session_id']}")
+    assert (session["power_w"], session["energy_so_far_kwh"]) == (6900.0, 0.5)
+
+
+async def test_settings_changed_over_rest_are_audited_like_those_from_home_assistant(
+    house: Any,
+    watcher: MqttWatcher,  # noqa: F811
+) -> None:
+    _csms, proxy, _charger = await house()
+    override = state("override", "ocpp_proxy")
+    shared = state("allow_shared_charging", "ocpp_proxy")
+    await watcher.wait_value(override, "OFF")
+
+    # Over REST, as the homeowner.
+    assert (await proxy.post_json("/api/v1/override", {"enabled": True}))[0] == 200
+    assert (await proxy.post_json("/api/v1/max_current", {"max_current_a": 10}))[0] == 200
+    assert (await proxy.post_json("/api/v1/shared_charging", {"enabled": False}))[0] == 200
+    # From Home Assistant: each state comes back once the change took effect.
+    await watcher.publish(command("override", "ocpp_proxy"), "OFF")
+    await watcher.wait_value(override, "OFF")
+    await watcher.publish(command("max_current"), "12")
+    await watcher.wait_value(state("max_current"), "12.0")
+    await watcher.publish(command("allow_shared_charging", "ocpp_proxy"), "ON")
+    await watcher.wait_value(shared, "ON")
+
+    entries = (await proxy.get_json("/api/v1/audit?limit=50"))["entries"]
+    settings = [
+        (e["actor"], e["action"], json.loads(e["summary"]), e["decision"], e["charge_point_id"])
+        for e in reversed(entries)
+        if e["action"] in ("SetOverride", "SetMaxCurrent", "SetSharedCharging")
+    ]
+    assert settings == [
+        ("homeowner", "SetOverride", {"enabled": True}, "allowed", None),
+        ("homeowner", "SetMaxCurrent", {"max_current_a": 10.0}, "allowed", None),
+        ("homeowner", "SetSharedCharging", {"enabled": False}, "allowed", None),
+        ("home_assistant", "SetOverride", {"enabled": False}, "allowed", None),
+        ("home_assistant", "SetMaxCurrent", {"max_current_a": 12.0}, "allowed", None),
+        ("home_assistant", "SetSharedCharging", {"enabled": True}, "allowed", None),
+    ]

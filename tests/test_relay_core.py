@@ -19,6 +19,7 @@ import pytest
 
 from ocpp_proxy.clock import ManualClock
 from ocpp_proxy.config import parse_config
+from ocpp_proxy.homeassistant.entities import STORE_PROBLEM, proxy_entities
 from ocpp_proxy.protocol.frames import CALLRESULT, parse_frame
 from ocpp_proxy.protocol.messages import charger_message_rule
 from ocpp_proxy.protocol.versions import OcppVersion
@@ -26,6 +27,7 @@ from ocpp_proxy.relay import sender
 from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction
 from ocpp_proxy.relay.hub import STORE_RETRY_S, ChargerHub
 from ocpp_proxy.store import Store
+from ocpp_proxy.transport.upstream import BACKOFF_MAX_S
 from tests.conftest import ConnectCharger, Proxy, StartProxy, service, tx_ids
 from tests.peers import Csms
 
@@ -40,6 +42,20 @@ async def turns(predicate: Any, limit: int = 2_000) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError("condition not reached")
+
+
+async def reconnect(clock: ManualClock, csms: Csms) -> None:
+    """Let the proxy's upstream link to ``csms`` dial again: its wait is on the ManualClock."""
+    for _ in range(10):
+        if "CP_1" in csms.connections:
+            return
+        await clock.wait_for_sleepers(1)
+        await clock.advance(BACKOFF_MAX_S)
+        try:
+            await csms.wait_until(lambda: "CP_1" in csms.connections, timeout=2)
+        except (TimeoutError, AssertionError):
+            continue
+    assert "CP_1" in csms.connections
 
 
 async def answers_to_charger(proxy: Proxy) -> Counter[str]:
@@ -59,6 +75,12 @@ async def set_read_only(store: Store, read_only: bool) -> None:
     db = store._db  # the fault is injected into SQLite itself, under the store's own lock
     async with db.lock:
         await db.connection().execute(f"PRAGMA query_only = {int(read_only)}")
+
+
+def store_problem(proxy: Proxy) -> str | None:
+    """The state of the proxy's Store problem entity in Home Assistant."""
+    entity = next(e for e in proxy_entities(proxy.registry) if e.description is STORE_PROBLEM)
+    return entity.state
 
 
 def transaction_calls(csms: Csms) -> list[str]:
@@ -110,11 +132,11 @@ async def test_answer_and_deadline_in_the_same_loop_turn_give_the_charger_one_an
         )
         # One loop turn: nothing below yields to the loop before both happened.
         if deadline_first:
-            clock.advance(TIMEOUT)
+            clock.advance_now(TIMEOUT)
             await hub.on_backend_text(hub.links["b"], answer)
         else:
             await hub.on_backend_text(hub.links["b"], answer)
-            clock.advance(TIMEOUT)
+            clock.advance_now(TIMEOUT)
         await turns(lambda: any(frame[0] in (3, 4) for frame in charger.sent))
         for _ in range(50):
             await asyncio.sleep(0)
@@ -150,6 +172,7 @@ async def test_primary_link_lost_while_waiting_the_charger_gets_one_answer_and_t
     a.gate = None
     a.received.clear()
     await a.start()
+    await reconnect(clock, a)
     await a.wait_for_call(transaction_calls_action(version), timeout=15)
     await charger.stop_transaction(transaction_id, 1_000)
     await a.wait_until(lambda: len(transaction_calls(a)) == 2, timeout=10)
@@ -183,8 +206,7 @@ async def test_backend_frozen_longer_than_response_timeout_gets_each_message_onc
     await b.wait_until(lambda: len(transaction_calls(b)) == 1)
     link = proxy.hub().links["b"]
     for _ in range(10):  # ten response timeouts
-        clock.advance(TIMEOUT)
-        await asyncio.sleep(0)
+        await clock.advance(TIMEOUT)
     assert transaction_calls(b) == ["StartTransaction" if version == "1.6" else "Started"]
     assert link.connected and link.queue_depth == 2
     assert "no answer" in link.snapshot()["last_error"]
@@ -246,21 +268,22 @@ async def test_store_failing_under_a_running_session_relays_everything_and_recov
     metrics = proxy.registry.metrics.render()
     assert "ocpp_proxy_messages_at_risk_total 3" in metrics
     assert "ocpp_proxy_store_ok 0" in metrics
+    assert store_problem(proxy) == "ON"  # what Home Assistant shows
 
     await set_read_only(store, False)  # the disk is back
-    clock.advance(STORE_RETRY_S)
+    hub = proxy.hub()
+    await clock.advance(STORE_RETRY_S)  # the rows owed are tried again
     await proxy.registry.changes.wait_for(lambda: proxy.registry.health.ok, 5)
-    await proxy.hub().journal.settled()
-    for _ in range(20):
-        if (await store.outbox_depths("CP_1")).get("b") == 3:
-            break
-        clock.advance(STORE_RETRY_S)
-        await asyncio.sleep(0.01)
+    if (retrying := hub._unsaved_task) is not None:  # the rows owed, written in order
+        await asyncio.wait_for(asyncio.shield(retrying), 5)
+    await hub.journal.settled()
     assert await store.outbox_depths("CP_1") == {"b": 3}
     assert any("works again" in r.message for r in caplog.records)
     assert (await proxy.get_json("/status"))["store"]["ok"] is True
+    assert store_problem(proxy) == "OFF"
 
     await b.start()  # b gets the whole session, once, in order
+    await reconnect(clock, b)
     await b.wait_until(lambda: len(transaction_calls(b)) == 3, timeout=15)
     assert transaction_calls(b) == expected
     if version == "1.6":
@@ -466,7 +489,7 @@ def test_unanswered_transaction_message_is_resent_only_after_reconnects_with_bac
 
     assert connect() == []
     pump()
-    clock.advance(10 * TIMEOUT)  # no answer for a long time: never sent again on this link
+    clock.advance_now(10 * TIMEOUT)  # no answer for a long time: never sent again on this link
     pump()
     assert len(sends[0].sent) == 1 and link.queue_depth == 1
 
@@ -479,10 +502,10 @@ def test_unanswered_transaction_message_is_resent_only_after_reconnects_with_bac
     assert connect() == []  # attempt 3 only after 10 s
     pump()
     assert sends[2].sent == []
-    clock.advance(9.9)
+    clock.advance_now(9.9)
     pump()
     assert sends[2].sent == []
-    clock.advance(0.1)
+    clock.advance_now(0.1)
     assert ready == [link]
     pump()
     assert len(sends[2].sent) == 1

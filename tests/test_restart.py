@@ -28,7 +28,10 @@ def free_port() -> int:
 class ProxyProcess:
     """``python -m ocpp_proxy`` in a subprocess, on a fixed port and data dir."""
 
-    def __init__(self, tmp_path: Path, options: dict[str, Any]) -> None:
+    def __init__(
+        self, tmp_path: Path, options: dict[str, Any], extra_args: tuple[str, ...] = ()
+    ) -> None:
+        self.extra_args = extra_args
         self.port = free_port()
         self.data_dir = tmp_path / "data"
         self.config = tmp_path / "config.json"
@@ -49,6 +52,7 @@ class ProxyProcess:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            *self.extra_args,
             stdout=self.log.open("ab"),
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -261,3 +265,29 @@ async def test_restart_with_every_backend_down_loses_nothing_of_the_session(
         else:
             events = [r.payload["eventType"] for r in csms.calls("TransactionEvent")]
             assert events == ["Started", "Updated", "Updated", "Ended"]
+
+
+async def test_the_command_serves_ingress_apart_and_stops_cleanly(tmp_path: Path) -> None:
+    ingress = free_port()
+    proxy = ProxyProcess(
+        tmp_path,
+        {"api_public_read": False, "preferred_provider": "nobody"},
+        ("--ingress-port", str(ingress), "--keep-running"),
+    )
+    await proxy.start()  # answers /status: the conflicting option did not stop it
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{ingress}/health") as response:
+                assert response.status == 200  # the container's own health check
+            async with session.get(f"http://127.0.0.1:{ingress}/api/v1/status") as response:
+                assert response.status == 403  # loopback is not the Supervisor
+            async with session.get(f"http://127.0.0.1:{proxy.port}/api/v1/status") as response:
+                assert response.status == 401  # the main port wants the token
+    finally:
+        await proxy.stop()
+    assert proxy.process is not None and proxy.process.returncode == 0
+    log = proxy.log.read_text()
+    token = (proxy.data_dir / "api_token").read_text().strip()
+    assert token not in log and str(proxy.data_dir / "api_token") in log
+    assert "preferred_provider: must be empty or the id" in log
+    assert "running without a preferred provider" in log

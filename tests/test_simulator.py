@@ -6,21 +6,18 @@ import argparse
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import websockets
-from ocpp import v16, v21, v201
+from ocpp import v21
 from ocpp.exceptions import InternalError, NotSupportedError
 from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
 from ocpp.routing import on
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
-from websockets.asyncio.server import ServerConnection, serve
 
 from ocpp_proxy.simulator import (
     SimulatedCharger,
@@ -30,206 +27,18 @@ from ocpp_proxy.simulator import (
     main_async,
     run_simulation,
 )
-
-# --------------------------------------------------------------------------------------------
-# CSMS peers: record every charger-initiated CALL (camelCase, as received) and answer it.
-# --------------------------------------------------------------------------------------------
+from tests.peers import CSMS_PEERS, Csms, Csms16
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class _Recording:
-    """Mixin for an ocpp ChargePoint on the CSMS side: records CALLs once they are answered."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.reject_id_tags: set[str] = set()
-        self.boot_status = "Accepted"
-        self._consumed: set[int] = set()
-        self._changed = asyncio.Condition()
-        self._next_transaction_id = 100
-
-    async def _handle_call(self, msg: Any) -> Any:
-        payload = msg.payload
-        try:
-            return await super()._handle_call(msg)  # type: ignore[misc]
-        finally:
-            async with self._changed:
-                self.calls.append((msg.action, payload))
-                self._changed.notify_all()
-
-    def actions(self) -> list[str]:
-        return [action for action, _payload in self.calls]
-
-    def payloads(self, action: str) -> list[dict[str, Any]]:
-        return [payload for name, payload in self.calls if name == action]
-
-    async def wait_for(self, action: str, timeout: float = 5.0) -> dict[str, Any]:
-        """The first not-yet-consumed CALL ``action`` the charger sent (waits for it)."""
-
-        def first() -> int | None:
-            return next(
-                (
-                    i
-                    for i, (name, _p) in enumerate(self.calls)
-                    if name == action and i not in self._consumed
-                ),
-                None,
-            )
-
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: first() is not None), timeout)
-            index = first()
-            assert index is not None
-            self._consumed.add(index)
-            return self.calls[index][1]
-
-    def assign_transaction_id(self) -> int:
-        self._next_transaction_id += 1
-        return self._next_transaction_id - 1
-
-
-class Csms16(_Recording, v16.ChargePoint):
-    """OCPP 1.6 central system: accepts everything, assigns transaction ids from 100."""
-
-    @on("BootNotification")
-    def on_boot_notification(self, **_: Any) -> Any:
-        return self._call_result.BootNotification(
-            current_time=_now(), interval=300, status=self.boot_status
-        )
-
-    @on("Heartbeat")
-    def on_heartbeat(self, **_: Any) -> Any:
-        return self._call_result.Heartbeat(current_time=_now())
-
-    @on("StatusNotification")
-    def on_status_notification(self, **_: Any) -> Any:
-        return self._call_result.StatusNotification()
-
-    @on("Authorize")
-    def on_authorize(self, id_tag: str, **_: Any) -> Any:
-        status = "Invalid" if id_tag in self.reject_id_tags else "Accepted"
-        return self._call_result.Authorize(id_tag_info={"status": status})
-
-    @on("StartTransaction")
-    def on_start_transaction(self, **_: Any) -> Any:
-        return self._call_result.StartTransaction(
-            transaction_id=self.assign_transaction_id(), id_tag_info={"status": "Accepted"}
-        )
-
-    @on("MeterValues")
-    def on_meter_values(self, **_: Any) -> Any:
-        return self._call_result.MeterValues()
-
-    @on("StopTransaction")
-    def on_stop_transaction(self, **_: Any) -> Any:
-        return self._call_result.StopTransaction(id_tag_info={"status": "Accepted"})
-
-    @on("DiagnosticsStatusNotification")
-    def on_diagnostics_status_notification(self, **_: Any) -> Any:
-        return self._call_result.DiagnosticsStatusNotification()
-
-    @on("FirmwareStatusNotification")
-    def on_firmware_status_notification(self, **_: Any) -> Any:
-        return self._call_result.FirmwareStatusNotification()
-
-
-class Csms201(_Recording, v201.ChargePoint):
-    """OCPP 2.0.1 CSMS: accepts everything."""
-
-    @on("BootNotification")
-    def on_boot_notification(self, **_: Any) -> Any:
-        return self._call_result.BootNotification(
-            current_time=_now(), interval=300, status=self.boot_status
-        )
-
-    @on("Heartbeat")
-    def on_heartbeat(self, **_: Any) -> Any:
-        return self._call_result.Heartbeat(current_time=_now())
-
-    @on("StatusNotification")
-    def on_status_notification(self, **_: Any) -> Any:
-        return self._call_result.StatusNotification()
-
-    @on("Authorize")
-    def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
-        status = "Invalid" if id_token["id_token"] in self.reject_id_tags else "Accepted"
-        return self._call_result.Authorize(id_token_info={"status": status})
-
-    @on("TransactionEvent")
-    def on_transaction_event(self, **kwargs: Any) -> Any:
-        info = {"status": "Accepted"} if "id_token" in kwargs else None
-        return self._call_result.TransactionEvent(id_token_info=info)
-
-    @on("MeterValues")
-    def on_meter_values(self, **_: Any) -> Any:
-        return self._call_result.MeterValues()
-
-
-class Csms21(Csms201):
-    """OCPP 2.1 CSMS: the 2.0.1 handlers, validated against the 2.1 schemas."""
-
-    _call = v21.call
-    _call_result = v21.call_result
-    _ocpp_version = "2.1"
-
-
-_CSMS = {"1.6": Csms16, "2.0.1": Csms201, "2.1": Csms21}
-
-
-class CsmsServer:
-    """A ``websockets`` server on 127.0.0.1 handing each charger connection to a CSMS peer."""
-
-    def __init__(self, version: str, csms_cls: type | None = None) -> None:
-        self.version = version
-        self.csms_cls = csms_cls or _CSMS[version]
-        self.subprotocol = f"ocpp{version}"
-        self.paths: list[str] = []
-        self.offered: list[str | None] = []
-        self.negotiated: list[str | None] = []
-        self._peers: asyncio.Queue[Any] = asyncio.Queue()
-        self._server: Any = None
-
-    @property
-    def url(self) -> str:
-        port = self._server.sockets[0].getsockname()[1]
-        return f"ws://127.0.0.1:{port}/ocpp"
-
-    def _select(self, connection: ServerConnection, offered: Sequence[str]) -> str | None:
-        # Lenient: accept a charger that offers no subprotocol, so the test can observe it.
-        return self.subprotocol if self.subprotocol in offered else None
-
-    async def _handle(self, connection: ServerConnection) -> None:
-        assert connection.request is not None
-        path = connection.request.path
-        self.paths.append(path)
-        self.offered.append(connection.request.headers.get("Sec-WebSocket-Protocol"))
-        self.negotiated.append(connection.subprotocol)
-        csms = self.csms_cls(path.rsplit("/", 1)[-1], connection, response_timeout=5)
-        self._peers.put_nowait(csms)
-        with contextlib.suppress(websockets.ConnectionClosed):
-            await csms.start()
-
-    async def next_peer(self, timeout: float = 5.0) -> Any:
-        """The CSMS peer of the next charger that connects."""
-        return await asyncio.wait_for(self._peers.get(), timeout)
-
-    async def __aenter__(self) -> CsmsServer:
-        self._server = await serve(
-            self._handle,
-            "127.0.0.1",
-            0,
-            subprotocols=[self.subprotocol],
-            select_subprotocol=self._select,
-        )
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._server.close()
-        await self._server.wait_closed()
+def server_for(version: str, peer_class: type | None = None) -> Csms:
+    """A CSMS of ``version`` (transaction ids from 100) that also takes a charger offering none."""
+    return Csms(
+        "csms",
+        version,
+        first_transaction_id=100,
+        peer_class=peer_class,
+        accept_without_subprotocol=True,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -238,7 +47,7 @@ async def session(
 ) -> AsyncIterator[tuple[SimulatedCharger, Any, list[str]]]:
     """A CSMS server, a simulated charger connected to it, and the charger's log lines."""
     lines: list[str] = []
-    async with CsmsServer(version, csms_cls) as server:
+    async with server_for(version, csms_cls) as server:
         charger = await SimulatedCharger.connect(
             charger_url(server.url, charge_point_id),
             charge_point_id,
@@ -975,7 +784,7 @@ async def test_wait_for_command_times_out_and_consumes_each_command_once() -> No
 async def test_connect_offers_subprotocols_and_uses_the_url_as_is(
     version: str, subprotocols: list[str] | None, offered: str | None, negotiated: str | None
 ) -> None:
-    async with CsmsServer(version) as server:
+    async with server_for(version) as server:
         url = server.url + "/some/where/CP%207"
         async with await SimulatedCharger.connect(
             url, "CP 7", version, subprotocols=subprotocols, log=lambda _line: None
@@ -1006,7 +815,7 @@ async def test_a_lost_connection_fails_the_next_step_quickly() -> None:
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_data_transfer_step(version: str) -> None:
-    class DataCsms(_CSMS[version]):  # type: ignore[misc,valid-type]
+    class DataCsms(CSMS_PEERS[version]):  # type: ignore[misc,valid-type]
         @on("DataTransfer")
         def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
             status = "Accepted" if vendor_id == "com.example" else "UnknownVendorId"
@@ -1048,7 +857,7 @@ def test_charger_url_encodes_the_id() -> None:
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_run_simulation_appends_the_id_and_returns_0(version: str) -> None:
     lines: list[str] = []
-    async with CsmsServer(version) as server:
+    async with server_for(version) as server:
         code = await run_simulation(server.url, "CP_9", version, transactions=2, log=lines.append)
         csms = await server.next_peer()
     assert code == 0
@@ -1079,7 +888,7 @@ async def test_run_simulation_reports_a_refused_boot() -> None:
             super().__init__(*args, **kwargs)
             self.boot_status = "Rejected"
 
-    async with CsmsServer("1.6", RejectingCsms16) as server:
+    async with server_for("1.6", RejectingCsms16) as server:
         assert await run_simulation(server.url, log=lines.append) == 1
     assert "BootNotification answered Rejected" in lines[-1]
 
@@ -1087,7 +896,7 @@ async def test_run_simulation_reports_a_refused_boot() -> None:
 async def test_main_async_parses_the_cli_options() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    async with CsmsServer("2.0.1") as server:
+    async with server_for("2.0.1") as server:
         args = parser.parse_args(
             [
                 "--url",

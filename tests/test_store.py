@@ -15,6 +15,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
+from ocpp_proxy.metering import register_rise_wh, session_energy_kwh
 from ocpp_proxy.store import (
     DATABASE_FILE,
     ENERGY_REGISTER,
@@ -25,7 +26,6 @@ from ocpp_proxy.store import (
     schema,
     write_behind,
 )
-from ocpp_proxy.store.energy import register_rise_wh, session_energy_kwh
 from ocpp_proxy.store.store import TRANSACTION_ID_EPOCH
 
 REPO = Path(__file__).resolve().parents[1]

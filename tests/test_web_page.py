@@ -138,3 +138,88 @@ async def test_page_asks_for_the_token_on_the_direct_port_and_keeps_it(
     await page.reload()
     await expect(page.get_by_test_id("link")).to_have_text("live", timeout=10000)
     await expect(form).to_be_hidden()
+    # The token is never shown on the direct port.
+    await expect(page.locator("#api-token")).to_be_hidden()
+
+
+async def test_page_through_ingress_shows_copies_and_regenerates_the_token(
+    browser: Any, start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    # 127.0.0.1 stands in for the Supervisor's ingress proxy on the ingress listener.
+    proxy = await start_proxy(api_public_read=False, ingress_peer="127.0.0.1")
+    context = await browser.new_context()
+    await context.grant_permissions(
+        ["clipboard-read", "clipboard-write"], origin=f"http://127.0.0.1:{proxy.ingress_port}"
+    )
+    page = await context.new_page()
+    await page.goto(f"http://127.0.0.1:{proxy.ingress_port}/")
+    # Ingress needs no token: the page is live at once, and shows the token to copy.
+    await expect(page.get_by_test_id("link")).to_have_text("live", timeout=10000)
+    await expect(page.locator("#token-form")).to_be_hidden()
+    card = page.locator("#api-token")
+    await expect(card).to_be_visible(timeout=10000)
+    value = page.get_by_test_id("api-token-value")
+    await expect(value).to_have_value(proxy.api_token)
+    await expect(value).to_have_attribute("type", "password")
+    await card.get_by_role("button", name="Show").click()
+    await expect(value).to_have_attribute("type", "text")
+    await expect(card).to_contain_text(str(tmp_path / "data" / "api_token"))
+    await card.get_by_role("button", name="Copy").click()
+    await expect(page.locator("#feedback")).to_have_text("API token copied")
+    assert await page.evaluate("navigator.clipboard.readText()") == proxy.api_token
+
+    old = proxy.api_token
+    page.once("dialog", lambda dialog: dialog.accept())
+    await card.get_by_role("button", name="Regenerate").click()
+    await expect(page.locator("#feedback")).to_contain_text("New API token made")
+    assert proxy.api_token != old
+    await expect(value).to_have_value(proxy.api_token)
+    await context.close()
+
+
+async def test_a_charger_updated_from_16_to_201_shows_its_connectors_once(
+    browser: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    from playwright.async_api import expect
+
+    proxy = await start_proxy()
+    old = await connect_charger(proxy)
+    await old.boot()
+    await old.status(1, "Available")
+    page = await browser.new_page()
+    await page.goto(f"http://127.0.0.1:{proxy.port}/")
+    connectors = page.locator('[data-testid^="connector-CP_1-"]')
+    await expect(page.get_by_test_id("state-CP_1-1")).to_have_text("Available", timeout=10000)
+    await expect(connectors).to_have_count(1)
+
+    # A firmware update: the same charger comes back speaking OCPP 2.0.1.
+    await old.close()
+    new = await connect_charger(proxy, version="2.0.1")
+    await new.boot()
+    await new.status(1, "Occupied")
+    card = page.get_by_test_id("charger-CP_1")
+    await expect(card).to_contain_text("OCPP 2.0.1", timeout=10000)
+    await expect(page.get_by_test_id("state-CP_1-1")).to_have_text("Occupied")
+    await expect(connectors).to_have_count(1)
+    (charger,) = (await proxy.get_json("/status"))["chargers"]
+    assert [(c["evse_id"], c["connector_id"]) for c in charger["connectors"]] == [(1, 1)]
+
+
+async def test_power_reported_per_phase_shows_on_the_page(
+    browser: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    from playwright.async_api import expect
+
+    proxy = await start_proxy()
+    charger = await connect_charger(proxy)
+    charger.phases = 3  # Power.Active.Import on L1, L2, L3 only
+    await charger.boot()
+    await charger.status(1, "Charging")
+    running = await charger.start_transaction(1, "TAG1", 20000)
+    await charger.meter_values(1, running, 20500, 6900)
+    page = await browser.new_page()
+    await page.goto(f"http://127.0.0.1:{proxy.port}/")
+    await expect(page.get_by_test_id("power-CP_1-1")).to_have_text("6.90 kW", timeout=10000)
+    await expect(page.get_by_test_id("energy-CP_1-1")).to_have_text("0.500 kWh")

@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from ocpp_proxy.homeassistant.client import HomeAssistantReader, endpoint
-from ocpp_proxy.server.keys import CONFIG, REGISTRY
+from ocpp_proxy.server.keys import CLOCK, CONFIG, REGISTRY
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ async def home_assistant_ctx(app: web.Application) -> AsyncIterator[None]:
             override_entity=config.override_input_boolean,
             session=session,
             on_change=registry.changes.notify,
+            clock=app[CLOCK],
         )
         task = asyncio.create_task(reader.run(), name="home-assistant")
         try:
@@ -60,7 +61,7 @@ async def mqtt_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     from ocpp_proxy.homeassistant.mqtt import MqttBridge
 
-    bridge = MqttBridge(config, app[REGISTRY])
+    bridge = MqttBridge(config, app[REGISTRY], clock=app[CLOCK])
     task = asyncio.create_task(bridge.run(), name="mqtt")
     try:
         yield

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from ocpp_proxy.backoff import Backoff
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.policy.home import HomeState
 
@@ -74,7 +76,9 @@ class HomeAssistantReader:
         override_entity: the override ``input_boolean`` ("" = none).
         session: the HTTP client session to connect with.
         on_change: called after every change of ``home`` (e.g. to wake ``/status`` waiters).
-        min_backoff_s: first wait before reconnecting; doubled up to ``max_backoff_s``.
+        min_backoff_s: first wait before reconnecting; doubled up to ``max_backoff_s``
+            (with jitter, see :mod:`ocpp_proxy.backoff`).
+        clock: the clock the waits are slept on.
     """
 
     def __init__(
@@ -88,6 +92,7 @@ class HomeAssistantReader:
         on_change: Callable[[], None] | None = None,
         min_backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.endpoint = endpoint
         self.home = home
@@ -101,13 +106,11 @@ class HomeAssistantReader:
         }
         self._session = session
         self._on_change = on_change
-        self._min_backoff_s = min_backoff_s
-        self._max_backoff_s = max_backoff_s
+        self._backoff = Backoff(min_backoff_s, max_s=max_backoff_s, clock=clock)
         self._was_up = False
 
     async def run(self) -> None:
         """Connect, follow the entities, and reconnect with exponential backoff; until cancelled."""
-        backoff = self._min_backoff_s
         while True:
             try:
                 await self._follow()
@@ -115,17 +118,17 @@ class HomeAssistantReader:
             except AuthenticationError:
                 reason = "the token was refused (auth_invalid)"
                 # Repeated failed logins can get this address banned (HA's ip_ban): go slow.
-                backoff = self._max_backoff_s
+                self._backoff.hold_at_max()
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as err:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise asyncio.CancelledError from err  # shutting down, not a failure
                 reason = f"{type(err).__name__}: {err}"
             if self._was_up:
-                backoff = self._min_backoff_s  # it worked until now: retry soon
-            self._disconnected(reason, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self._max_backoff_s)
+                self._backoff.reset()  # it worked until now: retry soon
+            wait = self._backoff.next_delay()
+            self._disconnected(reason, wait)
+            await self._backoff.wait(wait)
 
     async def _follow(self) -> None:
         self._was_up = False

@@ -9,9 +9,10 @@ publishes ``online`` on ``<prefix>/status`` (it restarted) everything is publish
 entity that is gone gets an empty retained config, which removes it from HA; the topics
 published are kept in the store, so this works across restarts too.
 
-Commands from HA act as the homeowner: charger commands go through
-:meth:`ChargerHub.homeowner_command` (the arbiter's safety rules, the audit log), settings
-through the registry, and they are written to the audit log as ``home_assistant``.
+Commands from HA act as the homeowner: charger commands are built by
+:mod:`ocpp_proxy.homeowner.commands` and go through :meth:`ChargerHub.homeowner_command` (the
+arbiter's safety rules, the audit log), settings through :mod:`ocpp_proxy.homeowner.settings`;
+the audit log records them as ``home_assistant``.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
-import time
 import uuid
 from typing import Any
 
 import aiomqtt
 
+from ocpp_proxy.backoff import Backoff
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.config import ProxyConfig
 from ocpp_proxy.homeassistant.entities import (
     NONE,
@@ -42,7 +43,8 @@ from ocpp_proxy.homeassistant.entities import (
     node_id,
     proxy_entities,
 )
-from ocpp_proxy.protocol.versions import OcppVersion
+from ocpp_proxy.homeowner import settings
+from ocpp_proxy.homeowner.commands import build
 from ocpp_proxy.relay.hub import ChargerHub
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.store.rows import ChargerRow
@@ -63,7 +65,9 @@ class MqttBridge:
         registry: the relay's chargers and the homeowner's inputs.
         refresh_s: states are refreshed at least this often (session duration), also without
             a change in the relay.
-        max_backoff_s: the longest wait between attempts to reach the broker.
+        max_backoff_s: the longest wait between attempts to reach the broker (see
+            :mod:`ocpp_proxy.backoff`); a connection up that long starts the waits over.
+        clock: the clock the waits are slept on.
     """
 
     def __init__(
@@ -73,12 +77,13 @@ class MqttBridge:
         *,
         refresh_s: float = 60.0,
         max_backoff_s: float = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
         self.registry = registry
         self.prefix = config.mqtt_discovery_prefix.rstrip("/")
         self.refresh_s = refresh_s
-        self.max_backoff_s = max_backoff_s
+        self._backoff = Backoff(max_s=max_backoff_s, stable_after_s=max_backoff_s, clock=clock)
         self._client: aiomqtt.Client | None = None
         self._configs: dict[str, str] = {}  # discovery topic -> payload published
         self._states: dict[str, str] = {}  # state topic -> payload published
@@ -90,29 +95,29 @@ class MqttBridge:
 
     async def run(self) -> None:
         """Connect to the broker and serve until cancelled; reconnect with backoff."""
-        backoff = 1.0
         where = f"{self.config.mqtt_host}:{self.config.mqtt_port}"
         while True:
-            connected_at = time.monotonic()
             try:
                 await self._serve()
             except aiomqtt.MqttError as err:
                 _raise_if_cancelled()
-                if time.monotonic() - connected_at > self.max_backoff_s:
-                    backoff = 1.0  # it worked for a while: retry soon
+                wait = self._backoff.next_delay()
                 _LOGGER.warning(
                     "MQTT broker %s: %s; the proxy runs on without Home Assistant entities, "
                     "retrying in %.0f s",
                     where,
                     err,
-                    backoff,
+                    wait,
                 )
             except Exception:
                 _raise_if_cancelled()
+                wait = self._backoff.next_delay()
                 # A bug here must not end the entities for good, nor pass unnoticed.
-                _LOGGER.exception("MQTT: unexpected error; reconnecting in %.0f s", backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff_s)
+                _LOGGER.exception("MQTT: unexpected error; reconnecting in %.0f s", wait)
+            else:
+                wait = self._backoff.next_delay()
+                _LOGGER.info("MQTT: disconnected; reconnecting in %.0f s", wait)
+            await self._backoff.wait(wait)
 
     async def _serve(self) -> None:
         will = aiomqtt.Will(PROXY_AVAILABILITY, "offline", qos=1, retain=True)
@@ -127,6 +132,7 @@ class MqttBridge:
         )
         async with client:
             self._client = client
+            self._backoff.connected()
             _LOGGER.info("MQTT: connected to %s:%s", self.config.mqtt_host, self.config.mqtt_port)
             try:
                 await client.subscribe(f"{self.prefix}/status", qos=1)
@@ -255,10 +261,7 @@ class MqttBridge:
                 await self._stop_sessions(hub)
             elif key == "max_current":
                 value = None if payload in (NONE, "") else float(payload)
-                if value is not None and not (math.isfinite(value) and value >= 0):
-                    raise ValueError("negative current")
-                await self._audit(None, "SetMaxCurrent", {"max_current_a": value})
-                await self.registry.set_max_current(value)
+                await settings.set_max_current(self.registry, value, actor=ACTOR)
             else:
                 _LOGGER.warning("MQTT: no command %s on %s", key, node)
         except ValueError:
@@ -273,11 +276,9 @@ class MqttBridge:
             raise ValueError(payload)
         enabled = payload == ON
         if key == "override":
-            await self._audit(None, "SetOverride", {"enabled": enabled})
-            await self.registry.set_override(enabled)
-        elif key == "allow_shared_charging" and hasattr(self.registry, "set_shared_charging"):
-            await self._audit(None, "SetSharedCharging", {"enabled": enabled})
-            await self.registry.set_shared_charging(enabled)
+            await settings.set_override(self.registry, enabled, actor=ACTOR)
+        elif key == "allow_shared_charging":
+            await settings.set_shared_charging(self.registry, enabled, actor=ACTOR)
         else:
             _LOGGER.warning("MQTT: no command %s on the proxy", key)
 
@@ -286,13 +287,7 @@ class MqttBridge:
         if not running:
             _LOGGER.info("MQTT: stop pressed on %s, which has no running session", hub.id)
         for session in running:
-            if hub.version is OcppVersion.V16:
-                action, payload = (
-                    "RemoteStopTransaction",
-                    {"transactionId": int(session.transaction)},
-                )
-            else:
-                action, payload = "RequestStopTransaction", {"transactionId": session.transaction}
+            action, payload = build("stop", hub.version, {"transaction_id": session.transaction})
             result = await hub.homeowner_command(action, payload, actor=ACTOR)
             _LOGGER.info(
                 "MQTT: %s of %s on %s: %s",
@@ -301,20 +296,6 @@ class MqttBridge:
                 hub.id,
                 "accepted" if result.accepted else result.decision.reason or "not accepted",
             )
-
-    async def _audit(self, charge_point_id: str | None, action: str, what: dict[str, Any]) -> None:
-        # Settings changed from HA reach no charger directly; still, the homeowner's log shows them.
-        await self.registry.store.audit(
-            charge_point_id,
-            actor=ACTOR,
-            action=action,
-            summary=json.dumps(what),
-            decision="allowed",
-            rule=None,
-            reason=None,
-            answer=None,
-            at=time.time(),
-        )
 
 
 def _raise_if_cancelled() -> None:

@@ -346,9 +346,10 @@ class BackendLink:
     def finish(self, delivery: Delivery) -> None:
         """The answer to ``delivery`` is written down: the link may send the next one."""
         if self._in_flight is delivery:
+            # The timer stays: it re-checks what is due when it fires (arming and cancelling
+            # one per frame would churn the event loop's heap).
             self._in_flight = None
             self._in_flight_id = None
-            self._cancel_timer()
         if self._queue and self._queue[0] is delivery:
             self._queue.popleft()
         if delivery.overdue:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ocpp_proxy.audit import record_command
 from ocpp_proxy.metrics import Metrics
 from ocpp_proxy.policy.decisions import HOMEOWNER, Arbiter, CommandRequest, Decision
 from ocpp_proxy.protocol.frames import (
@@ -25,7 +26,6 @@ from ocpp_proxy.protocol.frames import (
     build_call,
     build_call_error,
     build_call_result,
-    dumps,
     parse_frame,
     with_unique_id,
 )
@@ -235,16 +235,16 @@ class ChargerCommands:
             self.metrics.inc("ocpp_proxy_refusals_total", rule=decision.rule)
         await self.point.journal.guard(
             "writing the audit log",
-            self.store.audit(
+            record_command(
+                self.store,
                 self.point.id,
                 actor=actor,
                 action=frame.action or "",
-                summary=_summary(frame.payload),
-                decision="allowed" if decision.allowed else "refused",
+                payload=frame.payload,
+                allowed=decision.allowed,
                 rule=decision.rule,
-                reason=decision.reason or None,
-                answer=_answer_summary(answer),
-                at=self.point.clock.time(),
+                reason=decision.reason,
+                answer=answer,
             ),
         )
 
@@ -275,20 +275,6 @@ class ChargerCommands:
             text = build_call_error(frame.unique_id, version.facts.generic_error, reason)
         await self._audit(link.id, frame, decision, parse_frame(text))
         self.to_backend(link, text)
-
-
-def _summary(payload: dict[str, Any] | None, limit: int = 200) -> str:
-    """A payload as compact JSON, cut to ``limit`` characters, for the audit log."""
-    text = dumps(payload or {})
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _answer_summary(answer: Frame | None) -> str | None:
-    if answer is None:
-        return None
-    if answer.error is not None:
-        return f"{answer.error[0]}: {answer.error[1]}"
-    return _summary(answer.payload)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,9 @@ faults instead of raising them on the frame's path.
 Two hook points, for who extends the relay:
 
 * :meth:`ChargerHub._choose_answer` picks the answer the charger gets to a CALL among the
-  backends' answers (today: the primary's, then the next backend in preference order that
-  answered, when the primary is gone).
+  backends' answers, on every answer and once more at the deadline (today: the primary's, or
+  the next backend's in preference order when the primary is gone); the backend it names is
+  who answered (a StartTransaction's answerer owns a session no remote start claimed).
 * :meth:`ChargerHub.render` renders a charger CALL for one backend link (today: the backend's
   own 1.6 transaction id); version translation per link plugs in there.
 """
@@ -406,6 +407,12 @@ class ChargerHub:
             await self._drop_charger_state("the charge point reconnected")
             await old.sender.close()
             await old.peer.close()
+        if version is not self.version:
+            # Another OCPP version (a firmware update): 1.6 connectors and 2.x EVSEs are named
+            # apart, so what the old version reported would show beside the new.
+            self.connectors.clear()
+            self._state.clear()
+            self.journal.forget_state()
         self.point.version = version
         for link in self.links.values():
             if (
@@ -906,25 +913,29 @@ class ChargerHub:
         if pending is None:
             return
         if pending.done:  # answered already: this confirmation may be awaited, though
-            pending.answers.setdefault(link.id, frame)
             self._confirmed(pending)
             return
         pending.answers[link.id] = frame
-        answer = self._choose_answer(pending)
-        if answer is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
-            await self._answer_charger(pending, answer)
+        chosen = self._choose_answer(pending, final=False)
+        if chosen is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
+            await self._answer_charger(pending, *chosen)
 
-    def _choose_answer(self, pending: PendingCall) -> Frame | None:
-        """The answer the charger gets to ``pending`` now, or None to wait for more.
+    def _choose_answer(self, pending: PendingCall, *, final: bool) -> tuple[str, Frame] | None:
+        """The answer the charger gets to ``pending``, and whose it is; None: not (yet) one.
 
-        Hook: where the answer is chosen among backends. Today the primary's answer, as soon
-        as it is there (a successor's, once the primary is gone).
+        Hook: where the answer is chosen among the backends' answers (``pending.answers`` by
+        backend id; ``pending.targets`` got the call). Called on every backend answer
+        (``final`` False: None waits for more), and once more at the deadline or when no
+        backend that got the call can still answer (``final`` True: None means the proxy
+        answers itself). Today: the primary's answer as soon as it is there (a successor's,
+        once the primary is gone).
         """
-        if pending.primary is None:
+        primary = pending.primary
+        if primary is None or primary.id not in pending.answers:
             return None
-        return pending.answers.get(pending.primary.id)
+        return primary.id, pending.answers[primary.id]
 
-    async def _answer_charger(self, pending: PendingCall, frame: Frame) -> None:
+    async def _answer_charger(self, pending: PendingCall, backend_id: str, frame: Frame) -> None:
         self._answered_in(pending, "backend")
         text = frame.raw
         if frame.unique_id != pending.frame.unique_id:
@@ -935,7 +946,7 @@ class ChargerHub:
                 text = rewrite_transaction_id(text, backend_tx, pending.transaction_id)
         await self._keep_unconfirmed(pending)
         self.point.send(text)
-        self._answered(pending, pending.primary.id if pending.primary else LOCAL, frame)
+        self._answered(pending, backend_id, frame)
 
     async def _answer_locally(self, pending: PendingCall) -> None:
         self._answered_in(pending, "local")
@@ -1064,6 +1075,10 @@ class ChargerHub:
 
     def _answered(self, pending: PendingCall, answered_by: str, answer: Frame) -> None:
         """The charger has its answer: note who started a session; re-apply the limit on boot."""
+        # A settled call may wait in the deadline queue a while: keep no more of it than needed.
+        pending.answers = {}
+        if not self._unsaved or pending not in self._unsaved:
+            pending.deliveries = {}
         frame = pending.frame
         key = started_transaction(frame.action or "", frame.payload or {}, pending.transaction_id)
         if key is not None:
@@ -1086,6 +1101,10 @@ class ChargerHub:
 
     def _on_deadline(self, pending: PendingCall) -> None:
         # Settled already by PendingCalls: nobody else answers it now.
+        chosen = self._choose_answer(pending, final=True)
+        if chosen is not None:
+            self.tasks.spawn(self._answer_charger(pending, *chosen))
+            return
         _LOGGER.info(
             "%s: no answer to %s from %s within %ss; answering locally",
             self.id,
@@ -1114,12 +1133,17 @@ class ChargerHub:
             )
             if successor is None:
                 if self.pending.settle(pending, AnsweredBy.LINK_GONE):
-                    self.tasks.spawn(self._answer_locally(pending))
+                    chosen = self._choose_answer(pending, final=True)
+                    self.tasks.spawn(
+                        self._answer_charger(pending, *chosen)
+                        if chosen is not None
+                        else self._answer_locally(pending)
+                    )
                 continue
             pending.primary = successor
-            answer = self._choose_answer(pending)
-            if answer is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
-                self.tasks.spawn(self._answer_charger(pending, answer))
+            chosen = self._choose_answer(pending, final=False)
+            if chosen is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
+                self.tasks.spawn(self._answer_charger(pending, *chosen))
         for pending in self.pending:
             self._confirmed(pending)
 

@@ -195,6 +195,10 @@ class Journal:
             "keeping the charger's state", lambda: self.store.replay_put(self.id, key, raw, at)
         )
 
+    def forget_state(self) -> None:
+        """Forget the charger's kept state messages (it speaks another OCPP version now)."""
+        self.later("forgetting the charger's state", lambda: self.store.replay_clear(self.id))
+
     async def kept_state(self) -> dict[str, str]:
         """The charger's last state messages, by key, as kept across restarts."""
         return await self.store.replay_load(self.id)

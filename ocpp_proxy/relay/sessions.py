@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ocpp_proxy.metering import LiveMeter
 from ocpp_proxy.policy.decisions import RunningSession
-from ocpp_proxy.relay.live_meter import LiveMeter
 from ocpp_proxy.relay.meter_values import meter_samples, parse_timestamp
 from ocpp_proxy.store import Store
 

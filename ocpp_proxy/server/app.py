@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import WSCloseCode, web
 
-from ocpp_proxy.clock import Clock
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
 from ocpp_proxy.homeassistant.app import home_assistant_ctx, mqtt_ctx
 from ocpp_proxy.metrics import Metrics
@@ -32,7 +32,9 @@ from ocpp_proxy.server.keys import (
     STARTED_AT,
     THROTTLE,
 )
+from ocpp_proxy.server.listeners import INGRESS_ADDRESS, LISTENERS, Listeners, ingress_guard
 from ocpp_proxy.store import DATABASE_FILE, Store
+from ocpp_proxy.store.backup import restore_snapshot
 from ocpp_proxy.transport.upstream import UpstreamClient
 from ocpp_proxy.web import install_web
 
@@ -72,13 +74,21 @@ def new_metrics() -> Metrics:
     return metrics
 
 
-def create_app(config: ProxyConfig, *, clock: Clock | None = None) -> web.Application:
-    """Build the proxy's application for ``config`` (serve it with ``web.run_app`` or a runner).
+def create_app(
+    config: ProxyConfig,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    ingress_peers: frozenset[str] = frozenset({INGRESS_ADDRESS}),
+) -> web.Application:
+    """Build the proxy's application for ``config``.
 
-    ``clock`` drives the relay's deadlines, backoff and retention (the system clock if None;
-    tests pass a :class:`~ocpp_proxy.clock.ManualClock`).
+    Serve it with a runner and :func:`ocpp_proxy.server.listeners.start_listeners`.
+    ``clock`` drives the relay's deadlines, backoff and retention and the time the upstream
+    links wait between connection attempts (tests pass a ``ManualClock``); ``ingress_peers``
+    are the addresses trusted on the ingress port (the Supervisor's).
     """
-    app = web.Application()
+    app = web.Application(middlewares=[ingress_guard])
+    app[LISTENERS] = Listeners(ingress_peers=ingress_peers)
     app[CONFIG] = config
     app[CLOCK] = clock
     app[SOCKETS] = set()
@@ -103,6 +113,8 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     data_dir = Path(config.data_dir)
     await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+    # A data folder restored from a Home Assistant backup holds the snapshot, not the database.
+    await asyncio.to_thread(restore_snapshot, data_dir)
     # mkdir's mode does not apply to a folder that exists already (or passes through umask).
     try:
         await asyncio.to_thread(data_dir.chmod, 0o700)
@@ -126,6 +138,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
             session=session,
             ping_interval=config.ping_interval,
             max_frame_bytes=config.max_frame_bytes,
+            clock=app[CLOCK],
         )
 
     try:

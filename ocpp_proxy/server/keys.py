@@ -12,11 +12,11 @@ from ocpp_proxy.security.connections import ConnectionLimiter
 from ocpp_proxy.security.throttle import AuthThrottle
 
 CONFIG = web.AppKey("config", ProxyConfig)
-#: The relay's clock (None: the system clock).
-CLOCK = web.AppKey("clock", Clock | None)  # type: ignore[arg-type]
 REGISTRY = web.AppKey("registry", HubRegistry)
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 STARTED_AT = web.AppKey("started_at", float)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", ConnectionLimiter)
 THROTTLE = web.AppKey("throttle", AuthThrottle)
+#: The proxy's clock: relay deadlines and backoff, upstream reconnects.
+CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]

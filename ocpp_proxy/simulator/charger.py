@@ -1,14 +1,13 @@
 """A scriptable simulated charger (charge point) speaking OCPP 1.6, 2.0.1 or 2.1 over WebSocket.
 
-It is built on the ``ocpp`` library's ``ChargePoint`` classes and a ``websockets`` client.  It
-serves two purposes:
-
-* ``ocpp-proxy simulate`` (see :func:`add_arguments` / :func:`main_async`): play a whole
-  charging session against the proxy's charger endpoint and print one line per exchange;
-* the charger peer of the project's integration tests: every charger-initiated message is a
-  separate awaitable step (:meth:`SimulatedCharger.boot`, :meth:`SimulatedCharger.status`, ...),
-  and every command the CSMS side sends is answered like a well-behaved charger would and
-  recorded in :attr:`SimulatedCharger.received` (see :meth:`SimulatedCharger.wait_for_command`).
+:class:`SimulatedCharger` is the version-neutral charger: the charger peer of the project's
+integration tests, where every charger-initiated message is a separate awaitable step
+(:meth:`SimulatedCharger.boot`, :meth:`SimulatedCharger.status`, ...) and every command the
+CSMS side sends is answered like a well-behaved charger would and recorded in
+:attr:`SimulatedCharger.received` (see :meth:`SimulatedCharger.wait_for_command`). It speaks
+through a peer built on the ``ocpp`` library's ``ChargePoint`` classes and a ``websockets``
+client: :mod:`ocpp_proxy.simulator.v16` or :mod:`ocpp_proxy.simulator.v2`.
+``ocpp-proxy simulate-charger`` (:mod:`ocpp_proxy.simulator.run`) plays whole sessions with it.
 
 Units: energy in Wh, power in W, durations in seconds, as in the OCPP measurands
 ``Energy.Active.Import.Register`` and ``Power.Active.Import``.
@@ -19,919 +18,34 @@ connector *n*.  OCPP 2.1 reuses the 2.0.1 message flow through ``ocpp.v21``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 import ssl
-import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
-from typing import Any, ClassVar
-from urllib.parse import quote, unquote, urlsplit
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import websockets
-from ocpp import v16, v21, v201
-from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
-from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
-from ocpp.exceptions import NotSupportedError, OCPPError
-from ocpp.routing import on
-from ocpp.v16 import call as call16
-from ocpp.v16 import call_result as result16
-from ocpp.v16.enums import Action as Action16
-from ocpp.v16.enums import ChargePointStatus
-from ocpp.v21.enums import Action as Action21
-from ocpp.v201.enums import Action as Action201
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed
+
+from ocpp_proxy.simulator.common import (
+    DEFAULT_POWER_W,
+    ENERGY,
+    POWER,
+    SUBPROTOCOLS,
+    SUPPORTED_VERSIONS,
+    PeerBase,
+    SimulationError,
+    authorization_status,
+)
+from ocpp_proxy.simulator.v2 import PEER_21, PEER_201
+from ocpp_proxy.simulator.v16 import PEER_16
 
 _LOGGER = logging.getLogger("ocpp_proxy.simulator")
 
-#: WebSocket subprotocol offered for each supported OCPP version (OCPP-J 1.6 §3.1.2,
-#: OCPP 2.0.1 part 4 §3.1.2).
-SUBPROTOCOLS: dict[str, str] = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1", "2.1": "ocpp2.1"}
-
-#: The OCPP versions :meth:`SimulatedCharger.connect` accepts.
-SUPPORTED_VERSIONS: tuple[str, ...] = tuple(SUBPROTOCOLS)
-
-#: Charging power (W) the simulated EV draws in :meth:`SimulatedCharger.run_session`.
-DEFAULT_POWER_W = 7400
-
-_ENERGY = "Energy.Active.Import.Register"
-_POWER = "Power.Active.Import"
-
-# OCPP 1.6 ChargePointStatus (type list, §7) -> OCPP 2.0.1 ConnectorStatusEnumType (2.0.1 G01).
-_STATUS_201: dict[str, str] = {
-    "Available": "Available",
-    "Preparing": "Occupied",
-    "Charging": "Occupied",
-    "SuspendedEV": "Occupied",
-    "SuspendedEVSE": "Occupied",
-    "Finishing": "Occupied",
-    "Occupied": "Occupied",
-    "Reserved": "Reserved",
-    "Unavailable": "Unavailable",
-    "Faulted": "Faulted",
-}
-_STATUS_16 = frozenset(s.value for s in ChargePointStatus)
-
-# StopTransaction reasons (OCPP 1.6 Reason type, §7) that 2.0.1 (ReasonEnumType) names differently.
-_REASON_201 = {"HardReset": "ImmediateReset", "SoftReset": "Reboot", "UnlockCommand": "Other"}
-_REASON_16 = {"ImmediateReset": "HardReset"}
-# TransactionEvent Ended triggerReason for a stop reason (OCPP 2.0.1 E06).
-_STOP_TRIGGER_201 = {
-    "Local": "StopAuthorized",
-    "Remote": "RemoteStop",
-    "EVDisconnected": "EVDeparted",
-    "DeAuthorized": "Deauthorized",
-    "HardReset": "ResetCommand",
-    "SoftReset": "ResetCommand",
-    "ImmediateReset": "ResetCommand",
-    "Reboot": "ResetCommand",
-    "UnlockCommand": "UnlockCommand",
-    "EnergyLimitReached": "EnergyLimitReached",
-    "TimeLimitReached": "TimeLimitReached",
-    "StoppedByEV": "EVDeparted",
-}
-
-
-class SimulationError(RuntimeError):
-    """The CSMS answered in a way that stops the simulated session (e.g. a rejected boot)."""
-
-
-def _now() -> str:
-    """Current UTC time as an OCPP ``dateTime`` (RFC 3339 with ``Z``)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _compact(data: Any, limit: int = 200) -> str:
-    """One-line JSON rendering of ``data`` for log lines, cut at ``limit`` characters."""
-    text = json.dumps(data, separators=(",", ":"), default=str)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _wire(result: Any) -> dict[str, Any]:
-    """A handler's ``call_result`` dataclass as the camelCase payload that goes on the wire."""
-    return snake_to_camel_case(remove_nones(serialize_as_dict(result)))
-
-
-def charger_url(base: str, charge_point_id: str) -> str:
-    """The WebSocket URL a charger ``charge_point_id`` connects to, given an endpoint URL.
-
-    ``base`` is the proxy's (or a CSMS's) charger endpoint such as ``ws://localhost:9000/charger``;
-    per OCPP-J 1.6 §3.1.1 / 2.0.1 part 4 §3.1.1 the charger appends ``/<id>`` to it.  The URL is
-    returned unchanged when its last path segment already is the (URL-encoded) id.
-    """
-    trimmed = base.rstrip("/")
-    last = urlsplit(trimmed).path.rsplit("/", 1)[-1]
-    if last and unquote(last) == charge_point_id:
-        return trimmed
-    return f"{trimmed}/{quote(charge_point_id, safe='')}"
-
-
-# --------------------------------------------------------------------------------------------
-# The wire side: ocpp ChargePoint subclasses that answer CSMS commands and send the steps.
-# --------------------------------------------------------------------------------------------
-
-
-class _PeerBase:
-    """Behaviour shared by the per-version peers (mixed in before ``ocpp``'s ``ChargePoint``).
-
-    Each received CALL is appended to the owning :class:`SimulatedCharger`'s ``received``
-    right after its handler ran (so before the CSMS has the answer, and with the handler's
-    effect applied); waiters are woken once the answer is sent.  The follow-up actions a
-    handler queued with :meth:`then` (e.g. the StartTransaction after an accepted
-    RemoteStartTransaction) start only after the CALLRESULT has been sent, so the CSMS always
-    sees the answer first.
-    """
-
-    sim: SimulatedCharger
-    route_map: dict[str, dict[str, Any]]
-    _ocpp_version: str
-    #: Every action the OCPP version defines.
-    known_actions: ClassVar[frozenset[str]] = frozenset()
-
-    def __init__(self, *args: Any, sim: SimulatedCharger, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sim = sim
-        self.payload: dict[str, Any] = {}
-        self._action = ""
-        self._recorded = True
-        self._followups: list[tuple[str, Callable[[], Coroutine[Any, Any, Any]]]] = []
-        self._last_reply: Any = None
-        for handlers in self.route_map.values():
-            if "_on_action" in handlers:
-                handlers["_on_action"] = self._remember_reply(handlers["_on_action"])
-
-    def _remember_reply(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(**kwargs: Any) -> Any:
-            try:
-                self._last_reply = handler(**kwargs)
-            finally:
-                self._record_current()
-            return self._last_reply
-
-        return wrapper
-
-    def then(self, label: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        """Queue ``factory()`` to run as a background task once the current CALL is answered."""
-        self._followups.append((label, factory))
-
-    def _record_current(self) -> None:
-        if not self._recorded:
-            self._recorded = True
-            self.sim.received.append((self._action, self.payload))
-
-    async def _handle_call(self, msg: Any) -> Any:
-        # Keep the payload exactly as received: for some 1.6 actions the library's schema
-        # validation swaps msg.payload for a copy with Decimal numbers.
-        payload = msg.payload
-        self.payload = payload
-        self._action = msg.action
-        self._recorded = False
-        self._followups = []
-        self._last_reply = None
-        if msg.action not in self.route_map:
-            # Answered here rather than by the library, which logs a traceback for it (and
-            # sends no answer at all for 2.1): NotImplemented for an action of this OCPP
-            # version, NotSupported for one it does not define (OCPP-J 1.6 §4.2.3).
-            error: OCPPError
-            if msg.action in self.known_actions:
-                error = OcppNotImplementedError(details={"cause": f"{msg.action} not handled"})
-            else:
-                error = NotSupportedError(details={"cause": f"{msg.action} is not an action"})
-            self.sim._log(f"<- {msg.action} {_compact(payload)} -> CALLERROR {error.code}")
-            self._record_current()
-            try:
-                await self._send(msg.create_call_error(error).to_json())  # type: ignore[attr-defined]
-            finally:
-                await self.sim._notify_received()
-            return None
-        try:
-            result = await super()._handle_call(msg)  # type: ignore[misc]
-        except OCPPError as exc:
-            # E.g. a request that fails schema validation; route_message answers CALLERROR.
-            self.sim._log(f"<- {msg.action} {_compact(payload)} -> CALLERROR {exc.code}")
-            self._record_current()
-            await self.sim._notify_received()
-            raise
-        finally:
-            followups, self._followups = self._followups, []
-        self._record_current()
-        await self.sim._notify_received()
-        reply = _wire(self._last_reply) if self._last_reply is not None else "CALLERROR"
-        self.sim._log(f"<- {msg.action} {_compact(payload)} -> {_compact(reply)}")
-        if self._last_reply is not None:
-            for label, factory in followups:
-                self.sim._spawn(label, factory())
-        return result
-
-
-class _Peer16(_PeerBase, v16.ChargePoint):
-    """OCPP 1.6 (JSON) charge point: the steps of OCPP 1.6 §4 and the handlers of §5."""
-
-    known_actions = frozenset(a.value for a in Action16)
-
-    # ---- charger-initiated steps (OCPP 1.6 §4) -----------------------------------------
-
-    async def boot(self, reason: str) -> Any:
-        sim = self.sim
-        res = await sim._call(
-            call16.BootNotification(
-                charge_point_vendor=sim.vendor,
-                charge_point_model=sim.model,
-                charge_point_serial_number=sim.serial_number,
-                firmware_version=sim.firmware_version,
-            )
-        )
-        sim._log(
-            f"-> BootNotification vendor={sim.vendor} model={sim.model}"
-            f" <- {res.status} interval={res.interval}"
-        )
-        return res
-
-    async def heartbeat(self) -> Any:
-        res = await self.sim._call(call16.Heartbeat())
-        self.sim._log(f"-> Heartbeat <- currentTime={res.current_time}")
-        return res
-
-    async def status(self, connector_id: int, status: str) -> Any:
-        if status not in _STATUS_16:
-            raise ValueError(f"{status!r} is not an OCPP 1.6 ChargePointStatus")
-        res = await self.sim._call(
-            call16.StatusNotification(
-                connector_id=connector_id, error_code="NoError", status=status, timestamp=_now()
-            )
-        )
-        self.sim._log(f"-> StatusNotification connector={connector_id} {status} <- ok")
-        return res
-
-    async def authorize(self, id_tag: str, id_token: dict[str, Any] | None = None) -> Any:
-        res = await self.sim._call(call16.Authorize(id_tag=id_tag))
-        self.sim._log(f"-> Authorize idTag={id_tag} <- {res.id_tag_info.get('status')}")
-        return res
-
-    async def start_transaction(
-        self,
-        connector_id: int,
-        id_tag: str,
-        meter_start_wh: float,
-        *,
-        remote_start_id: int | None = None,
-        id_token: dict[str, Any] | None = None,
-    ) -> int:
-        sim = self.sim
-        reservation_id = sim._take_reservation(connector_id, id_tag)
-        res = await sim._call(
-            call16.StartTransaction(
-                connector_id=connector_id,
-                id_tag=id_tag,
-                meter_start=round(meter_start_wh),
-                timestamp=_now(),
-                reservation_id=reservation_id,
-            )
-        )
-        sim._transaction_started(res.transaction_id, connector_id, id_tag, meter_start_wh)
-        sim._log(
-            f"-> StartTransaction connector={connector_id} idTag={id_tag}"
-            f" meterStart={round(meter_start_wh)}Wh"
-            f" <- {res.id_tag_info.get('status')} transactionId={res.transaction_id}"
-        )
-        return res.transaction_id
-
-    async def meter_values(
-        self, connector_id: int, transaction_id: Any, energy_wh: float, power_w: float
-    ) -> Any:
-        sampled = [
-            {
-                "value": _number_text(energy_wh),
-                "context": "Sample.Periodic",
-                "measurand": _ENERGY,
-                "unit": "Wh",
-            },
-            {
-                "value": _number_text(power_w),
-                "context": "Sample.Periodic",
-                "measurand": _POWER,
-                "unit": "W",
-            },
-        ]
-        res = await self.sim._call(
-            call16.MeterValues(
-                connector_id=connector_id,
-                transaction_id=transaction_id,
-                meter_value=[{"timestamp": _now(), "sampled_value": sampled}],
-            )
-        )
-        self.sim._log(
-            f"-> MeterValues connector={connector_id} transactionId={transaction_id}"
-            f" {_number_text(energy_wh)}Wh {_number_text(power_w)}W <- ok"
-        )
-        return res
-
-    async def stop_transaction(self, transaction_id: Any, meter_stop_wh: float, reason: str) -> Any:
-        reason = _REASON_16.get(reason, reason)
-        res = await self.sim._call(
-            call16.StopTransaction(
-                meter_stop=round(meter_stop_wh),
-                timestamp=_now(),
-                transaction_id=transaction_id,
-                reason=reason,
-            )
-        )
-        self.sim._transaction_stopped(transaction_id)
-        info = res.id_tag_info.get("status") if res.id_tag_info else "ok"
-        self.sim._log(
-            f"-> StopTransaction transactionId={transaction_id}"
-            f" meterStop={round(meter_stop_wh)}Wh reason={reason} <- {info}"
-        )
-        return res
-
-    async def data_transfer(self, vendor_id: str, message_id: str | None, data: Any) -> Any:
-        res = await self.sim._call(
-            call16.DataTransfer(vendor_id=vendor_id, message_id=message_id, data=data)
-        )
-        self.sim._log(
-            f"-> DataTransfer vendorId={vendor_id} messageId={message_id} <- {res.status}"
-        )
-        return res
-
-    async def _send_status_of(self, connector_id: int | None) -> None:
-        targets = [connector_id] if connector_id else sorted(self.sim.connector_status)
-        for connector in targets:
-            await self.status(connector, self.sim.connector_status.get(connector, "Available"))
-
-    # ---- CSMS-initiated commands (OCPP 1.6 §5) -------------------------------------------
-
-    @on("RemoteStartTransaction")
-    def on_remote_start_transaction(
-        self, id_tag: str, connector_id: int | None = None, **_: Any
-    ) -> Any:
-        sim = self.sim
-        connector = connector_id or 1
-        if (
-            sim.transaction_id is not None
-            or sim._starting
-            or sim.connector_status.get(connector, "Unavailable") in ("Unavailable", "Faulted")
-        ):
-            return result16.RemoteStartTransaction(status="Rejected")
-        sim._starting = True
-        profile = self.payload.get("chargingProfile")
-        self.then(
-            "RemoteStartTransaction",
-            lambda: sim._remote_start(connector, id_tag, profile=profile),
-        )
-        return result16.RemoteStartTransaction(status="Accepted")
-
-    @on("RemoteStopTransaction")
-    def on_remote_stop_transaction(self, transaction_id: int, **_: Any) -> Any:
-        sim = self.sim
-        if sim.transaction_id is None or transaction_id != sim.transaction_id or sim._stopping:
-            return result16.RemoteStopTransaction(status="Rejected")
-        sim._stopping = True
-        self.then("RemoteStopTransaction", lambda: sim._remote_stop(transaction_id, "Remote"))
-        return result16.RemoteStopTransaction(status="Accepted")
-
-    @on("Reset")
-    def on_reset(self, type: str, **_: Any) -> Any:
-        reason = "HardReset" if type == "Hard" else "SoftReset"
-        self.then("Reset", lambda: self.sim._reboot(reason))
-        return result16.Reset(status="Accepted")
-
-    @on("ChangeConfiguration")
-    def on_change_configuration(self, key: str, value: str, **_: Any) -> Any:
-        sim = self.sim
-        if key not in sim.configuration:
-            return result16.ChangeConfiguration(status="NotSupported")
-        if key in sim.readonly_configuration:
-            return result16.ChangeConfiguration(status="Rejected")
-        sim.configuration[key] = value
-        return result16.ChangeConfiguration(status="Accepted")
-
-    @on("GetConfiguration")
-    def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> Any:
-        sim = self.sim
-        wanted = key or list(sim.configuration)
-        known = [
-            {"key": k, "readonly": k in sim.readonly_configuration, "value": sim.configuration[k]}
-            for k in wanted
-            if k in sim.configuration
-        ]
-        unknown = [k for k in wanted if k not in sim.configuration]
-        return result16.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
-
-    @on("UnlockConnector")
-    def on_unlock_connector(self, connector_id: int, **_: Any) -> Any:
-        sim = self.sim
-        if connector_id not in sim.connector_status:
-            return result16.UnlockConnector(status="NotSupported")
-        if sim.transaction_id is not None and sim.transaction_connector_id == connector_id:
-            # OCPP 1.6 §5.18: a transaction on the connector is stopped first.
-            tx = sim.transaction_id
-            sim._stopping = True
-            self.then("UnlockConnector", lambda: sim._remote_stop(tx, "UnlockCommand"))
-        return result16.UnlockConnector(status="Unlocked")
-
-    @on("SetChargingProfile")
-    def on_set_charging_profile(self, connector_id: int, **_: Any) -> Any:
-        sim = self.sim
-        profile = self.payload["csChargingProfiles"]
-        purpose = profile["chargingProfilePurpose"]
-        if purpose == "TxProfile" and (
-            connector_id == 0
-            or sim.transaction_id is None
-            or sim.transaction_connector_id != connector_id
-            or profile.get("transactionId", sim.transaction_id) != sim.transaction_id
-        ):
-            return result16.SetChargingProfile(status="Rejected")
-        if profile["stackLevel"] > int(sim.configuration["ChargeProfileMaxStackLevel"]):
-            return result16.SetChargingProfile(status="Rejected")
-        sim._hold_profile(profile, connector_id)
-        return result16.SetChargingProfile(status="Accepted")
-
-    @on("ClearChargingProfile")
-    def on_clear_charging_profile(
-        self,
-        id: int | None = None,
-        connector_id: int | None = None,
-        charging_profile_purpose: str | None = None,
-        stack_level: int | None = None,
-        **_: Any,
-    ) -> Any:
-        cleared = self.sim._clear_profiles(id, connector_id, charging_profile_purpose, stack_level)
-        return result16.ClearChargingProfile(status="Accepted" if cleared else "Unknown")
-
-    @on("TriggerMessage")
-    def on_trigger_message(
-        self, requested_message: str, connector_id: int | None = None, **_: Any
-    ) -> Any:
-        sim = self.sim
-        senders: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
-            "BootNotification": lambda: self.boot("Triggered"),
-            "Heartbeat": self.heartbeat,
-            "StatusNotification": lambda: self._send_status_of(connector_id),
-            "MeterValues": lambda: self.meter_values(
-                connector_id or sim.transaction_connector_id or 1,
-                sim.transaction_id,
-                sim.energy_wh,
-                sim.power_w,
-            ),
-            "DiagnosticsStatusNotification": lambda: sim._call(
-                call16.DiagnosticsStatusNotification(status="Idle")
-            ),
-            "FirmwareStatusNotification": lambda: sim._call(
-                call16.FirmwareStatusNotification(status="Idle")
-            ),
-        }
-        if requested_message not in senders:
-            return result16.TriggerMessage(status="NotImplemented")
-        if connector_id is not None and connector_id not in sim.connector_status:
-            return result16.TriggerMessage(status="Rejected")
-        self.then(f"TriggerMessage {requested_message}", senders[requested_message])
-        return result16.TriggerMessage(status="Accepted")
-
-    @on("ChangeAvailability")
-    def on_change_availability(self, connector_id: int, type: str, **_: Any) -> Any:
-        sim = self.sim
-        targets = sorted(sim.connector_status) if connector_id == 0 else [connector_id]
-        if any(c not in sim.connector_status for c in targets):
-            return result16.ChangeAvailability(status="Rejected")
-        new_status = "Available" if type == "Operative" else "Unavailable"
-        if sim.transaction_id is not None and sim.transaction_connector_id in targets:
-            return result16.ChangeAvailability(status="Scheduled")
-        self.then("ChangeAvailability", lambda: sim._set_statuses(targets, new_status))
-        return result16.ChangeAvailability(status="Accepted")
-
-    @on("DataTransfer")
-    def on_data_transfer(self, vendor_id: str, data: str | None = None, **_: Any) -> Any:
-        return result16.DataTransfer(status="Accepted", data=data)
-
-    @on("GetCompositeSchedule")
-    def on_get_composite_schedule(
-        self, connector_id: int, duration: int, charging_rate_unit: str | None = None, **_: Any
-    ) -> Any:
-        schedule = self.sim._composite_schedule(duration, charging_rate_unit)
-        return result16.GetCompositeSchedule(
-            status="Accepted",
-            connector_id=connector_id,
-            schedule_start=_now(),
-            charging_schedule=schedule,
-        )
-
-    @on("ReserveNow")
-    def on_reserve_now(self, connector_id: int, id_tag: str, reservation_id: int, **_: Any) -> Any:
-        sim = self.sim
-        if connector_id not in sim.connector_status:
-            return result16.ReserveNow(status="Rejected")
-        if sim.transaction_id is not None or sim.connector_status[connector_id] != "Available":
-            return result16.ReserveNow(status="Occupied")
-        sim.reservations[reservation_id] = dict(self.payload)
-        self.then("ReserveNow", lambda: sim._set_statuses([connector_id], "Reserved"))
-        return result16.ReserveNow(status="Accepted")
-
-    @on("CancelReservation")
-    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
-        sim = self.sim
-        reservation = sim.reservations.pop(reservation_id, None)
-        if reservation is None:
-            return result16.CancelReservation(status="Rejected")
-        connector = reservation["connectorId"]
-        self.then("CancelReservation", lambda: sim._set_statuses([connector], "Available"))
-        return result16.CancelReservation(status="Accepted")
-
-
-class _Peer201(_PeerBase, v201.ChargePoint):
-    """OCPP 2.0.1 charging station: the steps (B01, B05, C01, E01-E07, G01) and handlers."""
-
-    evse_id: ClassVar[int] = 1
-    known_actions = frozenset(a.value for a in Action201)
-
-    # ---- charger-initiated steps -----------------------------------------------------------
-
-    async def boot(self, reason: str) -> Any:
-        sim = self.sim
-        station = {"model": sim.model, "vendor_name": sim.vendor}
-        if sim.serial_number:
-            station["serial_number"] = sim.serial_number
-        if sim.firmware_version:
-            station["firmware_version"] = sim.firmware_version
-        res = await sim._call(self._call.BootNotification(charging_station=station, reason=reason))
-        sim._log(
-            f"-> BootNotification vendor={sim.vendor} model={sim.model} reason={reason}"
-            f" <- {res.status} interval={res.interval}"
-        )
-        return res
-
-    async def heartbeat(self) -> Any:
-        res = await self.sim._call(self._call.Heartbeat())
-        self.sim._log(f"-> Heartbeat <- currentTime={res.current_time}")
-        return res
-
-    async def status(self, connector_id: int, status: str) -> Any:
-        try:
-            connector_status = _STATUS_201[status]
-        except KeyError:
-            raise ValueError(f"{status!r} is not a known connector status") from None
-        res = await self.sim._call(
-            self._call.StatusNotification(
-                timestamp=_now(),
-                connector_status=connector_status,
-                evse_id=self.evse_id,
-                connector_id=connector_id,
-            )
-        )
-        self.sim._log(
-            f"-> StatusNotification evse={self.evse_id} connector={connector_id}"
-            f" {connector_status} <- ok"
-        )
-        return res
-
-    async def authorize(self, id_tag: str, id_token: dict[str, Any] | None = None) -> Any:
-        token = id_token or {"id_token": id_tag, "type": "ISO14443"}
-        res = await self.sim._call(self._call.Authorize(id_token=token))
-        self.sim._log(f"-> Authorize idToken={id_tag} <- {res.id_token_info.get('status')}")
-        return res
-
-    def _sample(self, context: str, energy_wh: float, power_w: float | None) -> dict[str, Any]:
-        sampled: list[dict[str, Any]] = [
-            {
-                "value": energy_wh,
-                "context": context,
-                "measurand": _ENERGY,
-                "unit_of_measure": {"unit": "Wh"},
-            }
-        ]
-        if power_w is not None:
-            sampled.append(
-                {
-                    "value": power_w,
-                    "context": context,
-                    "measurand": _POWER,
-                    "unit_of_measure": {"unit": "W"},
-                }
-            )
-        return {"timestamp": _now(), "sampled_value": sampled}
-
-    async def _transaction_event(self, event_type: str, trigger: str, **fields: Any) -> Any:
-        return await self.sim._call(
-            self._call.TransactionEvent(
-                event_type=event_type,
-                timestamp=_now(),
-                trigger_reason=trigger,
-                seq_no=self.sim._next_seq_no(fields["transaction_info"]["transaction_id"]),
-                **fields,
-            )
-        )
-
-    async def start_transaction(
-        self,
-        connector_id: int,
-        id_tag: str,
-        meter_start_wh: float,
-        *,
-        remote_start_id: int | None = None,
-        id_token: dict[str, Any] | None = None,
-    ) -> str:
-        sim = self.sim
-        transaction_id = str(uuid.uuid4())
-        info: dict[str, Any] = {"transaction_id": transaction_id, "charging_state": "Charging"}
-        if remote_start_id is not None:
-            info["remote_start_id"] = remote_start_id
-        token = id_token or {"id_token": id_tag, "type": "ISO14443"}
-        res = await self._transaction_event(
-            "Started",
-            "RemoteStart" if remote_start_id is not None else "Authorized",
-            transaction_info=info,
-            id_token=token,
-            evse={"id": self.evse_id, "connector_id": connector_id},
-            meter_value=[self._sample("Transaction.Begin", meter_start_wh, None)],
-            reservation_id=sim._take_reservation(connector_id, id_tag),
-        )
-        sim._transaction_started(transaction_id, connector_id, id_tag, meter_start_wh)
-        answer = (res.id_token_info or {}).get("status", "ok")
-        sim._log(
-            f"-> TransactionEvent Started evse={self.evse_id} connector={connector_id}"
-            f" idToken={id_tag} meter={_number_text(meter_start_wh)}Wh"
-            f" transactionId={transaction_id} <- {answer}"
-        )
-        return transaction_id
-
-    async def meter_values(
-        self, connector_id: int, transaction_id: Any, energy_wh: float, power_w: float
-    ) -> Any:
-        sim = self.sim
-        if transaction_id is None:
-            # Outside a transaction: MeterValuesRequest (2.0.1 J01).
-            res = await sim._call(
-                self._call.MeterValues(
-                    evse_id=self.evse_id,
-                    meter_value=[self._sample("Sample.Periodic", energy_wh, power_w)],
-                )
-            )
-            sim._log(
-                f"-> MeterValues evse={self.evse_id} {_number_text(energy_wh)}Wh"
-                f" {_number_text(power_w)}W <- ok"
-            )
-            return res
-        res = await self._transaction_event(
-            "Updated",
-            "MeterValuePeriodic",
-            transaction_info={"transaction_id": transaction_id, "charging_state": "Charging"},
-            meter_value=[self._sample("Sample.Periodic", energy_wh, power_w)],
-        )
-        sim._log(
-            f"-> TransactionEvent Updated transactionId={transaction_id}"
-            f" {_number_text(energy_wh)}Wh {_number_text(power_w)}W <- ok"
-        )
-        return res
-
-    async def stop_transaction(self, transaction_id: Any, meter_stop_wh: float, reason: str) -> Any:
-        trigger = _STOP_TRIGGER_201.get(reason, "AbnormalCondition")
-        stopped_reason = _REASON_201.get(reason, reason)
-        res = await self._transaction_event(
-            "Ended",
-            trigger,
-            transaction_info={
-                "transaction_id": transaction_id,
-                "charging_state": "Idle",
-                "stopped_reason": stopped_reason,
-            },
-            meter_value=[self._sample("Transaction.End", meter_stop_wh, None)],
-        )
-        self.sim._transaction_stopped(transaction_id)
-        self.sim._log(
-            f"-> TransactionEvent Ended transactionId={transaction_id}"
-            f" meter={_number_text(meter_stop_wh)}Wh reason={stopped_reason} <- ok"
-        )
-        return res
-
-    async def data_transfer(self, vendor_id: str, message_id: str | None, data: Any) -> Any:
-        res = await self.sim._call(
-            self._call.DataTransfer(vendor_id=vendor_id, message_id=message_id, data=data)
-        )
-        self.sim._log(
-            f"-> DataTransfer vendorId={vendor_id} messageId={message_id} <- {res.status}"
-        )
-        return res
-
-    async def _send_status_of(self, evse: dict[str, Any] | None) -> None:
-        connector = (evse or {}).get("connectorId")
-        targets = [connector] if connector else sorted(self.sim.connector_status)
-        for c in targets:
-            await self.status(c, self.sim.connector_status.get(c, "Available"))
-
-    # ---- CSMS-initiated commands -----------------------------------------------------------
-
-    @on("RequestStartTransaction")
-    def on_request_start_transaction(
-        self, remote_start_id: int, evse_id: int | None = None, **_: Any
-    ) -> Any:
-        sim = self.sim
-        if (
-            sim.transaction_id is not None
-            or sim._starting
-            or evse_id not in (None, self.evse_id)
-            or sim.connector_status.get(1) in ("Unavailable", "Faulted")
-        ):
-            return self._call_result.RequestStartTransaction(status="Rejected")
-        sim._starting = True
-        token = self.payload["idToken"]
-        profile = self.payload.get("chargingProfile")
-        self.then(
-            "RequestStartTransaction",
-            lambda: sim._remote_start(
-                1,
-                token["idToken"],
-                id_token=token,
-                remote_start_id=remote_start_id,
-                profile=profile,
-            ),
-        )
-        return self._call_result.RequestStartTransaction(status="Accepted")
-
-    @on("RequestStopTransaction")
-    def on_request_stop_transaction(self, transaction_id: str, **_: Any) -> Any:
-        sim = self.sim
-        if sim.transaction_id is None or transaction_id != sim.transaction_id or sim._stopping:
-            return self._call_result.RequestStopTransaction(status="Rejected")
-        sim._stopping = True
-        self.then("RequestStopTransaction", lambda: sim._remote_stop(transaction_id, "Remote"))
-        return self._call_result.RequestStopTransaction(status="Accepted")
-
-    @on("Reset")
-    def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> Any:
-        if type == "OnIdle" and self.sim.transaction_id is not None:
-            # B12: reset once the transaction has ended; this simulator does not reboot later.
-            return self._call_result.Reset(status="Scheduled")
-        self.then("Reset", lambda: self.sim._reboot("ImmediateReset"))
-        return self._call_result.Reset(status="Accepted")
-
-    @on("GetVariables")
-    def on_get_variables(self, **_: Any) -> Any:
-        sim = self.sim
-        results = []
-        for item in self.payload["getVariableData"]:
-            component, variable = item["component"], item["variable"]
-            key = (component["name"], variable["name"])
-            entry: dict[str, Any] = {"component": component, "variable": variable}
-            attribute_type = item.get("attributeType", "Actual")
-            if attribute_type != "Actual":
-                entry["attributeStatus"] = "NotSupportedAttributeType"
-            elif key in sim.variables:
-                entry["attributeStatus"] = "Accepted"
-                entry["attributeValue"] = sim.variables[key]
-            elif any(c == key[0] for c, _v in sim.variables):
-                entry["attributeStatus"] = "UnknownVariable"
-            else:
-                entry["attributeStatus"] = "UnknownComponent"
-            if "attributeType" in item:
-                entry["attributeType"] = attribute_type
-            results.append(entry)
-        return self._call_result.GetVariables(get_variable_result=results)
-
-    @on("SetVariables")
-    def on_set_variables(self, **_: Any) -> Any:
-        sim = self.sim
-        results = []
-        for item in self.payload["setVariableData"]:
-            component, variable = item["component"], item["variable"]
-            key = (component["name"], variable["name"])
-            entry: dict[str, Any] = {"component": component, "variable": variable}
-            if item.get("attributeType", "Actual") != "Actual":
-                entry["attributeStatus"] = "NotSupportedAttributeType"
-            elif key in sim.readonly_variables:
-                entry["attributeStatus"] = "Rejected"
-            elif key in sim.variables:
-                sim.variables[key] = item["attributeValue"]
-                entry["attributeStatus"] = "Accepted"
-            elif any(c == key[0] for c, _v in sim.variables):
-                entry["attributeStatus"] = "UnknownVariable"
-            else:
-                entry["attributeStatus"] = "UnknownComponent"
-            if "attributeType" in item:
-                entry["attributeType"] = item["attributeType"]
-            results.append(entry)
-        return self._call_result.SetVariables(set_variable_result=results)
-
-    @on("SetChargingProfile")
-    def on_set_charging_profile(self, evse_id: int, **_: Any) -> Any:
-        sim = self.sim
-        profile = self.payload["chargingProfile"]
-        purpose = profile["chargingProfilePurpose"]
-        if purpose == "TxProfile" and (
-            evse_id == 0
-            or sim.transaction_id is None
-            or profile.get("transactionId") != sim.transaction_id
-        ):
-            return self._call_result.SetChargingProfile(status="Rejected")
-        if evse_id not in (0, self.evse_id):
-            return self._call_result.SetChargingProfile(status="Rejected")
-        sim._hold_profile(profile, evse_id)
-        return self._call_result.SetChargingProfile(status="Accepted")
-
-    @on("ClearChargingProfile")
-    def on_clear_charging_profile(self, charging_profile_id: int | None = None, **_: Any) -> Any:
-        criteria = self.payload.get("chargingProfileCriteria") or {}
-        cleared = self.sim._clear_profiles(
-            charging_profile_id,
-            criteria.get("evseId"),
-            criteria.get("chargingProfilePurpose"),
-            criteria.get("stackLevel"),
-        )
-        return self._call_result.ClearChargingProfile(status="Accepted" if cleared else "Unknown")
-
-    @on("TriggerMessage")
-    def on_trigger_message(self, requested_message: str, **_: Any) -> Any:
-        sim = self.sim
-        evse = self.payload.get("evse")
-        if evse is not None and evse.get("id") != self.evse_id:
-            return self._call_result.TriggerMessage(status="Rejected")
-        senders: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
-            "BootNotification": lambda: self.boot("Triggered"),
-            "Heartbeat": self.heartbeat,
-            "StatusNotification": lambda: self._send_status_of(evse),
-            "MeterValues": lambda: self.meter_values(
-                1, None, sim.energy_wh, sim.power_w if sim.transaction_id else 0
-            ),
-        }
-        if sim.transaction_id is not None:
-            tx = sim.transaction_id
-            senders["TransactionEvent"] = lambda: self._triggered_transaction_event(tx)
-        elif requested_message == "TransactionEvent":
-            return self._call_result.TriggerMessage(status="Rejected")
-        if requested_message not in senders:
-            return self._call_result.TriggerMessage(status="NotImplemented")
-        self.then(f"TriggerMessage {requested_message}", senders[requested_message])
-        return self._call_result.TriggerMessage(status="Accepted")
-
-    async def _triggered_transaction_event(self, transaction_id: str) -> Any:
-        sim = self.sim
-        res = await self._transaction_event(
-            "Updated",
-            "Trigger",
-            transaction_info={"transaction_id": transaction_id, "charging_state": "Charging"},
-            meter_value=[self._sample("Trigger", sim.energy_wh, sim.power_w)],
-        )
-        sim._log(f"-> TransactionEvent Updated (Trigger) transactionId={transaction_id} <- ok")
-        return res
-
-    @on("ChangeAvailability")
-    def on_change_availability(self, operational_status: str, **_: Any) -> Any:
-        sim = self.sim
-        evse = self.payload.get("evse")
-        if evse is not None and evse.get("id") not in (0, self.evse_id):
-            return self._call_result.ChangeAvailability(status="Rejected")
-        connector = (evse or {}).get("connectorId")
-        targets = [connector] if connector else sorted(sim.connector_status)
-        if any(c not in sim.connector_status for c in targets):
-            return self._call_result.ChangeAvailability(status="Rejected")
-        if sim.transaction_id is not None and sim.transaction_connector_id in targets:
-            return self._call_result.ChangeAvailability(status="Scheduled")
-        new_status = "Available" if operational_status == "Operative" else "Unavailable"
-        self.then("ChangeAvailability", lambda: sim._set_statuses(targets, new_status))
-        return self._call_result.ChangeAvailability(status="Accepted")
-
-    @on("UnlockConnector")
-    def on_unlock_connector(self, evse_id: int, connector_id: int, **_: Any) -> Any:
-        sim = self.sim
-        if evse_id != self.evse_id or connector_id not in sim.connector_status:
-            return self._call_result.UnlockConnector(status="UnknownConnector")
-        if sim.transaction_id is not None and sim.transaction_connector_id == connector_id:
-            return self._call_result.UnlockConnector(status="OngoingAuthorizedTransaction")
-        return self._call_result.UnlockConnector(status="Unlocked")
-
-    @on("DataTransfer")
-    def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
-        return self._call_result.DataTransfer(status="Accepted", data=self.payload.get("data"))
-
-
-class _Peer21(_Peer201):
-    """OCPP 2.1: the 2.0.1 flow, validated against the 2.1 schemas of ``ocpp.v21``."""
-
-    _call = v21.call
-    _call_result = v21.call_result
-    _ocpp_version = "2.1"
-    known_actions = frozenset(a.value for a in Action21)
-
-
-_PEERS: dict[str, type[_PeerBase]] = {"1.6": _Peer16, "2.0.1": _Peer201, "2.1": _Peer21}
-
-
-def _authorization_status(answer: Any) -> str | None:
-    """The ``status`` of an Authorize answer (1.6 ``idTagInfo`` / 2.0.1 ``idTokenInfo``)."""
-    info = getattr(answer, "id_tag_info", None) or getattr(answer, "id_token_info", None) or {}
-    return info.get("status")
-
-
-def _number_text(value: float) -> str:
-    """A meter reading as OCPP 1.6 text: ``"1234"`` for whole numbers, else ``"1234.5"``."""
-    return str(int(value)) if float(value).is_integer() else f"{value:.3f}".rstrip("0")
-
-
-# --------------------------------------------------------------------------------------------
-# The public, version-neutral charger.
-# --------------------------------------------------------------------------------------------
+#: The peer that speaks each OCPP version on the wire.
+PEERS: dict[str, type[PeerBase]] = {"1.6": PEER_16, "2.0.1": PEER_201, "2.1": PEER_21}
 
 
 class SimulatedCharger:
@@ -951,7 +65,8 @@ class SimulatedCharger:
     * ``transaction_id`` - the ongoing transaction (``int`` in 1.6, ``str`` from 2.0.1) or None,
       ``transaction_connector_id``, ``transaction_id_tag``;
     * ``energy_wh`` - the meter's Energy.Active.Import.Register (Wh); ``power_w`` - the power
-      (W) of the last meter sample;
+      (W) of the last meter sample; ``phases`` (settable, default 1) - with 3, power is
+      reported per phase (``L1``-``L3``, a third each) instead of as one total;
     * ``connector_status`` - last status sent per connector (1.6 names);
     * ``configuration`` (1.6 GetConfiguration keys) / ``variables`` (2.0.1 ``(component,
       variable) -> value``);
@@ -981,7 +96,7 @@ class SimulatedCharger:
         response_timeout: float = 30.0,
     ) -> None:
         """Wrap an open WebSocket ``connection``; prefer :meth:`connect`, which opens it."""
-        if version not in _PEERS:
+        if version not in PEERS:
             raise ValueError(
                 f"unsupported OCPP version {version!r}; use one of {', '.join(SUPPORTED_VERSIONS)}"
             )
@@ -1002,11 +117,12 @@ class SimulatedCharger:
         self.transaction_ids: list[int | str] = []
         self.energy_wh: float = 0
         self.power_w: float = 0
+        self.phases = 1
         self.connector_status: dict[int, str] = {1: "Available"}
         self.configuration: dict[str, str] = {
             "HeartbeatInterval": "300",
             "MeterValueSampleInterval": "60",
-            "MeterValuesSampledData": f"{_ENERGY},{_POWER}",
+            "MeterValuesSampledData": f"{ENERGY},{POWER}",
             "AuthorizeRemoteTxRequests": "false",
             "ConnectionTimeOut": "60",
             "LocalAuthorizeOffline": "true",
@@ -1026,7 +142,7 @@ class SimulatedCharger:
         self.variables: dict[tuple[str, str], str] = {
             ("OCPPCommCtrlr", "HeartbeatInterval"): "300",
             ("SampledDataCtrlr", "TxUpdatedInterval"): "60",
-            ("SampledDataCtrlr", "TxUpdatedMeasurands"): f"{_ENERGY},{_POWER}",
+            ("SampledDataCtrlr", "TxUpdatedMeasurands"): f"{ENERGY},{POWER}",
             ("AuthCtrlr", "AuthorizeRemoteStart"): "false",
             ("SmartChargingCtrlr", "Enabled"): "true",
             ("SmartChargingCtrlr", "ProfileStackLevel"): "10",
@@ -1045,7 +161,7 @@ class SimulatedCharger:
         self._seq_nos: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
-        peer_cls = _PEERS[version]
+        peer_cls = PEERS[version]
         self._peer: Any = peer_cls(
             charge_point_id, connection, sim=self, response_timeout=response_timeout
         )
@@ -1081,7 +197,7 @@ class SimulatedCharger:
         Raises ``ValueError`` for an unsupported version, ``OSError`` / ``TimeoutError`` /
         ``websockets.exceptions.InvalidHandshake`` / ``InvalidURI`` when the connection fails.
         """
-        if version not in _PEERS:
+        if version not in PEERS:
             raise ValueError(
                 f"unsupported OCPP version {version!r}; use one of {', '.join(SUPPORTED_VERSIONS)}"
             )
@@ -1273,7 +389,7 @@ class SimulatedCharger:
         interval_s = float(self.configuration.get("MeterValueSampleInterval", "60"))
         created: list[int | str] = []
         for _ in range(transactions):
-            status = _authorization_status(await self.authorize(id_tag))
+            status = authorization_status(await self.authorize(id_tag))
             if status != "Accepted":
                 raise SimulationError(f"Authorize {id_tag} answered {status}")
             await self.status(connector_id, "Preparing")
@@ -1509,7 +625,7 @@ class SimulatedCharger:
         try:
             if self._authorizes_remote_starts():
                 answer = await self._peer.authorize(id_tag, id_token=id_token)
-                if _authorization_status(answer) != "Accepted":
+                if authorization_status(answer) != "Accepted":
                     return
             await self.status(connector_id, "Preparing")
             await self._peer.start_transaction(
@@ -1559,104 +675,3 @@ class SimulatedCharger:
         await self.boot(reason="RemoteReset")
         for connector in sorted(self.connector_status):
             await self.status(connector, "Available")
-
-
-# --------------------------------------------------------------------------------------------
-# Command line.
-# --------------------------------------------------------------------------------------------
-
-
-async def run_simulation(
-    url: str,
-    charge_point_id: str = "CP_1",
-    version: str = "1.6",
-    transactions: int = 1,
-    log: Callable[[str], None] = print,
-    *,
-    meter_samples: int = 3,
-) -> int:
-    """Connect to ``url`` as ``charge_point_id`` and play :meth:`SimulatedCharger.run_session`.
-
-    ``url`` is a charger endpoint such as ``ws://localhost:9000/charger``; ``/<id>`` is
-    appended unless it already ends with the id (:func:`charger_url`).  ``transactions`` and
-    ``meter_samples`` are as in ``run_session``.  Every exchange is reported through ``log``.
-    Returns the process exit code: 0 when the session completed, 1 when the connection could
-    not be opened or was lost, or the CSMS refused the session (the reason is logged).
-    """
-    target = charger_url(url, charge_point_id)
-    try:
-        charger = await SimulatedCharger.connect(target, charge_point_id, version, log=log)
-    except ValueError as exc:
-        log(f"error: {exc}")
-        return 1
-    except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-        log(f"error: cannot connect to {target}: {exc or type(exc).__name__}")
-        return 1
-    async with charger:
-        try:
-            created = await charger.run_session(transactions, meter_samples)
-        except (ConnectionError, ConnectionClosed) as exc:
-            log(f"error: connection to {target} lost: {exc}")
-            return 1
-        except TimeoutError as exc:
-            log(f"error: no answer from {target}: {exc}")
-            return 1
-        except (SimulationError, OCPPError) as exc:
-            log(f"error: session refused by {target}: {exc}")
-            return 1
-    log(f"done: {len(created)} transaction(s) {created}")
-    return 0
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``simulate`` options to ``parser``.
-
-    ``--url`` (required; the charger endpoint, ``/<id>`` is appended), ``--id`` (charge point
-    id, default CP_1), ``--version`` (1.6, 2.0.1 or 2.1; default 1.6), ``--transactions`` (int,
-    default 1), ``--meter-samples`` (meter samples per transaction, default 3).
-    """
-    parser.add_argument(
-        "--url",
-        required=True,
-        help="charger endpoint, e.g. ws://localhost:9000/charger (the id is appended)",
-    )
-    parser.add_argument("--id", default="CP_1", help="charge point id (default: %(default)s)")
-    parser.add_argument(
-        "--version",
-        default="1.6",
-        choices=SUPPORTED_VERSIONS,
-        help="OCPP version to speak (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--transactions",
-        type=_non_negative_int,
-        default=1,
-        help="number of charging transactions to play (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--meter-samples",
-        type=_non_negative_int,
-        default=3,
-        help="meter samples per transaction (default: %(default)s)",
-    )
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-async def main_async(args: argparse.Namespace) -> int:
-    """Run the simulation that parsed :func:`add_arguments` options describe.
-
-    Returns the exit code of :func:`run_simulation` (0 success, 1 failure).
-    """
-    return await run_simulation(
-        args.url,
-        args.id,
-        args.version,
-        args.transactions,
-        meter_samples=args.meter_samples,
-    )

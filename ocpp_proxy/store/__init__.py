@@ -6,7 +6,8 @@ what it keeps and how durably, and :mod:`ocpp_proxy.store.schema` for the tables
 
 from __future__ import annotations
 
-from ocpp_proxy.store.energy import ENERGY_REGISTER
+from ocpp_proxy.metering import ENERGY_REGISTER
+from ocpp_proxy.store.backup import DATABASE_FILE
 from ocpp_proxy.store.errors import StoreError
 from ocpp_proxy.store.rows import (
     AuditRow,
@@ -20,9 +21,6 @@ from ocpp_proxy.store.rows import (
 )
 from ocpp_proxy.store.schema import SCHEMA_VERSION
 from ocpp_proxy.store.store import Store
-
-#: The database's file name inside the data dir.
-DATABASE_FILE = "ocpp-proxy.sqlite3"
 
 __all__ = [
     "DATABASE_FILE",

@@ -22,8 +22,9 @@ from typing import Any
 
 import aiosqlite
 
+from ocpp_proxy.metering import ENERGY_REGISTER, session_energy_kwh
 from ocpp_proxy.store.database import Database
-from ocpp_proxy.store.energy import ENERGY_REGISTER, session_energy_kwh, session_revenue
+from ocpp_proxy.store.energy import session_revenue
 from ocpp_proxy.store.errors import StoreError
 from ocpp_proxy.store.rows import (
     AuditRow,
@@ -532,6 +533,18 @@ class Store:
             )
 
         await self._db.write("keeping the charger's state", write)
+
+    async def replay_clear(self, cp_id: str) -> None:
+        """Forget every kept state message of ``cp_id``, committed.
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def write(connection: aiosqlite.Connection) -> None:
+            await connection.execute("DELETE FROM charger_state WHERE charge_point_id = ?", [cp_id])
+
+        await self._db.write("forgetting the charger's state", write)
 
     async def replay_load(self, cp_id: str) -> dict[str, str]:
         """Return the charger's kept state messages: key -> frame, boot first.

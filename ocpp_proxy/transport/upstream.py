@@ -12,13 +12,13 @@ import asyncio
 import base64
 import contextlib
 import logging
-import random
 import ssl
-import time
 from urllib.parse import quote
 
 import aiohttp
 
+from ocpp_proxy.backoff import Backoff
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.config import ServiceConfig
 from ocpp_proxy.relay.backend_link import LinkState
 from ocpp_proxy.relay.hub import LinkEndpoint
@@ -33,6 +33,8 @@ BACKOFF_FACTOR = 2.0
 BACKOFF_MAX_S = 60.0
 #: A link that stayed up this long (s) starts the backoff from the beginning again.
 STABLE_AFTER_S = 30.0
+#: The share of each wait drawn at random: between half and all of it.
+BACKOFF_JITTER = 0.5
 #: Time allowed for the TCP, TLS and WebSocket handshake (s).
 CONNECT_TIMEOUT_S = 10.0
 
@@ -82,6 +84,7 @@ class UpstreamClient:
         session: the aiohttp client session to dial with.
         ping_interval: WebSocket ping interval (s); a link without pong is closed.
         max_frame_bytes: the largest frame accepted (bytes).
+        clock: the clock the waits between attempts are slept on.
     """
 
     def __init__(
@@ -93,6 +96,7 @@ class UpstreamClient:
         session: aiohttp.ClientSession,
         ping_interval: float,
         max_frame_bytes: int,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.link = link
         self.service = service
@@ -112,6 +116,14 @@ class UpstreamClient:
         self._max_msg_size = max_frame_bytes * 4
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._backoff = Backoff(
+            BACKOFF_FIRST_S,
+            BACKOFF_FACTOR,
+            BACKOFF_MAX_S,
+            jitter=BACKOFF_JITTER,
+            stable_after_s=STABLE_AFTER_S,
+            clock=clock,
+        )
 
     def start(self) -> None:
         """Start the connect loop."""
@@ -129,28 +141,22 @@ class UpstreamClient:
                 await task
 
     async def _run(self) -> None:
-        delay = BACKOFF_FIRST_S
         first = True
         while True:
             self.link.set_state(LinkState.CONNECTING, opening=first)
-            connected_at = await self._connect_once()
+            await self._connect_once()
             first = False
-            if connected_at is not None and time.monotonic() - connected_at > STABLE_AFTER_S:
-                delay = BACKOFF_FIRST_S
-            # Full jitter between half and all of the delay spreads the reconnects of many
-            # proxies after a CSMS outage.
-            wait = delay * random.uniform(0.5, 1.0)
+            wait = self._backoff.next_delay()
             self.link.set_state(LinkState.CONNECTING, self.link.last_error)
             _LOGGER.info("%s: next connection attempt in %.1f s", self.link.id, wait)
-            await asyncio.sleep(wait)
-            delay = min(delay * BACKOFF_FACTOR, BACKOFF_MAX_S)
+            await self._backoff.wait(wait)
 
-    async def _connect_once(self) -> float | None:
-        """One connection: dial, relay until closed. Returns when it was up (monotonic s)."""
+    async def _connect_once(self) -> None:
+        """One connection: dial, relay until closed."""
         subprotocol = self.service.version.subprotocol
         if self._ssl_error:
             self._failed(self._ssl_error)
-            return None
+            return
         if self._ssl is not None and not self.service.verify_tls:
             # Said at every connect, not once: an unverified link is open to interception.
             _LOGGER.warning(
@@ -170,18 +176,18 @@ class UpstreamClient:
             )
         except aiohttp.WSServerHandshakeError as err:
             self._failed(f"handshake refused: HTTP {err.status} {err.message}")
-            return None
+            return
         except (aiohttp.ClientError, OSError, TimeoutError) as err:
             self._failed(f"cannot connect: {err or type(err).__name__}")
-            return None
+            return
         if ws.protocol not in (subprotocol, None):
             await ws.close()
             self._failed(f"the CSMS chose subprotocol {ws.protocol}, not {subprotocol}")
-            return None
+            return
         if ws.protocol is None:
             _LOGGER.warning("%s accepted without a subprotocol; assuming %s", self.url, subprotocol)
         _LOGGER.info("%s: connected to %s", self.link.id, self.url)
-        connected_at = time.monotonic()
+        self._backoff.connected()
         self._ws = ws
         try:
             await self.link.attach(ws)
@@ -190,7 +196,6 @@ class UpstreamClient:
             self._ws = None
             reason = f"closed (code {ws.close_code})" if ws.close_code else "closed"
             await self.link.detach(reason, ws)
-        return connected_at
 
     def _failed(self, reason: str) -> None:
         _LOGGER.warning("%s: %s (%s)", self.link.id, reason, self.url)

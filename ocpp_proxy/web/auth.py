@@ -1,8 +1,9 @@
 """Who may use the REST API: Home Assistant ingress, or a bearer token on the direct port.
 
 Requests through Home Assistant's ingress come from the Supervisor's ingress proxy
-(:data:`INGRESS_ADDRESS`) with an ``X-Ingress-Path`` header; Home Assistant has already
-authenticated the user, so they are trusted. On the direct port every request that changes
+(:data:`INGRESS_ADDRESS`) to the ingress listener (``ingress_port``, see
+:mod:`ocpp_proxy.server.listeners`); Home Assistant has already authenticated the user, so they
+are trusted. On the direct port every request that changes
 something needs ``Authorization: Bearer <api_token>``; read-only requests need it too unless
 ``api_public_read`` is on. ``GET`` requests may pass the token as ``?token=`` instead (for
 server-sent events and download links, which cannot set headers).
@@ -24,15 +25,12 @@ from pathlib import Path
 from aiohttp import web
 
 from ocpp_proxy.server.keys import CONFIG
-from ocpp_proxy.web.keys import API_TOKEN
+from ocpp_proxy.server.listeners import INGRESS_ADDRESS, LISTENERS
+from ocpp_proxy.web.keys import API_TOKEN, ApiToken
+
+__all__ = ["INGRESS_ADDRESS", "TOKEN_FILE", "authorized", "is_ingress", "load_or_create_token"]
 
 _LOGGER = logging.getLogger(__name__)
-
-#: The address Home Assistant's Supervisor proxies ingress requests from.
-INGRESS_ADDRESS = "172.30.32.2"
-
-#: The header the Supervisor's ingress proxy adds (the path prefix of the app's page).
-INGRESS_HEADER = "X-Ingress-Path"
 
 #: Where a generated token is kept, inside the data dir (mode 0o600).
 TOKEN_FILE = "api_token"
@@ -49,8 +47,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def is_ingress(request: web.Request) -> bool:
-    """Whether the request came through Home Assistant's ingress proxy."""
-    return request.remote == INGRESS_ADDRESS and INGRESS_HEADER in request.headers
+    """Whether the request came through Home Assistant's ingress proxy to the ingress port."""
+    listeners = request.app.get(LISTENERS)
+    return listeners is not None and listeners.through_ingress(request)
 
 
 def is_protected(path: str) -> bool:
@@ -85,7 +84,8 @@ def authorized(request: web.Request, token: str, public_read: bool) -> bool:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse API requests without the token with 401 and a JSON body."""
     app = request.app
-    if not authorized(request, app.get(API_TOKEN, ""), app[CONFIG].api_public_read):
+    token = app[API_TOKEN].value if API_TOKEN in app else ""
+    if not authorized(request, token, app[CONFIG].api_public_read):
         return web.json_response(
             {"error": "missing or wrong API token", "field": "Authorization"},
             status=401,
@@ -107,28 +107,40 @@ def load_or_create_token(data_dir: Path) -> tuple[str, bool]:
         token = ""
     if token:
         return token, False
+    return write_new_token(data_dir), True
+
+
+def write_new_token(data_dir: Path) -> str:
+    """Generate a token, keep it in ``data_dir`` (mode 0o600, replacing any) and return it."""
     token = secrets.token_urlsafe(32)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    path = data_dir / TOKEN_FILE
+    partial = data_dir / (TOKEN_FILE + ".new")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(token + "\n")
-    os.chmod(path, 0o600)
-    return token, True
+    os.chmod(partial, 0o600)
+    os.replace(partial, path)  # whole or not at all: a half-written token locks the owner out
+    return token
 
 
 async def token_context(app: web.Application) -> AsyncIterator[None]:
-    """At startup: the configured ``api_token``, else the kept or a newly generated one."""
+    """At startup: the configured ``api_token``, else the kept or a newly generated one.
+
+    The token itself is never logged: only where it is kept and how to see it.
+    """
     config = app[CONFIG]
     if config.api_token:
-        app[API_TOKEN] = config.api_token
+        app[API_TOKEN] = ApiToken(config.api_token, configured=True)
     else:
         data_dir = Path(config.data_dir)
         token, generated = await asyncio.to_thread(load_or_create_token, data_dir)
-        app[API_TOKEN] = token
+        app[API_TOKEN] = ApiToken(token, configured=False, path=data_dir / TOKEN_FILE)
         if generated:
             _LOGGER.warning(
-                "Generated the REST API token (kept in %s): %s",
+                "Generated the REST API token and kept it in %s. See it on the page opened "
+                "from Home Assistant's sidebar, or with: ocpp-proxy token --data-dir %s",
                 data_dir / TOKEN_FILE,
-                token,
+                data_dir,
             )
     yield

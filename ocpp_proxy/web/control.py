@@ -1,22 +1,28 @@
 """The homeowner's controls over REST: switches, the current limit, and charger commands.
 
-Commands go through ``ChargerHub.homeowner_command``: the arbiter decides as for the homeowner
-(only safety rules apply) and the audit log records them. Each request gets an answer, never
-a hang: the charger's reply (200, or 502 for a CALLERROR), or a refusal: 400 invalid input,
-404 unknown charger, 409 refused by a rule or charger offline, 504 charger timeout.
+Commands are built by :mod:`ocpp_proxy.homeowner.commands` and go through
+``ChargerHub.homeowner_command``: the arbiter decides as for the homeowner (only safety rules
+apply) and the audit log records them. Settings change through
+:mod:`ocpp_proxy.homeowner.settings`, which audits them too (actor ``homeowner``). Each
+request gets an answer, never a hang: the charger's reply (200, or 502 for a CALLERROR), or a
+refusal: 400 invalid input, 404 unknown charger, 409 refused by a rule or charger offline, 504
+charger timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any
 
 from aiohttp import web
 
+from ocpp_proxy.homeowner import settings
+from ocpp_proxy.homeowner.commands import COMMANDS, CommandInputError, build
+from ocpp_proxy.policy.decisions import HOMEOWNER
 from ocpp_proxy.relay.hub import ChargerHub
 from ocpp_proxy.server.keys import CONFIG, REGISTRY
-from ocpp_proxy.web.commands import COMMANDS, build
 from ocpp_proxy.web.errors import ApiError, bad_request
 
 #: Seconds beyond ``response_timeout`` a command may take before the API gives up (504).
@@ -50,7 +56,7 @@ async def post_override(request: web.Request) -> web.Response:
     enabled = (await json_body(request)).get("enabled")
     if not isinstance(enabled, bool):
         raise bad_request("enabled", "expected true or false")
-    await request.app[REGISTRY].set_override(enabled)
+    await settings.set_override(request.app[REGISTRY], enabled, actor=HOMEOWNER)
     return web.json_response(override_state(request.app))
 
 
@@ -78,7 +84,7 @@ async def post_shared_charging(request: web.Request) -> web.Response:
     enabled = (await json_body(request)).get("enabled")
     if not isinstance(enabled, bool):
         raise bad_request("enabled", "expected true or false")
-    await request.app[REGISTRY].set_shared_charging(enabled)
+    await settings.set_shared_charging(request.app[REGISTRY], enabled, actor=HOMEOWNER)
     return web.json_response(_shared_state(request))
 
 
@@ -96,12 +102,22 @@ async def max_current(request: web.Request) -> web.Response:
 async def set_max_current(request: web.Request) -> web.Response:
     """``POST /api/v1/max_current {"max_current_a": number >= 0 | null}``: set or lift it."""
     value = (await json_body(request)).get("max_current_a", ...)
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-    ):
+    limit = _amperes(value)
+    if value is not None and limit is None:
         raise bad_request("max_current_a", "expected a number of amperes >= 0, or null")
-    await request.app[REGISTRY].set_max_current(None if value is None else float(value))
+    await settings.set_max_current(request.app[REGISTRY], limit, actor=HOMEOWNER)
     return await max_current(request)
+
+
+def _amperes(value: Any) -> float | None:
+    """A finite number >= 0 as float, else None (JSON's Infinity and NaN included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        amperes = float(value)
+    except OverflowError:  # an integer past float's range
+        return None
+    return amperes if math.isfinite(amperes) and amperes >= 0 else None
 
 
 def _hub(request: web.Request) -> ChargerHub:
@@ -118,7 +134,10 @@ async def command(request: web.Request) -> web.Response:
     if name not in COMMANDS:
         raise ApiError(404, f"no command {name}", field="command", commands=sorted(COMMANDS))
     hub = _hub(request)
-    action, payload = build(name, hub.version, await json_body(request))
+    try:
+        action, payload = build(name, hub.version, await json_body(request))
+    except CommandInputError as error:
+        raise bad_request(error.field, error.message) from None
     if hub.charger is None:
         raise ApiError(409, f"charger {hub.id} is offline", reason="charger_offline")
     wait_s = request.app[CONFIG].response_timeout + _GRACE_S

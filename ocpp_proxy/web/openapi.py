@@ -18,8 +18,10 @@ _ERROR = {
 _ERROR_TEXT = {
     400: "invalid input (the field at fault in `field`)",
     401: "missing or wrong API token",
+    403: "only through Home Assistant's ingress",
     404: "no such charger, session or command",
-    409: "refused by the arbiter (`rule`) or the charger is offline (`reason`)",
+    409: "refused by the arbiter (`rule`), the charger is offline (`reason`), or the token is "
+    "the api_token option",
     502: "the charger answered with a CALLERROR",
     504: "the charger did not answer in time",
 }

@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ocpp_proxy.homeowner.commands import COMMANDS
 from ocpp_proxy.server.status import health, status
-from ocpp_proxy.web import api, control
-from ocpp_proxy.web.commands import COMMANDS
+from ocpp_proxy.web import api, control, token
 from ocpp_proxy.web.events import events
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -72,6 +72,23 @@ ROUTES: tuple[Route, ...] = (
         aliases=("/status",),
     ),
     Route("GET", "/health", health, "Liveness (no token needed)", "read", aliases=("/health",)),
+    Route(
+        "GET",
+        "/token",
+        token.get_token,
+        "The API token, for the page opened through Home Assistant's ingress only",
+        "control",
+        errors=(403,),
+    ),
+    Route(
+        "POST",
+        "/token",
+        token.regenerate_token,
+        "Replace the generated API token (ingress only; the old one stops working)",
+        "control",
+        errors=(403, 409),
+        changes=True,
+    ),
     Route(
         "GET",
         "/metrics",

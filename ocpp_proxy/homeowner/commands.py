@@ -1,10 +1,11 @@
 """The homeowner's commands to a charger: the right OCPP payload for each version.
 
-Each command takes a JSON body of plain names (``connector_id``, ``id_tag``, ...) and becomes
-the action and payload of the charger's OCPP version: OCPP 1.6 RemoteStartTransaction,
-GetConfiguration, ... or OCPP 2.0.1/2.1 RequestStartTransaction (``idToken``,
-``remoteStartId``), GetVariables, ... Invalid input raises a 400 :class:`ApiError` naming the
-field; the payload built is also checked against the version's JSON schema.
+The one place they are built, for the REST API and Home Assistant alike. Each command takes
+plain names (``connector_id``, ``id_tag``, ``transaction_id``, ...) and becomes the action and
+payload of the charger's OCPP version: OCPP 1.6 RemoteStartTransaction (§5.11),
+GetConfiguration, ... or OCPP 2.0.1/2.1 RequestStartTransaction (F01: ``idToken``,
+``remoteStartId``), GetVariables, ... Invalid input raises :class:`CommandInputError` naming
+the field; the payload built is also checked against the version's JSON schema.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import jsonschema
 
 from ocpp_proxy.protocol.schemas import request_schema
 from ocpp_proxy.protocol.versions import OcppVersion
-from ocpp_proxy.web.errors import bad_request
 
 Body = dict[str, Any]
 Built = tuple[str, dict[str, Any]]
@@ -27,34 +27,47 @@ Built = tuple[str, dict[str, Any]]
 _remote_start_ids = itertools.count(int(time.time()) % 1_000_000_000)
 
 
+class CommandInputError(ValueError):
+    """A command's input is invalid: ``field`` names what is wrong (a path for the schema)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _invalid(field: str, message: str) -> CommandInputError:
+    return CommandInputError(field, message)
+
+
 def _int(body: Body, field: str, *, default: Any = ..., minimum: int = 0) -> int | None:
     value = body.get(field, default)
     if value is ...:
-        raise bad_request(field, f"{field} is required")
+        raise _invalid(field, f"{field} is required")
     if value is None and default is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise bad_request(field, f"expected an integer >= {minimum}")
+        raise _invalid(field, f"expected an integer >= {minimum}")
     return value
 
 
 def _str(body: Body, field: str, *, default: Any = ..., max_len: int = 500) -> str | None:
     value = body.get(field, default)
     if value is ...:
-        raise bad_request(field, f"{field} is required")
+        raise _invalid(field, f"{field} is required")
     if value is None and default is None:
         return None
     if not isinstance(value, str) or not value or len(value) > max_len:
-        raise bad_request(field, f"expected a non-empty string of at most {max_len} characters")
+        raise _invalid(field, f"expected a non-empty string of at most {max_len} characters")
     return value
 
 
 def _choice(body: Body, field: str, choices: tuple[str, ...], default: Any = ...) -> str:
     value = body.get(field, default)
     if value is ...:
-        raise bad_request(field, f"{field} is required")
+        raise _invalid(field, f"{field} is required")
     if value not in choices:
-        raise bad_request(field, f"expected one of {', '.join(choices)}")
+        raise _invalid(field, f"expected one of {', '.join(choices)}")
     return value
 
 
@@ -87,12 +100,12 @@ def stop(version: OcppVersion, body: Body) -> Built:
         if isinstance(value, str) and value.isdigit():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise bad_request("transaction_id", "expected the transaction id (an integer)")
+            raise _invalid("transaction_id", "expected the transaction id (an integer)")
         return "RemoteStopTransaction", {"transactionId": value}
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value:
-        raise bad_request("transaction_id", "expected the transaction id")
+        raise _invalid("transaction_id", "expected the transaction id")
     return "RequestStopTransaction", {"transactionId": value}
 
 
@@ -109,7 +122,7 @@ def availability(version: OcppVersion, body: Body) -> Built:
     connector = _int(body, "connector_id", default=0)
     operative = body.get("operative")
     if not isinstance(operative, bool):
-        raise bad_request("operative", "expected true or false")
+        raise _invalid("operative", "expected true or false")
     if _is_16(version):
         kind = "Operative" if operative else "Inoperative"
         return "ChangeAvailability", {"connectorId": connector, "type": kind}
@@ -130,16 +143,16 @@ def reset(version: OcppVersion, body: Body) -> Built:
 def _keys(body: Body, *, required: bool) -> list[str]:
     keys = body.get("keys", [])
     if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
-        raise bad_request("keys", "expected a list of configuration keys")
+        raise _invalid("keys", "expected a list of configuration keys")
     if required and not keys:
-        raise bad_request("keys", "name at least one Component.Variable")
+        raise _invalid("keys", "name at least one Component.Variable")
     return keys
 
 
 def _component_variable(key: str, field: str) -> dict[str, Any]:
     component, dot, variable = key.partition(".")
     if not dot or not component or not variable:
-        raise bad_request(field, f"expected Component.Variable, got {key!r}")
+        raise _invalid(field, f"expected Component.Variable, got {key!r}")
     return {"component": {"name": component}, "variable": {"name": variable}}
 
 
@@ -159,7 +172,7 @@ def change_configuration(version: OcppVersion, body: Body) -> Built:
     if isinstance(value, int | float):
         value = str(value).lower() if isinstance(value, bool) else str(value)
     if not isinstance(value, str):
-        raise bad_request("value", "expected a string")
+        raise _invalid("value", "expected a string")
     if _is_16(version):
         return "ChangeConfiguration", {"key": key, "value": value}
     entry = {"attributeValue": value, **_component_variable(str(key), "key")}
@@ -227,7 +240,12 @@ COMMANDS: dict[str, Callable[[OcppVersion, Body], Built]] = {
 
 
 def build(command: str, version: OcppVersion, body: Body) -> Built:
-    """The (action, payload) of ``command`` for ``version``, checked against its schema."""
+    """The (action, payload) of ``command`` for ``version``, checked against its schema.
+
+    Raises:
+        KeyError: no command ``command`` (see :data:`COMMANDS`).
+        CommandInputError: ``body`` is invalid, or the payload breaks the version's schema.
+    """
     action, payload = COMMANDS[command](version, body)
     schema = request_schema(version, action)
     if schema is not None:
@@ -235,5 +253,5 @@ def build(command: str, version: OcppVersion, body: Body) -> Built:
         error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
         if error is not None:
             where = ".".join(str(p) for p in error.absolute_path) or "body"
-            raise bad_request(where, f"{action}: {error.message}")
+            raise _invalid(where, f"{action}: {error.message}")
     return action, payload
