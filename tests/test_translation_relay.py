@@ -23,7 +23,7 @@ from ocpp.v201 import call as call201
 
 from ocpp_proxy.config import ConfigError, parse_config
 from ocpp_proxy.protocol.versions import OcppVersion
-from ocpp_proxy.simulator.charger import SimulatedCharger, run_simulation
+from ocpp_proxy.simulator import SimulatedCharger, run_simulation
 from tests.conftest import ConnectCharger, StartProxy, service, tx_ids
 from tests.peers import Csms
 
