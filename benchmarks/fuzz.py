@@ -9,11 +9,15 @@ Run by hand from the repository root::
 The cases come from the generators of ``tests/test_fuzz.py`` (``tests/fuzz_frames.py``), here
 driven by a seeded ``random.Random``: arbitrary text, and valid OCPP-J 1.6 frames with mutated
 message type ids, unique ids of odd types and lengths, unknown actions, payload values of the
-wrong type, deep nesting, huge numbers, unicode, truncation.
+wrong type, deep nesting, huge numbers, unicode, truncation; CALLs whose JSON repeats a key
+(at the top of the payload or deeper: a backend's must get a CALLERROR), and DataTransfers of
+5-60 kB (over the message log's 4 KiB cut).
 
 * **Proxy**: ``python -m ocpp_proxy`` as a subprocess (``_peers.running_proxy``), log level
-  WARNING, ``max_frame_bytes`` 65536, one CSMS service and one inbound backend ``fleet``; its
-  stdout and stderr go to a log file, whose ERROR lines are counted.
+  WARNING, ``max_frame_bytes`` 65536, ``message_log_max_mb`` 1, one CSMS service and one
+  inbound backend ``fleet``; its stdout and stderr go to a log file, whose ERROR lines are
+  counted. At the end its message log is read: the frame text kept must be within 1 MiB and
+  no row longer than the 4 KiB cut (plus its note).
 * **CSMS**: one minimal raw ``websockets`` server in a child process (``_peers``), answering
   every CALL at once (BootNotification ``Accepted``, everything else ``{}``).
 * **Charger side**: a raw ``websockets`` charger ``CP_FUZZ`` sends each case, then a probe
@@ -28,7 +32,8 @@ It prints, per side and in all: cases sent, answers received to the cases (probe
 counted), of them CALLERRORs, malformed answers, probes not answered in time, connection drops
 (the side reconnects and goes on), and then proxy crashes (the process died: must be 0) and
 ERROR lines in the proxy's log. Exit status 1 if the proxy crashed, an answer was malformed,
-or an ERROR was logged.
+an ERROR was logged, a backend's repeated-key CALL got anything but a CALLERROR, or the message
+log broke its bounds.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import json
 import random
 import re
 import shutil
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -61,12 +67,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.fuzz_frames import SENTINEL_PREFIX, fuzz_frame, is_call, well_formed
+from tests.fuzz_frames import SENTINEL_PREFIX, fuzz_frame, is_call, repeats_a_key, well_formed
 
 TOKEN = "fuzz-benchmark-token"
 PROBE_TIMEOUT_S = 10.0
 PROGRESS_EVERY = 10_000
 MAX_FRAME_BYTES = 65536
+MESSAGE_LOG_MAX_MB = 1
+#: The longest row the message log may hold: the 4 KiB cut and its note.
+MAX_LOGGED_ROW = 4096 + 64
 
 
 def csms_answer(action: str, payload: Any) -> Any:
@@ -87,6 +96,9 @@ class Side:
     #: Well-formed CALLs (within the size limit) that got no answer.
     unanswered: int = 0
     drops: int = 0
+    #: CALLs whose JSON repeats a key, and of them those answered other than by a CALLERROR.
+    repeated_keys: int = 0
+    repeated_keys_passed: int = 0
 
 
 async def _target(url: str, stop: asyncio.Event) -> None:
@@ -126,6 +138,8 @@ async def _drive(
             sentinel = f"{SENTINEL_PREFIX}{serial}"
             side.cases += 1
             answers = 0
+            repeated = repeats_a_key(text)
+            side.repeated_keys += repeated
             try:
                 await ws.send(text)
                 await ws.send(f'[2,"{sentinel}","{probe_action}",{{}}]')
@@ -142,6 +156,7 @@ async def _drive(
                         side.answers += 1
                         answers += 1
                         side.call_errors += frame[0] == 4
+                        side.repeated_keys_passed += repeated and frame[0] != 4
                 if answers == 0 and is_call(text, MAX_FRAME_BYTES):
                     side.unanswered += 1
             except TimeoutError:
@@ -165,6 +180,16 @@ def error_lines(log: Path) -> list[str]:
     return [line for line in text.splitlines() if re.match(r"^\S+ \S+ (ERROR|CRITICAL) ", line)]
 
 
+def message_log_size(data_dir: Path) -> tuple[int, int, int]:
+    """Rows, characters of frame text in all, and the longest row of the proxy's message log."""
+    with contextlib.closing(sqlite3.connect(data_dir / "ocpp-proxy.sqlite3")) as db:
+        row = db.execute(
+            "SELECT count(*), coalesce(sum(length(frame)), 0), coalesce(max(length(frame)), 0) "
+            "FROM message_log"
+        ).fetchone()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 def _report(sides: list[Side], crashed: bool, errors: list[str], seconds: float) -> str:
     rows = [
         ("cases sent", "cases"),
@@ -173,6 +198,8 @@ def _report(sides: list[Side], crashed: bool, errors: list[str], seconds: float)
         ("well-formed CALLs unanswered", "unanswered"),
         ("probes not answered in 10 s", "probes_lost"),
         ("connection drops", "drops"),
+        ("CALLs repeating a key", "repeated_keys"),
+        ("  of them not CALLERRORed", "repeated_keys_passed"),
     ]
     width = 30
     lines = [f"{'':{width}} " + " ".join(f"{s.name:>10}" for s in sides) + f" {'total':>10}"]
@@ -200,6 +227,7 @@ def _report(sides: list[Side], crashed: bool, errors: list[str], seconds: float)
 async def run(cases: int, seed: int, keep_log: str | None = None) -> int:
     options = {
         "max_frame_bytes": MAX_FRAME_BYTES,
+        "message_log_max_mb": MESSAGE_LOG_MAX_MB,
         "response_timeout": 2,
         "inbound_backends": [{"id": "fleet", "token": TOKEN}],
     }
@@ -244,11 +272,18 @@ async def run(cases: int, seed: int, keep_log: str | None = None) -> int:
             await asyncio.sleep(1)  # the log written behind
             crashed = proxy.process.returncode is not None
             errors = error_lines(proxy.log)
+            rows, kept, longest = await asyncio.to_thread(message_log_size, proxy.data_dir)
             if keep_log:
                 shutil.copyfile(proxy.log, keep_log)
             print(_report([charger, backend], crashed, errors, seconds))
+            print(
+                f"message log: {rows:,} rows, {kept:,} characters of frames "
+                f"(bound {MESSAGE_LOG_MAX_MB * 2**20:,}), longest row {longest:,}"
+            )
             bad = crashed or errors or charger.malformed or backend.malformed
             bad = bad or charger.unanswered or backend.unanswered
+            bad = bad or backend.repeated_keys_passed
+            bad = bad or kept > MESSAGE_LOG_MAX_MB * 2**20 or longest > MAX_LOGGED_ROW
             return 1 if bad else 0
 
 

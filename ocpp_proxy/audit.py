@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from ocpp_proxy.protocol.frames import Frame, dumps
+from ocpp_proxy.security.redaction import mask_config_secrets
 from ocpp_proxy.store import Store
 
 #: The decisions written.
@@ -21,8 +22,12 @@ REFUSED = "refused"
 
 
 def summary(payload: Any, limit: int = 200) -> str:
-    """A payload as compact JSON, cut to ``limit`` characters, for people reading the log."""
-    text = dumps(payload or {})
+    """A payload as compact JSON, cut to ``limit`` characters, for people reading the log.
+
+    Charger passwords and keys in it are masked before it is cut (a cut must not leave half a
+    secret in clear).
+    """
+    text = mask_config_secrets(dumps(payload or {}))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -37,6 +37,7 @@ import voluptuous as vol
 import yaml
 
 from ocpp_proxy.protocol.versions import OcppVersion
+from ocpp_proxy.security.identity import MAX_CHARGE_POINT_ID, charge_point_id_problem
 
 __all__ = [
     "DEFAULTS",
@@ -73,6 +74,8 @@ DEFAULTS: Final[dict[str, Any]] = {
     "message_log": True,
     "message_log_days": 7.0,
     "message_log_max_rows": 500000,
+    "message_log_max_mb": 200,
+    "audit_log_days": 90,
     "remote_start_window": 300.0,
     "presence_blocks_backends": True,
     "max_current_a": None,
@@ -93,6 +96,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "ssl_certfile": "",
     "ssl_keyfile": "",
     "ssl_client_ca": "",
+    "client_certificate_id": "cn",
     "strict_charger_validation": False,
     "handshake_timeout": 10.0,
     "max_connections": 200,
@@ -109,6 +113,8 @@ LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 #: The only placeholder a service URL may contain; replaced by the charge point id on connect.
 URL_PLACEHOLDER: Final = "{charge_point_id}"
+#: The shortest ``api_token`` accepted (a shorter one is guessed too soon, even throttled).
+MIN_API_TOKEN: Final = 16
 
 _ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _PLACEHOLDER_RE = re.compile(r"\{[^{}]*\}")
@@ -249,6 +255,8 @@ class ProxyConfig:
     message_log: bool = True  # log every OCPP frame in and out
     message_log_days: float = 7.0  # days the message log keeps, >= 0.1
     message_log_max_rows: int = 500000  # rows the message log keeps, >= 1000
+    message_log_max_mb: float = 200.0  # MiB of frames the message log keeps, >= 1
+    audit_log_days: float = 90.0  # days the audit log keeps, > 0
     remote_start_window: float = 300.0  # s a backend's remote start claims the next start
     presence_blocks_backends: bool = True  # no backend starts while someone is home
     max_current_a: float | None = None  # A, the homeowner's charger-wide limit; None: none
@@ -273,6 +281,7 @@ class ProxyConfig:
     ssl_certfile: str = ""  # PEM certificate for wss:// on the charger side; "" = plain ws://
     ssl_keyfile: str = ""
     ssl_client_ca: str = ""  # CA that charger client certificates must chain to (profile 3)
+    client_certificate_id: str = "cn"  # cn | san: where the certificate names the charge point
     strict_charger_validation: bool = False  # reject charger frames that break the schema
     handshake_timeout: float = 10.0  # s a peer has to complete the WebSocket handshake, >= 0.1
     max_connections: int = 200  # open WebSockets in total, >= 1
@@ -360,8 +369,12 @@ def _identifier(value: object) -> str:
 
 def _charge_point_id(value: object) -> str:
     text = _string(value)
-    if not 1 <= len(text) <= 64 or "/" in text:
-        raise vol.Invalid(f"must be 1-64 characters without '/', got {text!r}")
+    problem = charge_point_id_problem(text)
+    if problem is not None:
+        raise vol.Invalid(
+            f"{problem}: it must be 1-{MAX_CHARGE_POINT_ID} printable characters without '/', "
+            f"not '.' or '..', got {text!r}"
+        )
     return text
 
 
@@ -396,6 +409,15 @@ def _auth_type(value: object) -> str:
     if value not in AUTH_TYPES:
         raise vol.Invalid(f"must be one of {', '.join(AUTH_TYPES)}, got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def _choice(*choices: str) -> Callable[[object], str]:
+    def validate(value: object) -> str:
+        if value not in choices:
+            raise vol.Invalid(f"must be one of {', '.join(choices)}, got {value!r}")
+        return value  # type: ignore[return-value]
+
+    return validate
 
 
 def _log_level(value: object) -> str:
@@ -519,6 +541,8 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "message_log": _boolean,
     "message_log_days": _POSITIVE_DURATION,
     "message_log_max_rows": _integer(1000),
+    "message_log_max_mb": _number(1.0, exclusive=False),
+    "audit_log_days": _POSITIVE_DURATION,
     "remote_start_window": _number(1.0, exclusive=False),
     "presence_blocks_backends": _boolean,
     "max_current_a": vol.Any(None, _number(0.0, exclusive=False)),
@@ -539,6 +563,7 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "ssl_certfile": _string,
     "ssl_keyfile": _string,
     "ssl_client_ca": _string,
+    "client_certificate_id": _choice("cn", "san"),
     "strict_charger_validation": _boolean,
     "handshake_timeout": _POSITIVE_DURATION,
     "max_connections": _integer(1),
@@ -625,9 +650,10 @@ def parse_config(
     Missing options take their defaults (:data:`DEFAULTS`). Raises :class:`ConfigError` for the
     first problem found. With ``set_aside``, a problem that spans options (a service whose
     ``auth_type`` lacks its secret or whose URL the schema let through, an inbound backend's short
-    token, a duplicate id, an unknown
-    ``preferred_provider``) is passed to it instead, and the config is built without the
-    offending service or backend (or with no preferred provider).
+    token, a duplicate id, an unknown ``preferred_provider``, a short ``api_token``, a known
+    charger with an empty password) is passed to it instead, and the config is built without
+    the offending service or backend (or with no preferred provider, a generated API token, a
+    charger that is refused until it has a password).
     """
     if not isinstance(data, Mapping):
         raise ConfigError("", f"the top level must be a mapping of options, got {_type_name(data)}")
@@ -654,6 +680,27 @@ def parse_config(
     inbound = tuple(b for i, b in enumerate(inbound) if i not in bad_inbound)
     ids = {s.id for s in services} | {b.id for b in inbound}
 
+    api_token = options["api_token"]
+    if api_token and len(api_token) < MIN_API_TOKEN:
+        problem(
+            ConfigError(
+                "api_token",
+                f"must be at least {MIN_API_TOKEN} characters (or empty: one is generated at "
+                "first start)",
+            ),
+            "running without it: a generated token is used instead",
+        )
+        api_token = ""
+    for index, entry in enumerate(options["chargers"]):
+        if not entry["password"]:
+            problem(
+                ConfigError(
+                    f"chargers[{index}].password",
+                    "must not be empty: a known charger without a password is no check",
+                ),
+                f"running without it: charger {entry['id']!r} is refused until it has one",
+            )
+
     preferred = options["preferred_provider"]
     if preferred and preferred not in ids:
         problem(
@@ -670,6 +717,7 @@ def parse_config(
         **{
             **options,
             "preferred_provider": preferred,
+            "api_token": api_token,
             "ocpp_services": services,
             "inbound_backends": inbound,
             "allowed_providers": tuple(options["allowed_providers"]),

@@ -383,6 +383,31 @@ def near_valid(rng: random.Random, calls: list[tuple[str, dict[str, Any]]], seri
     return text
 
 
+def repeated_key(rng: random.Random, calls: list[tuple[str, dict[str, Any]]], serial: int) -> str:
+    """A valid CALL whose JSON repeats a key, at the top of its payload or deeper.
+
+    A backend's must get a CALLERROR (issue 16: a charger's parser may keep the first value,
+    the proxy's rules read the last); a charger's is forwarded unless strict mode is on.
+    """
+    action, payload = rng.choice(calls)
+    body = json.dumps(payload)
+    if payload and rng.random() < 0.5:
+        key = rng.choice(list(payload))
+        value = json.dumps(rng.choice([payload[key], 0, "x", None, {"a": 1}]))
+        body = "{" + json.dumps(key) + ":" + value + ("," if len(body) > 2 else "") + body[1:]
+    else:
+        nested = '{"a":{"b":1,"b":2}}' if rng.random() < 0.5 else '[{"c":[],"c":{}}]'
+        body = '{"x":' + nested + ("," if len(body) > 2 else "") + body[1:]
+    return f"[2,{json.dumps(FUZZ_ID_PREFIX + str(serial))},{json.dumps(action)},{body}]"
+
+
+def large_frame(rng: random.Random, serial: int) -> str:
+    """A DataTransfer of 5-60 kB: under the benchmark's frame limit, over the log's cut."""
+    data = "".join(rng.choice("abcdef0123456789") for _ in range(64)) * rng.randrange(80, 950)
+    payload = {"vendorId": "fuzz", "data": data}
+    return json.dumps([2, f"{FUZZ_ID_PREFIX}{serial}", "DataTransfer", payload])
+
+
 def fuzz_frame(rng: random.Random, serial: int, direction: str = "charger") -> str:
     """One fuzz case: ``direction`` "charger", "charger201" or "backend" picks the frames."""
     calls = {"charger": CHARGER_CALLS, "charger201": CHARGER_CALLS_201}.get(
@@ -393,6 +418,10 @@ def fuzz_frame(rng: random.Random, serial: int, direction: str = "charger") -> s
         return random_text(rng)
     if pick < 0.15:
         return _odd_json(rng)
+    if pick < 0.2:
+        return repeated_key(rng, calls, serial)
+    if pick < 0.22:
+        return large_frame(rng, serial)
     return near_valid(rng, calls, serial)
 
 
@@ -430,6 +459,27 @@ def well_formed(text: str) -> list[Any]:
         assert isinstance(frame[2], str) and isinstance(frame[3], str), text[:300]
         assert isinstance(frame[4], dict), text[:300]
     return frame
+
+
+def _pairs_unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise KeyError("repeated")
+    return dict(pairs)
+
+
+def repeats_a_key(text: str) -> bool:
+    """Whether ``text`` is a CALL (JSON) in which some object repeats a key."""
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    if not (isinstance(frame, list) and len(frame) == 4 and frame[0] == 2):
+        return False
+    try:
+        json.loads(text, object_pairs_hook=_pairs_unique)
+    except KeyError:
+        return True
+    return False
 
 
 def is_call(text: str, max_bytes: int) -> bool:

@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from websockets.exceptions import InvalidHandshake
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from tests.conftest import ConnectCharger, StartProxy, service
 
@@ -38,12 +38,28 @@ class Pki:
     server_key: Path
     client_cert: Path
     client_key: Path
+    ca_cert: x509.Certificate | None = None
+    ca_key: ec.EllipticCurvePrivateKey | None = None
 
     def client_context(self, *, certificate: bool = False) -> ssl.SSLContext:
         """A client context trusting the test CA, presenting the client certificate if asked."""
         context = ssl.create_default_context(cafile=str(self.ca))
         if certificate:
             context.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return context
+
+    def charger_context(self, common_name: str, alt_names: tuple[str, ...] = ()) -> ssl.SSLContext:
+        """A client context presenting a new certificate from the test CA for ``common_name``
+        (and subjectAltName DNS entries ``alt_names``)."""
+        assert self.ca_cert is not None and self.ca_key is not None
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _issue(common_name, key, self.ca_cert.subject, self.ca_key, alt_names=alt_names)
+        folder = self.ca.parent
+        cert_path, key_path = folder / f"{common_name}.pem", folder / f"{common_name}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_key(key_path, key)
+        context = ssl.create_default_context(cafile=str(self.ca))
+        context.load_cert_chain(str(cert_path), str(key_path))
         return context
 
     def server_context(self, *, client_certificates: bool = False) -> ssl.SSLContext:
@@ -74,6 +90,7 @@ def _issue(
     *,
     ca: bool = False,
     server: bool = False,
+    alt_names: tuple[str, ...] = (),
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
@@ -112,6 +129,11 @@ def _issue(
             ),
             critical=False,
         )
+    if alt_names:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(name) for name in alt_names]),
+            critical=False,
+        )
     if server:
         builder = builder.add_extension(
             x509.SubjectAlternativeName(
@@ -130,6 +152,7 @@ def pki(tmp_path: Path) -> Pki:
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = _issue("ocpp-proxy test CA", ca_key, None, ca_key, ca=True)
     files = Pki(*(folder / n for n in ("ca.pem", "srv.pem", "srv.key", "cli.pem", "cli.key")))
+    files.ca_cert, files.ca_key = ca_cert, ca_key
     files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     for cert_path, key_path, subject, server in (
         (files.server_cert, files.server_key, "127.0.0.1", True),
@@ -208,6 +231,52 @@ async def test_client_certificate_required_with_ssl_client_ca(
     assert proxy.registry.get("CP_2") is None
     status = await _status(proxy.port, pki.client_context(certificate=True))
     assert status["security"]["client_certificates"] is True
+
+
+async def _handshake_status(url: str, context: ssl.SSLContext) -> int:
+    """101 when a charger's handshake over TLS opened, else the HTTP status it was refused with."""
+    try:
+        async with websockets.connect(url, subprotocols=["ocpp1.6"], ssl=context, open_timeout=5):
+            return 101
+    except InvalidStatus as err:
+        return err.response.status_code
+
+
+async def test_profile_3_ties_the_certificate_subject_cn_to_the_charge_point_id(
+    pki: Pki, start_proxy: StartProxy
+) -> None:
+    proxy = await start_proxy(
+        ssl_certfile=str(pki.server_cert),
+        ssl_keyfile=str(pki.server_key),
+        ssl_client_ca=str(pki.ca),
+        api_token=API_TOKEN,
+    )
+    cp_1 = pki.client_context(certificate=True)  # CN=CP_1
+    assert await _handshake_status(proxy.charger_url("CP_1"), cp_1) == 101
+    # A valid certificate of another charge point is no ticket to this one.
+    assert await _handshake_status(proxy.charger_url("CP_2"), cp_1) == 401
+    assert await _handshake_status(proxy.charger_url("CP_2"), pki.charger_context("CP_2")) == 101
+    # A SAN naming the id is not enough when the CN is what counts (the default).
+    other = pki.charger_context("someone", alt_names=("CP_3",))
+    assert await _handshake_status(proxy.charger_url("CP_3"), other) == 401
+    assert [hub.id for hub in proxy.registry] == ["CP_1", "CP_2"]
+
+
+async def test_profile_3_may_look_for_the_charge_point_id_in_the_san(
+    pki: Pki, start_proxy: StartProxy
+) -> None:
+    proxy = await start_proxy(
+        ssl_certfile=str(pki.server_cert),
+        ssl_keyfile=str(pki.server_key),
+        ssl_client_ca=str(pki.ca),
+        client_certificate_id="san",
+        api_token=API_TOKEN,
+    )
+    named = pki.charger_context("someone", alt_names=("CP_3", "CP_4"))
+    assert await _handshake_status(proxy.charger_url("CP_4"), named) == 101
+    assert await _handshake_status(proxy.charger_url("CP_5"), named) == 401
+    cn_only = pki.client_context(certificate=True)  # CN=CP_1, no SAN
+    assert await _handshake_status(proxy.charger_url("CP_1"), cn_only) == 401
 
 
 # -- upstream --------------------------------------------------------------------------------

@@ -312,6 +312,10 @@ class ChargerHub:
         """When the charger last sent a frame (Unix s)."""
         return self.point.last_message_at
 
+    @last_message_at.setter
+    def last_message_at(self, at: float | None) -> None:
+        self.point.last_message_at = at
+
     @property
     def last_boot(self) -> Frame | None:
         """The charger's last BootNotification (also one kept from before a restart)."""
@@ -655,7 +659,12 @@ class ChargerHub:
         self.journal.seen()
         version = self.version
         try:
-            frame = parse_frame(raw, self.config.max_frame_bytes, version.facts.message_types)
+            frame = parse_frame(
+                raw,
+                self.config.max_frame_bytes,
+                version.facts.message_types,
+                unique_keys=self.config.strict_charger_validation,
+            )
         except FrameError as err:
             self.journal.frame(CHARGER, "in", raw)
             await self._charger_frame_error(err, raw)
@@ -712,8 +721,8 @@ class ChargerHub:
 
     async def _charger_frame_error(self, err: FrameError, raw: str) -> None:
         _LOGGER.warning("%s sent a malformed frame (%s): %.200s", self.id, err.reason, raw)
-        if err.too_large:
-            self.limit_hit("max_frame_bytes")
+        if err.limit is not None:
+            self.limit_hit(err.limit)
         if err.unique_id is None:
             return
         facts = self.version.facts
@@ -835,7 +844,13 @@ class ChargerHub:
         """Handle one text frame from a backend (OCPP-J 1.6 §4)."""
         link.last_message_at = self.clock.time()
         try:
-            frame = parse_frame(raw, self.config.max_frame_bytes, link.version.facts.message_types)
+            # Strict with backends: a duplicate key in their JSON is refused (no ambiguity).
+            frame = parse_frame(
+                raw,
+                self.config.max_frame_bytes,
+                link.version.facts.message_types,
+                unique_keys=True,
+            )
         except FrameError as err:
             self.journal.frame(link.id, "in", raw)
             self._backend_frame_error(link, err, raw)
@@ -874,8 +889,8 @@ class ChargerHub:
 
     def _backend_frame_error(self, link: BackendLink, err: FrameError, raw: str) -> None:
         _LOGGER.warning("%s sent a malformed frame (%s): %.200s", link.id, err.reason, raw)
-        if err.too_large:
-            self.limit_hit("max_frame_bytes")
+        if err.limit is not None:
+            self.limit_hit(err.limit)
         if err.unique_id is not None and (
             err.unknown_type or err.message_type not in UNANSWERED_TYPES
         ):

@@ -28,6 +28,8 @@ _LOGGER = logging.getLogger(__name__)
 
 #: The peer name of the charger in the message log (backends go by their config id).
 CHARGER = "charger"
+#: Records that may wait to be written behind the frames' path (sessions, charger state).
+MAX_LATER = 10_000
 
 
 class Journal:
@@ -90,7 +92,17 @@ class Journal:
         return result
 
     def later(self, what: str, write: Callable[[], Awaitable[Any]]) -> None:
-        """Run ``write()`` behind the frame's path, after the earlier ones (faults reported)."""
+        """Run ``write()`` behind the frame's path, after the earlier ones (faults reported).
+
+        At most :data:`MAX_LATER` records wait (a store that hangs on every write must not grow
+        memory without end): past it the oldest is dropped, logged and counted.
+        """
+        if len(self._later) >= MAX_LATER:
+            dropped, _ = self._later.popleft()
+            self.metrics.inc("ocpp_proxy_records_dropped_total")
+            _LOGGER.error(
+                "%s: the store is too slow; a record was not written (%s)", self.id, dropped
+            )
         self._later.append((what, write))
         self._later_idle.clear()
         self._later_ready.set()

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hmac
 from collections.abc import Sequence
+from typing import Any
 
 from ocpp_proxy.config import ChargerCredential
 
@@ -61,4 +62,42 @@ def check_charger(
         return "unknown charge point id"
     if username != charge_point_id:
         return "the username is not the charge point id"
+    if not known.password:  # set aside at config load: refused until it has one
+        return "no password is configured for this charge point"
     return None if password_ok else "wrong password"
+
+
+def certificate_names(peercert: dict[str, Any] | None, field: str) -> list[str]:
+    """The names a verified client certificate gives its holder.
+
+    In: ``ssl.SSLSocket.getpeercert()``'s dict (None without a certificate) and ``field``:
+    ``"cn"`` for the subject's common names, ``"san"`` for the subjectAltName DNS and URI
+    entries. Out: those names, in certificate order.
+    """
+    if not peercert:
+        return []
+    if field == "san":
+        return [v for kind, v in peercert.get("subjectAltName", ()) if kind in ("DNS", "URI")]
+    return [v for rdn in peercert.get("subject", ()) for k, v in rdn if k == "commonName"]
+
+
+def certificate_problem(
+    peercert: dict[str, Any] | None, charge_point_id: str, client_ca: str, field: str
+) -> str | None:
+    """Whether the client certificate ties the connection to ``charge_point_id`` (profile 3).
+
+    OCPP 2.0.1 part 2 A00 (security profile 3) and the OCPP 1.6 security whitepaper §2: the
+    charging station certificate's subject common name is its identity. In: the verified
+    peer certificate (see :func:`certificate_names`), the charge point id from the URL,
+    ``ssl_client_ca`` (``""``: no client certificates, nothing to check) and
+    ``client_certificate_id`` (``"cn"`` or ``"san"``). Out: None when a name in ``field``
+    equals the id exactly, else why not.
+    """
+    if not client_ca:
+        return None
+    names = certificate_names(peercert, field)
+    if not names:
+        return f"the client certificate has no {field.upper()} to identify the charge point"
+    if charge_point_id not in names:
+        return f"the client certificate's {field.upper()} is not the charge point id"
+    return None

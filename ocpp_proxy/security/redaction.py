@@ -1,17 +1,26 @@
-"""Secrets out of the logs: a logging filter and an access logger without query secrets.
+"""Secrets out of the logs, and charger configuration secrets out of OCPP frames.
 
 Passwords, tokens and ``Authorization`` values must never reach a log line. The proxy's own
 code does not log them; this is the safety net for everything else (aiohttp's messages,
 libraries, exception texts): :class:`RedactingFilter` rewrites each record's message before a
 handler writes it, and :class:`RedactingAccessLogger` logs request lines with ``token=`` (and
 other secret query values) replaced.
+
+A backend may set a charger's own password over OCPP: 1.6 ChangeConfiguration
+``AuthorizationKey`` (security whitepaper §2), 2.x SetVariables ``SecurityCtrlr.BasicAuthPassword``
+(OCPP 2.0.1 part 2 A01). :func:`mask_config_secrets` masks the value of every configuration key
+or variable whose name holds ``Password``, ``Secret`` or ``Key`` in the text of a frame (a
+request or an answer such as GetConfiguration's), before the message log, the audit log or a log
+line gets it; the charger still receives the real value.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
@@ -25,6 +34,19 @@ _AUTHORIZATION = re.compile(
 )
 #: Query parameters whose values are secrets.
 _QUERY_SECRET = re.compile(r"(?i)([?&;](?:token|password|secret|api_key|key)=)[^&\s\"']*")
+#: Names of configuration keys / variables whose values are secrets (``GetConfigurationMaxKeys``
+#: is a count, not a key).
+SECRET_NAME = re.compile(r"(?i)password|secret|key(?!s)")
+#: A JSON object with at most one level of objects inside (where configuration entries sit:
+#: 1.6 ``{"key": ..., "value": ...}``, 2.x ``{"variable": {"name": ...}, "attributeValue": ...}``).
+_OBJECT = re.compile(r"\{(?:[^{}\"]|\"(?:[^\"\\]|\\.)*\"|\{(?:[^{}\"]|\"(?:[^\"\\]|\\.)*\")*\})*\}")
+#: The name of the key (1.6) or variable (2.x) an entry sets or reports.
+_ENTRY_NAME = re.compile(
+    r'"key"\s*:\s*"((?:[^"\\]|\\.)*)"'
+    r'|"variable"\s*:\s*\{[^{}]*?"name"\s*:\s*"((?:[^"\\]|\\.)*)"'
+)
+#: The value an entry sets or reports.
+_ENTRY_VALUE = re.compile(r'("(?:value|attributeValue)"\s*:\s*)"(?:[^"\\]|\\.)*"')
 #: Secrets shorter than this are not redacted by value (too many false hits; config already
 #: requires tokens of 8 characters and more).
 MIN_SECRET_LENGTH = 4
@@ -34,10 +56,55 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with Authorization values, secret query values and ``secrets`` masked."""
     text = _AUTHORIZATION.sub(lambda m: m.group(1) + (m.group(2) or "") + " " + MASK, text)
     text = _QUERY_SECRET.sub(lambda m: m.group(1) + MASK, text)
+    text = mask_config_secrets(text)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def _secret_named(text: str) -> bool:
+    return any(SECRET_NAME.search(key or variable) for key, variable in _ENTRY_NAME.findall(text))
+
+
+def _mask_entry(match: re.Match[str]) -> str:
+    entry = match.group(0)
+    inner = entry[1:-1]
+    if "{" in inner and not re.search(r'"variable"\s*:\s*\{', inner):
+        # Not a 2.x entry but an object holding entries (1.6 GetConfiguration's answer).
+        return "{" + _OBJECT.sub(_mask_entry, inner) + "}"
+    if _secret_named(entry):
+        return _ENTRY_VALUE.sub(lambda m: m.group(1) + '"' + MASK + '"', entry)
+    return entry
+
+
+def mask_config_secrets(text: str) -> str:
+    """``text`` (an OCPP frame or a JSON payload) with secret configuration values masked.
+
+    In: JSON text, possibly cut short. Out: the same text where every object naming a key or
+    variable that matches :data:`SECRET_NAME` (``"key"``, or ``"variable": {"name": ...}``)
+    has its ``value`` / ``attributeValue`` string replaced by ``"***"``; a text that cannot
+    hold one is returned as it is, without copying. If the text was cut inside such an
+    object, the rest of it after the name is masked too.
+    """
+    if '"key"' not in text and '"variable"' not in text:
+        return text  # the common case, at the cost of two substring searches
+    masked = _OBJECT.sub(_mask_entry, text)
+    # A text cut short (a log line, an audit summary) may end inside an entry.
+    tail = masked.rfind("{")
+    if tail >= 0 and "}" not in masked[tail:] and _secret_named(masked[tail:]):
+        masked = masked[:tail] + "{" + MASK
+    return masked
+
+
+def mask_config_secrets_in(value: Any) -> Any:
+    """A JSON value (a payload) with secret configuration values masked.
+
+    As :func:`mask_config_secrets` masks its text; ``value`` itself is left as it is.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    masked = mask_config_secrets(text)
+    return value if masked == text else json.loads(masked)
 
 
 def configured_secrets(config: ProxyConfig) -> tuple[str, ...]:

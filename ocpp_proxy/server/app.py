@@ -20,7 +20,7 @@ from ocpp_proxy.policy.rules import HomeownerArbiter
 from ocpp_proxy.relay.hub import LinkEndpoint
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.security.connections import ConnectionLimiter
-from ocpp_proxy.security.throttle import AuthThrottle
+from ocpp_proxy.security.throttle import HOMES_SETTING, AuthThrottle
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
 from ocpp_proxy.server.keys import (
     CLOCK,
@@ -39,6 +39,9 @@ from ocpp_proxy.transport.upstream import UpstreamClient
 from ocpp_proxy.web import install_web
 
 _LOGGER = logging.getLogger(__name__)
+
+#: How often idle hubs are looked for (s).
+FREE_IDLE_EVERY_S = 300.0
 
 
 def new_metrics() -> Metrics:
@@ -63,6 +66,11 @@ def new_metrics() -> Metrics:
             "ocpp_proxy_messages_at_risk_total",
             "counter",
             "transaction messages answered while neither kept nor confirmed by every backend",
+        ),
+        (
+            "ocpp_proxy_records_dropped_total",
+            "counter",
+            "session and charger records not written because the store was too slow",
         ),
         (
             "ocpp_proxy_deliveries_given_up_total",
@@ -124,6 +132,8 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         data_dir / DATABASE_FILE,
         message_log_days=config.message_log_days,
         message_log_max_rows=config.message_log_max_rows,
+        message_log_max_bytes=int(config.message_log_max_mb * 2**20),
+        audit_log_days=config.audit_log_days,
     )
     # No pool limit: each charger holds one WebSocket per service for as long as it is connected.
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -143,6 +153,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
 
     try:
         settings = await store.settings()
+        app[THROTTLE].load_homes(settings.get(HOMES_SETTING) or {})
         home = HomeState(
             override_api=bool(settings.get("override", False)),
             max_current_a=settings.get("max_current_a", config.max_current_a),
@@ -159,11 +170,23 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         )
         await registry.restore()
         app[REGISTRY] = registry
+        sweeper = asyncio.create_task(_free_idle_hubs(registry), name="ocpp-proxy idle hubs")
         yield
+        sweeper.cancel()
         await registry.close()
     finally:
         await session.close()
         await store.close()
+
+
+async def _free_idle_hubs(registry: HubRegistry) -> None:
+    """Every :data:`FREE_IDLE_EVERY_S`, free the hubs idle long enough (issue 16)."""
+    while True:
+        await asyncio.sleep(FREE_IDLE_EVERY_S)
+        try:
+            await registry.free_idle()
+        except Exception:
+            _LOGGER.exception("freeing idle charge points failed")
 
 
 async def _close_sockets(app: web.Application) -> None:

@@ -28,6 +28,8 @@ async def status(request: web.Request) -> web.Response:
             "security": security_in_force(config),
             "store": registry.health.snapshot(),
             "chargers": [hub.snapshot() for hub in registry],
+            # A charger's connection taken over by another (issue 16): who, from where, when.
+            "replacements": list(registry.replacements),
         }
     )
 

@@ -23,6 +23,7 @@ from typing import Any
 import aiosqlite
 
 from ocpp_proxy.metering import ENERGY_REGISTER, session_energy_kwh
+from ocpp_proxy.security.redaction import mask_config_secrets
 from ocpp_proxy.store.database import Database
 from ocpp_proxy.store.energy import session_revenue
 from ocpp_proxy.store.errors import StoreError
@@ -85,6 +86,8 @@ class Store:
         *,
         message_log_days: float = 7.0,
         message_log_max_rows: int = 500_000,
+        message_log_max_bytes: int = 200 * 2**20,
+        audit_log_days: float = 90.0,
     ) -> Store:
         """Open the database at ``path``: create it (mode 0o600) or upgrade its schema.
 
@@ -96,6 +99,8 @@ class Store:
                 must exist.
             message_log_days: how long logged frames are kept (days, > 0).
             message_log_max_rows: most logged frames kept (>= 0).
+            message_log_max_bytes: most bytes of frame text the message log keeps (>= 0).
+            audit_log_days: how long audit entries are kept (days, > 0).
 
         Returns:
             The open store.
@@ -109,9 +114,15 @@ class Store:
             raise ValueError(f"message_log_days must be > 0, got {message_log_days}")
         if message_log_max_rows < 0:
             raise ValueError(f"message_log_max_rows must be >= 0, got {message_log_max_rows}")
+        if not audit_log_days > 0:
+            raise ValueError(f"audit_log_days must be > 0, got {audit_log_days}")
         db = await Database.open(path)
         behind = WriteBehind(
-            db, message_log_days=message_log_days, message_log_max_rows=message_log_max_rows
+            db,
+            message_log_days=message_log_days,
+            message_log_max_rows=message_log_max_rows,
+            message_log_max_bytes=message_log_max_bytes,
+            audit_log_days=audit_log_days,
         )
         try:
             await db.write("marking chargers offline", _all_offline)
@@ -213,6 +224,21 @@ class Store:
         by :meth:`flush`); a charger not yet recorded is added as online.
         """
         self._behind.charger_seen(cp_id, at)
+
+    async def charger_known(self, cp_id: str) -> bool:
+        """Whether ``cp_id`` was ever seen (has a row in ``chargers``), buffered sightings included.
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+        if self._behind.seen_pending(cp_id):
+            return True
+
+        async def read(connection: aiosqlite.Connection) -> bool:
+            rows = await connection.execute_fetchall("SELECT 1 FROM chargers WHERE id = ?", [cp_id])
+            return bool(rows)
+
+        return await self._db.read("reading chargers", read)
 
     async def chargers(self) -> list[ChargerRow]:
         """Return every charge point ever seen, by id (flushes buffered last_seen first).
@@ -974,6 +1000,9 @@ class Store:
         Raises:
             StoreError: the database failed, or the store is closed.
         """
+        # The entry may quote a command that sets a charger password (issue 16).
+        summary = mask_config_secrets(summary)
+        answer = mask_config_secrets(answer) if answer is not None else None
 
         async def write(connection: aiosqlite.Connection) -> int:
             cursor = await connection.execute(

@@ -165,7 +165,7 @@ async def messages(request: web.Request) -> web.Response:
     """``GET /api/v1/chargers/{charge_point_id}/messages``: its OCPP message log, newest first."""
     charge_point_id = request.match_info["charge_point_id"]
     registry = request.app[REGISTRY]
-    if registry.get(charge_point_id) is None:
+    if not await registry.exists(charge_point_id):
         raise ApiError(404, f"no charger {charge_point_id}", field="charge_point_id")
     rows = await registry.store.messages(
         charge_point_id, int_param(request, "limit", 100, maximum=MAX_LIMIT)

@@ -10,6 +10,10 @@ server-sent events and download links, which cannot set headers).
 
 The OCPP WebSocket endpoints, ``/health``, the page and its static files are not behind the
 token: only the paths of :func:`is_protected` are.
+
+Failed attempts are throttled per address like charger logins
+(:mod:`ocpp_proxy.security.throttle`): past 5 failures within 60 s the address gets HTTP 429
+with ``Retry-After`` at once, its token unchecked, for 1 s doubling up to 30 s.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,7 +29,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ocpp_proxy.server.keys import CONFIG
+from ocpp_proxy.server.keys import CONFIG, METRICS, THROTTLE
 from ocpp_proxy.server.listeners import INGRESS_ADDRESS, LISTENERS
 from ocpp_proxy.web.keys import API_TOKEN, ApiToken
 
@@ -82,10 +87,22 @@ def authorized(request: web.Request, token: str, public_read: bool) -> bool:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse API requests without the token with 401 and a JSON body."""
+    """Refuse API requests without the token with 401 (429 while locked out), JSON bodies."""
     app = request.app
+    keys = (("api", request.remote or "?"),)
+    throttle = app[THROTTLE]
+    wait = throttle.retry_after(keys)
+    if wait > 0 and is_protected(request.path) and not is_ingress(request):
+        app[METRICS].inc("ocpp_proxy_limit_hits_total", limit="api_auth_throttle")
+        return web.json_response(
+            {"error": "too many failed attempts; try again later", "field": "Authorization"},
+            status=429,
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     token = app[API_TOKEN].value if API_TOKEN in app else ""
     if not authorized(request, token, app[CONFIG].api_public_read):
+        app[METRICS].inc("ocpp_proxy_auth_failures_total", peer="api")
+        throttle.failed(keys)
         return web.json_response(
             {"error": "missing or wrong API token", "field": "Authorization"},
             status=401,

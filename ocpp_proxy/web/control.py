@@ -22,6 +22,7 @@ from ocpp_proxy.homeowner import settings
 from ocpp_proxy.homeowner.commands import COMMANDS, CommandInputError, build
 from ocpp_proxy.policy.decisions import HOMEOWNER
 from ocpp_proxy.relay.hub import ChargerHub
+from ocpp_proxy.security.redaction import mask_config_secrets_in
 from ocpp_proxy.server.keys import CONFIG, REGISTRY
 from ocpp_proxy.web.errors import ApiError, bad_request
 
@@ -120,10 +121,13 @@ def _amperes(value: Any) -> float | None:
     return amperes if math.isfinite(amperes) and amperes >= 0 else None
 
 
-def _hub(request: web.Request) -> ChargerHub:
+async def _hub(request: web.Request) -> ChargerHub:
     charge_point_id = request.match_info["charge_point_id"]
-    hub = request.app[REGISTRY].get(charge_point_id)
+    registry = request.app[REGISTRY]
+    hub = registry.get(charge_point_id)
     if hub is None:
+        if await registry.exists(charge_point_id):  # seen, but idle long enough to be let go
+            raise ApiError(409, f"charger {charge_point_id} is offline", reason="charger_offline")
         raise ApiError(404, f"no charger {charge_point_id}", field="charge_point_id")
     return hub
 
@@ -133,7 +137,7 @@ async def command(request: web.Request) -> web.Response:
     name = request.match_info["command"]
     if name not in COMMANDS:
         raise ApiError(404, f"no command {name}", field="command", commands=sorted(COMMANDS))
-    hub = _hub(request)
+    hub = await _hub(request)
     try:
         action, payload = build(name, hub.version, await json_body(request))
     except CommandInputError as error:
@@ -158,11 +162,12 @@ async def command(request: web.Request) -> web.Response:
         if "not connected" in description:
             raise ApiError(409, description, reason="charger_offline", action=action)
         raise ApiError(502, f"the charger answered {code}: {description}", action=action)
-    reply = answer.payload or {}
+    # A charger password (GetConfiguration's answer, the request that set it) is never served.
+    reply = mask_config_secrets_in(answer.payload or {})
     return web.json_response(
         {
             "action": action,
-            "request": payload,
+            "request": mask_config_secrets_in(payload),
             "accepted": result.accepted,
             "status": reply.get("status"),
             "answer": reply,

@@ -22,6 +22,7 @@ _ERROR_TEXT = {
     404: "no such charger, session or command",
     409: "refused by the arbiter (`rule`), the charger is offline (`reason`), or the token is "
     "the api_token option",
+    429: "too many failed token attempts from this address: retry after `Retry-After` s",
     502: "the charger answered with a CALLERROR",
     504: "the charger did not answer in time",
 }
@@ -54,7 +55,7 @@ def _operation(route: Route, alias_of: str | None = None) -> dict[str, Any]:
         }
     codes = set(route.errors)
     if route.path != "/health":
-        codes.add(401)
+        codes.update((401, 429))
     for code in sorted(codes):
         operation["responses"][str(code)] = {
             "description": _ERROR_TEXT[code],
