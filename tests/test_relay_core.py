@@ -25,7 +25,8 @@ from ocpp_proxy.protocol.messages import charger_message_rule
 from ocpp_proxy.protocol.versions import OcppVersion
 from ocpp_proxy.relay import sender
 from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction
-from ocpp_proxy.relay.hub import STORE_RETRY_S, ChargerHub
+from ocpp_proxy.relay.hub import ChargerHub
+from ocpp_proxy.relay.keeper import STORE_RETRY_S
 from ocpp_proxy.store import Store
 from ocpp_proxy.transport.upstream import BACKOFF_MAX_S
 from tests.conftest import ConnectCharger, Proxy, StartProxy, service, tx_ids
@@ -274,7 +275,7 @@ async def test_store_failing_under_a_running_session_relays_everything_and_recov
     hub = proxy.hub()
     await clock.advance(STORE_RETRY_S)  # the rows owed are tried again
     await proxy.registry.changes.wait_for(lambda: proxy.registry.health.ok, 5)
-    if (retrying := hub._unsaved_task) is not None:  # the rows owed, written in order
+    if (retrying := hub.keeper.retrying) is not None:  # the rows owed, written in order
         await asyncio.wait_for(asyncio.shield(retrying), 5)
     await hub.journal.settled()
     assert await store.outbox_depths("CP_1") == {"b": 3}

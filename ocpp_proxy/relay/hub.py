@@ -8,7 +8,8 @@ composed :class:`~ocpp_proxy.relay.charger_commands.ChargerCommands`. Every writ
 through that peer's own send queue (:mod:`~ocpp_proxy.relay.sender`), so no read loop waits
 for another peer. Policy (the arbiter) is consulted, not woven in; OCPP payload knowledge is in
 :mod:`ocpp_proxy.protocol.messages`; the store is reached through the journal, which reports
-faults instead of raising them on the frame's path.
+faults instead of raising them on the frame's path, and the one durable step on the path (the
+outbox rows just before the charger's answer) is :mod:`~ocpp_proxy.relay.keeper`'s.
 
 Two hook points, for who extends the relay:
 
@@ -64,6 +65,7 @@ from ocpp_proxy.relay.charge_point import ChargePoint, ChargerConnection
 from ocpp_proxy.relay.charger_commands import ChargerCommands, HomeownerResult
 from ocpp_proxy.relay.command_queue import CommandQueue
 from ocpp_proxy.relay.journal import CHARGER, Journal
+from ocpp_proxy.relay.keeper import UnconfirmedKeeper, confirmed
 from ocpp_proxy.relay.limit_keeper import LimitKeeper
 from ocpp_proxy.relay.pending import AnsweredBy, PendingCall, PendingCalls
 from ocpp_proxy.relay.sender import Peer, PeerSender
@@ -78,9 +80,6 @@ from ocpp_proxy.tasks import TaskSet
 from ocpp_proxy.translation import translation_needed
 
 _LOGGER = logging.getLogger(__name__)
-
-#: How often rows that could not be written while the store failed are tried again (s).
-STORE_RETRY_S = 5.0
 
 
 class Upstream(Protocol):
@@ -184,7 +183,6 @@ class ChargerHub:
             health=health,
         )
         self.health = self.journal.health
-        self.health.on_recovered(self._store_recovered)
         self.sessions = SessionRecorder(
             store,
             charge_point_id,
@@ -195,6 +193,7 @@ class ChargerHub:
             },
             claim_window_s=config.remote_start_window,
             on_meter=self._changed,  # live readings, for displays such as Home Assistant
+            clock=self.clock,
         )
         self.point = ChargePoint(
             charge_point_id,
@@ -221,9 +220,6 @@ class ChargerHub:
         self._upstreams: dict[str, Upstream] = {}
         self._draining: dict[str, asyncio.Task[None]] = {}
         self._limit_task: asyncio.Task[None] | None = None
-        # Transaction messages answered while the store failed: their rows are still owed.
-        self._unsaved: list[PendingCall] = []
-        self._unsaved_task: asyncio.Task[None] | None = None
         self.commands = CommandQueue(
             self.point.send,
             clock=self.clock,
@@ -249,6 +245,16 @@ class ChargerHub:
             persist=self._keep_translation,
         )
         self.translations.update(self.version, self.links.values())
+        self.keeper = UnconfirmedKeeper(
+            charge_point_id,
+            self.journal,
+            self.links,
+            clock=self.clock,
+            tasks=self.tasks,
+            response_timeout_s=config.response_timeout,
+            version=lambda: self.version,
+            forget_row=self._forget_row,
+        )
         preferred = self.links.get(config.preferred_provider)
         others = [link for link in self.links.values() if link is not preferred]
         self._preference: list[BackendLink] = ([preferred] if preferred else []) + others
@@ -258,7 +264,9 @@ class ChargerHub:
             self.commands,
             arbiter=arbiter or AllowAll(),
             starts=StartContest(
-                config.start_race_window, lambda backend_id: ranks.get(backend_id, len(ranks))
+                config.start_race_window,
+                lambda backend_id: ranks.get(backend_id, len(ranks)),
+                self.clock,
             ),
             store=store,
             metrics=self.metrics,
@@ -377,6 +385,7 @@ class ChargerHub:
 
     async def close(self) -> None:
         """Stop every outbound link and background task; finish the journal (shutdown)."""
+        self.keeper.close()
         for task in self._draining.values():
             task.cancel()
         self._draining.clear()
@@ -928,7 +937,7 @@ class ChargerHub:
         if pending is None:
             return
         if pending.done:  # answered already: this confirmation may be awaited, though
-            self._confirmed(pending)
+            confirmed(pending)
             return
         pending.answers[link.id] = frame
         chosen = self._choose_answer(pending, final=False)
@@ -959,7 +968,7 @@ class ChargerHub:
             backend_tx = (frame.payload or {}).get("transactionId")
             if type(backend_tx) is int:
                 text = rewrite_transaction_id(text, backend_tx, pending.transaction_id)
-        await self._keep_unconfirmed(pending)
+        await self.keeper.keep(pending)
         self.point.send(text)
         self._answered(pending, backend_id, frame)
 
@@ -981,118 +990,15 @@ class ChargerHub:
             )
         else:
             text = build_call_result(frame.unique_id, payload)
-        await self._keep_unconfirmed(pending)
+        await self.keeper.keep(pending)
         self.point.send(text)
         self._answered(pending, LOCAL, parse_frame(text))
-
-    async def _keep_unconfirmed(self, pending: PendingCall) -> None:
-        """Keep a transaction message for each backend that has not confirmed it yet.
-
-        A charger keeps a transaction message until it is answered and sends it again after a
-        reconnect (OCPP 1.6 §4.9; 2.0.1 E11): until its answer the charger is the message's
-        durable copy. Once the charger has its answer, the proxy is, for every backend still
-        waiting (up, opening or down), so the rows are written (and committed) just before that
-        answer goes out. A backend that answered in time costs no write at all. When the store
-        fails, the answer waits for the connected backends' confirmations instead (up to
-        ``response_timeout``); what stays unconfirmed then is at risk, and its rows are written
-        as soon as the store works again.
-        """
-        waiting = self._waiting(pending)
-        if not waiting:
-            return
-        frame = pending.frame
-        rows = await self.journal.outbox_add(
-            list(waiting), frame.action or "", frame.raw, pending.transaction_id
-        )
-        if rows is None:
-            await self._await_confirmations(pending)
-            self._owe_rows(pending)
-            return
-        for backend_id, delivery in waiting.items():
-            delivery.outbox_id = rows.get(backend_id)
-            if not delivery.live:  # confirmed or dropped while the row was written
-                self._forget_row(delivery)
-
-    @staticmethod
-    def _waiting(pending: PendingCall) -> dict[str, Delivery]:
-        return {
-            backend_id: delivery
-            for backend_id, delivery in pending.deliveries.items()
-            if delivery.live and delivery.outbox_id is None
-        }
-
-    async def _await_confirmations(self, pending: PendingCall) -> None:
-        event = asyncio.Event()
-        pending.confirmed = event
-        deadline = self.clock.monotonic() + self.config.response_timeout
-        timer = self.clock.call_at(deadline, event.set)
-        try:
-            while any(
-                d.live and self.links[backend_id].connected
-                for backend_id, d in pending.deliveries.items()
-            ):
-                event.clear()
-                await event.wait()
-                if self.clock.monotonic() >= deadline:
-                    break
-        finally:
-            timer.cancel()
-            pending.confirmed = None
-        unconfirmed = sorted(self._waiting(pending))
-        if unconfirmed:
-            frame = pending.frame
-            self.health.lost_durability(
-                self.id,
-                session_label(
-                    self.version, frame.action or "", frame.payload or {}, pending.transaction_id
-                ),
-                frame.action or "",
-                unconfirmed,
-            )
-
-    @staticmethod
-    def _confirmed(pending: PendingCall) -> None:
-        if pending.confirmed is not None:
-            pending.confirmed.set()
-
-    def _owe_rows(self, pending: PendingCall) -> None:
-        if self._waiting(pending):
-            self._unsaved.append(pending)
-            if self._unsaved_task is None:
-                self._unsaved_task = self.tasks.spawn(self._retry_unsaved())
-
-    def _store_recovered(self) -> None:
-        if self._unsaved and self._unsaved_task is None:
-            self._unsaved_task = self.tasks.spawn(self._retry_unsaved())
-
-    async def _retry_unsaved(self) -> None:
-        # Rows owed since the store failed, written once it works again (tried every few s).
-        try:
-            while self._unsaved:
-                pending = self._unsaved[0]
-                waiting = self._waiting(pending)
-                if waiting:
-                    frame = pending.frame
-                    rows = await self.journal.outbox_add(
-                        list(waiting), frame.action or "", frame.raw, pending.transaction_id
-                    )
-                    if rows is None:
-                        await self.clock.sleep(STORE_RETRY_S)
-                        continue
-                    for backend_id, delivery in waiting.items():
-                        delivery.outbox_id = rows.get(backend_id)
-                        if not delivery.live:
-                            self._forget_row(delivery)
-                self._unsaved.pop(0)
-            _LOGGER.warning("%s: the messages held while the store failed are kept now", self.id)
-        finally:
-            self._unsaved_task = None
 
     def _answered(self, pending: PendingCall, answered_by: str, answer: Frame) -> None:
         """The charger has its answer: note who started a session; re-apply the limit on boot."""
         # A settled call may wait in the deadline queue a while: keep no more of it than needed.
         pending.answers = {}
-        if not self._unsaved or pending not in self._unsaved:
+        if not self.keeper.owes(pending):
             pending.deliveries = {}
         frame = pending.frame
         key = started_transaction(frame.action or "", frame.payload or {}, pending.transaction_id)
@@ -1160,7 +1066,7 @@ class ChargerHub:
             if chosen is not None and self.pending.settle(pending, AnsweredBy.BACKEND):
                 self.tasks.spawn(self._answer_charger(pending, *chosen))
         for pending in self.pending:
-            self._confirmed(pending)
+            confirmed(pending)
 
     # -- status ------------------------------------------------------------------------------
 

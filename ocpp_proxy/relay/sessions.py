@@ -11,12 +11,12 @@ answered it itself.
 from __future__ import annotations
 
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.metering import LiveMeter
 from ocpp_proxy.policy.decisions import RunningSession
 from ocpp_proxy.relay.meter_values import meter_samples, parse_timestamp
@@ -61,11 +61,13 @@ class SessionRecorder:
         tariffs: Mapping[str, tuple[float, str]],
         claim_window_s: float,
         on_meter: Callable[[], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
         self.id = charge_point_id
         self.tariffs = dict(tariffs)
         self.claim_window_s = claim_window_s
+        self.clock = clock
         self._sessions: OrderedDict[str, int] = OrderedDict()  # transaction id -> session id
         self._running: dict[str, RunningSession] = {}
         self._unowned: set[str] = set()
@@ -111,7 +113,7 @@ class SessionRecorder:
         ``transaction_id`` is the charger-side OCPP 1.6 id (None in 2.x, where it is in the
         payload).
         """
-        now = time.time()
+        now = self.clock.time()
         if action == "TransactionEvent":
             await self._transaction_event(payload, now)
         elif transaction_id is None:
@@ -274,7 +276,7 @@ class SessionRecorder:
             id_tag=_str(payload.get("idTag"))
             or (_str(id_token.get("idToken")) if isinstance(id_token, dict) else None),
             remote_start_id=_int(payload.get("remoteStartId")),
-            at=time.monotonic(),
+            at=self.clock.monotonic(),
         )
         self._claims.append(claim)
         return claim
@@ -289,7 +291,7 @@ class SessionRecorder:
         return {claim.connector_id: claim.backend_id for claim in self._live_claims()}
 
     def _live_claims(self) -> list[RemoteStart]:
-        horizon = time.monotonic() - self.claim_window_s
+        horizon = self.clock.monotonic() - self.claim_window_s
         self._claims = [c for c in self._claims if c.at >= horizon]
         return self._claims
 

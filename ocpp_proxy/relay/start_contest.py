@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
+
 
 class StartContest:
     """Decides the winner among remote starts for one connector within a window.
@@ -18,10 +20,14 @@ class StartContest:
     Args:
         window_s: how long the first start waits for competitors (s).
         rank: a backend's place in the preference order (lower wins).
+        clock: the window is slept on it.
     """
 
-    def __init__(self, window_s: float, rank: Callable[[str], int]) -> None:
+    def __init__(
+        self, window_s: float, rank: Callable[[str], int], clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._window_s = window_s
+        self._clock = clock
         self._rank = rank
         self._rounds: dict[int | None, dict[str, asyncio.Future[str]]] = {}
 
@@ -34,7 +40,7 @@ class StartContest:
         future = asyncio.get_running_loop().create_future()
         entrants = self._rounds[connector] = {backend_id: future}
         try:
-            await asyncio.sleep(self._window_s)  # the window itself: competitors join meanwhile
+            await self._clock.sleep(self._window_s)  # the window itself: competitors join meanwhile
         finally:
             # Settled even if this task is cancelled, so that no competitor waits forever.
             del self._rounds[connector]

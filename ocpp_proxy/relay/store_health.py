@@ -50,6 +50,11 @@ class StoreHealth:
         """Call ``callback`` whenever the store works again after a fault."""
         self._recovered.append(callback)
 
+    def forget(self, callback: Callable[[], None]) -> None:
+        """Stop calling ``callback`` (its charge point's hub is closed)."""
+        if callback in self._recovered:
+            self._recovered.remove(callback)
+
     def failed(self, charge_point_id: str, what: str, error: Exception) -> None:
         """A write or read for ``charge_point_id`` failed while ``what``."""
         self._metrics.inc("ocpp_proxy_store_failures_total")
