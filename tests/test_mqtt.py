@@ -82,6 +82,11 @@ async def test_discovery_is_valid_for_home_assistant(
     await watcher.wait_value(PROXY_STATUS, "online")
     await watcher.wait_value(state("connector_1_status"), "Available")
     await watcher.wait_value(f"ocpp_proxy/{NODE}/availability", "online")
+    # The device's maker and model come from the charger's record, written behind its boot.
+    power_topic = f"{PREFIX}/sensor/{NODE}/power/config"
+    await watcher.wait_for(
+        lambda: "manufacturer" in (watcher.json(power_topic) or {}).get("device", {})
+    )
     configs = watcher.configs()
     unique_ids = [c["unique_id"] for c in configs.values()]
     assert len(unique_ids) == len(set(unique_ids))

@@ -514,3 +514,31 @@ def test_unanswered_transaction_message_is_resent_only_after_reconnects_with_bac
     link.detach("gone")
     assert connect() == [delivery]  # three attempts made: given up, counted
     assert (link.queue_depth, link.given_up) == (0, 1)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_charger_gone_before_its_answer_backends_get_only_its_resend(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger, version: str
+) -> None:
+    a = await start_csms("a", version, first_transaction_id=100)
+    b = await start_csms("b", version, first_transaction_id=5000)
+    await b.stop()  # b is down: its copy of the start waits in its queue, never sent
+    proxy = await start_proxy(ocpp_version=version, ocpp_services=[service(a), service(b)])
+    charger = await connect_charger(proxy, version=version)
+    await charger.boot()
+    a.gate = asyncio.Event()  # the primary holds the start: the charger has no answer yet
+    start = asyncio.create_task(charger.start_transaction(1, "TAG1", 0))
+    await a.wait_until(lambda: len(transaction_calls(a)) == 1)
+    assert proxy.hub().links["b"].queue_depth == 1
+    await charger.close()  # the charger goes before its answer: it keeps the start
+    start.cancel()
+    await proxy.registry.changes.wait_for(lambda: proxy.hub().charger is None, 5)
+    assert proxy.hub().links["b"].queue_depth == 0
+    a.gate.set()
+
+    charger = await connect_charger(proxy, version=version)  # back, and sends it again
+    await charger.start_transaction(1, "TAG1", 0)
+    await b.start()
+    await b.wait_until(lambda: len(transaction_calls(b)) == 1, timeout=15)
+    assert await proxy.hub().links["b"].drained(5)
+    assert transaction_calls(b) == ["StartTransaction" if version == "1.6" else "Started"]

@@ -311,6 +311,15 @@ class BackendLink:
         self.sender.send(text)
         return text
 
+    def withdraw(self, delivery: Delivery) -> bool:
+        """Take back ``delivery`` if it was never sent; return whether it was taken back."""
+        if not delivery.live or delivery.attempts or delivery is self._in_flight:
+            return False
+        self._forget(delivery)
+        self._compact()
+        self._update_idle()
+        return True
+
     def skip(self, delivery: Delivery) -> None:
         """Drop the head delivery without sending it (nothing to send to this backend)."""
         if self._queue and self._queue[0] is delivery:

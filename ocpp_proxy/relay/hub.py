@@ -216,6 +216,7 @@ class ChargerHub:
         self._services = {s.id: s for s in config.ocpp_services if s.enabled}
         # The charger's last boot and connector statuses, by state key (kept durably too).
         self._state: dict[str, Frame] = {}
+        self._boot_recorded: Frame | None = None
         self.pending = PendingCalls(self.clock, config.response_timeout, self._on_deadline)
         self._upstreams: dict[str, Upstream] = {}
         self._draining: dict[str, asyncio.Task[None]] = {}
@@ -326,8 +327,12 @@ class ChargerHub:
 
     @property
     def last_boot(self) -> Frame | None:
-        """The charger's last BootNotification (also one kept from before a restart)."""
-        return self._state.get("boot")
+        """The charger's last BootNotification, once what it says of the charger is recorded.
+
+        A new one means the charger records in the store changed (Home Assistant's devices
+        read them again then).
+        """
+        return self._boot_recorded
 
     @property
     def arbiter(self) -> Arbiter:
@@ -495,8 +500,12 @@ class ChargerHub:
         self.link_state(link, LinkState.IDLE)
 
     async def _drop_charger_state(self, reason: str) -> None:
-        # Calls the charger is gone for are answered by nobody: it sends them again.
-        self.pending.settle_all(AnsweredBy.CHARGER_GONE)
+        # Calls the charger is gone for are answered by nobody: it keeps them and sends them
+        # again (OCPP 1.6 §4.9), so copies not sent to a backend yet are withdrawn: that
+        # backend gets the charger's resend only, not both.
+        for pending in self.pending.settle_all(AnsweredBy.CHARGER_GONE):
+            for backend_id, delivery in pending.deliveries.items():
+                self.links[backend_id].withdraw(delivery)
         await self.commands.fail_all(reason)
 
     # -- backend links ----------------------------------------------------------------------
@@ -816,7 +825,7 @@ class ChargerHub:
         self.journal.keep_state(key, frame.raw)
         payload = frame.payload or {}
         if frame.action == "BootNotification":
-            self.journal.booted(payload)
+            self.journal.booted(payload, then=lambda: self._boot_was_recorded(frame))
             return
         evse_id = payload.get("evseId")
         connector_id = payload.get("connectorId")
@@ -830,6 +839,10 @@ class ChargerHub:
         }
         if self.connectors[where]["status"] == "Faulted":
             self._fault(evse_id if evse_id is not None else connector_id, payload)
+        self._changed()
+
+    def _boot_was_recorded(self, frame: Frame) -> None:
+        self._boot_recorded = frame
         self._changed()
 
     def _fault(self, where: Any, payload: dict[str, Any]) -> None:

@@ -233,11 +233,21 @@ class Journal:
         """The charger sent something (last seen; written behind)."""
         self.store.charger_seen(self.id, self.clock.time())
 
-    def booted(self, payload: dict[str, Any]) -> None:
-        """Record who the charger says it is (written behind)."""
-        self.later("recording a boot", lambda: self._booted(payload))
+    def booted(self, payload: dict[str, Any], then: Callable[[], None]) -> None:
+        """Record who the charger says it is (written behind); ``then()`` once it is written.
 
-    async def _booted(self, payload: dict[str, Any]) -> None:
+        ``then`` runs also when the write failed (the fault is reported): readers of the
+        charger records (Home Assistant's devices) read them again then, and find what is there.
+        """
+        self.later("recording a boot", lambda: self._booted(payload, then))
+
+    async def _booted(self, payload: dict[str, Any], then: Callable[[], None]) -> None:
+        try:
+            await self._write_boot(payload)
+        finally:
+            then()
+
+    async def _write_boot(self, payload: dict[str, Any]) -> None:
         """Record who the charger says it is (OCPP 1.6 §4.2; 2.0.1 B01 ChargingStationType)."""
         station = payload.get("chargingStation")
         if isinstance(station, dict):
