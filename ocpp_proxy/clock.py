@@ -1,9 +1,9 @@
-"""Time as the proxy reads and shows it: an injectable clock, and UTC in ISO 8601.
+"""Time as the proxy reads it: wall time, a monotonic clock, timers and sleeps, all injectable.
 
-Code that waits or measures time takes a :class:`Clock` (default :data:`SYSTEM_CLOCK`): the
-relay's deadlines (answers from backends, backoff before a resend) and retention, the upstream
-links' reconnect backoff. Tests drive it with a :class:`ManualClock` instead of waiting in real
-time.
+The relay takes its deadlines (answers from backends, backoff before a resend) and its
+retention, and the clients their reconnect waits, from a :class:`Clock`, never from
+:mod:`time` or the event loop directly, so that tests drive them with a :class:`ManualClock`
+instead of waiting. Times shown to people are UTC, ISO 8601 (:func:`iso_utc`).
 """
 
 from __future__ import annotations
@@ -32,22 +32,22 @@ class Timer(Protocol):
 
 
 class Clock(Protocol):
-    """Where the time comes from: wall time, monotonic time, timers and sleeping, in seconds."""
+    """Where the proxy reads time, sets timers and sleeps; every figure in seconds."""
 
     def time(self) -> float:
-        """Unix time (s)."""
+        """Wall time: seconds since the Unix epoch (s)."""
         ...
 
     def monotonic(self) -> float:
-        """A time that never goes back (s), for intervals and deadlines."""
+        """A clock that never goes back, for deadlines and intervals (s)."""
         ...
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
         """Run ``callback`` once :meth:`monotonic` reaches ``when`` (s)."""
         ...
 
-    async def sleep(self, seconds: float) -> None:
-        """Return after ``seconds`` (s) of this clock's time."""
+    async def sleep(self, delay: float) -> None:
+        """Wait ``delay`` seconds of this clock."""
         ...
 
 
@@ -55,21 +55,21 @@ class SystemClock:
     """The real clock: :func:`time.time`, :func:`time.monotonic`, the running loop's timers."""
 
     def time(self) -> float:
-        """Unix time (s)."""
+        """Wall time (s since the epoch)."""
         return time.time()
 
     def monotonic(self) -> float:
-        """Monotonic time (s)."""
+        """:func:`time.monotonic` (s)."""
         return time.monotonic()
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
         """Schedule ``callback`` on the running loop for monotonic time ``when`` (s)."""
-        # The loop keeps its own clock (uvloop's differs from time.monotonic): go by the delay.
-        return asyncio.get_running_loop().call_later(when - time.monotonic(), callback)
+        delay = max(0.0, when - time.monotonic())
+        return asyncio.get_running_loop().call_later(delay, callback)
 
-    async def sleep(self, seconds: float) -> None:
-        """Sleep ``seconds`` (s) of real time."""
-        await asyncio.sleep(seconds)
+    async def sleep(self, delay: float) -> None:
+        """``asyncio.sleep``."""
+        await asyncio.sleep(delay)
 
 
 #: The clock the proxy runs on.
@@ -88,55 +88,57 @@ class _ManualTimer:
 
 
 class ManualClock:
-    """A clock that moves only when :meth:`advance` moves it (for tests).
+    """A clock that moves only when told (:meth:`advance`): for tests and benchmarks.
 
-    ``sleep`` waits until the clock has been advanced past its end; :meth:`wait_for_sleepers`
-    waits until some task sleeps on it, so a test knows a wait has begun and for how long.
-    Timers (:meth:`call_at`) run when the clock passes their time.
+    Timers and sleeps run in time order as :meth:`advance` passes them. :meth:`wait_for_sleepers`
+    waits (in real time, bounded) until some task sleeps on the clock, so a test knows a wait
+    has begun and for how long.
 
     Args:
-        start: the Unix time (s) the clock starts at; monotonic time starts at 0.
+        start: the wall time it shows at first (s since the epoch); monotonic time starts at 0.
     """
 
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self._start = start
+    def __init__(self, start: float = 1_767_225_600.0) -> None:
+        self._wall_offset = start
         self._now = 0.0
-        self._order = itertools.count()
-        self._sleepers: list[tuple[float, int, float, asyncio.Future[None]]] = []
         self._timers: list[tuple[float, int, _ManualTimer]] = []
-        self._changed = asyncio.Event()
+        self._order = itertools.count()
+        self._sleeps: dict[int, tuple[float, float]] = {}  # key -> (due, seconds asked)
+        self._slept = asyncio.Event()
 
     def time(self) -> float:
-        """Unix time (s): the start plus how far the clock was advanced."""
-        return self._start + self._now
+        """Wall time (s): the start plus how far the clock was advanced."""
+        return self._wall_offset + self._now
 
     def monotonic(self) -> float:
-        """Seconds the clock was advanced since it was made."""
+        """Seconds advanced so far."""
         return self._now
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
-        """Run ``callback`` when the clock is advanced to ``when`` (s) or past it."""
+        """Run ``callback`` when :meth:`advance` passes ``when`` (s)."""
         timer = _ManualTimer(callback)
         heapq.heappush(self._timers, (when, next(self._order), timer))
         return timer
 
-    async def sleep(self, seconds: float) -> None:
-        """Return once the clock was advanced by ``seconds`` (s) from now."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (self._now + max(seconds, 0.0), next(self._order), seconds, future)
-        heapq.heappush(self._sleepers, entry)
-        self._changed.set()
+    async def sleep(self, delay: float) -> None:
+        """Wait until the clock was advanced by ``delay`` s."""
+        key = next(self._order)
+        self._sleeps[key] = (self._now + max(delay, 0.0), delay)
+        self._slept.set()
+        done = asyncio.get_running_loop().create_future()
+        timer = self.call_at(
+            self._now + max(delay, 0.0), lambda: done.done() or done.set_result(None)
+        )
         try:
-            await future
+            await done
         finally:
-            if entry in self._sleepers:  # cancelled before its time
-                self._sleepers.remove(entry)
-                heapq.heapify(self._sleepers)
+            timer.cancel()
+            self._sleeps.pop(key, None)
 
     @property
     def sleeping(self) -> list[float]:
         """The durations (s) asked for by the sleeps still waiting, in the order they end."""
-        return [seconds for _, _, seconds, _ in sorted(self._sleepers)]
+        return [seconds for _, seconds in sorted(self._sleeps.values())]
 
     async def wait_for_sleepers(self, count: int = 1, timeout_s: float = 5.0) -> list[float]:
         """Wait (up to ``timeout_s`` of real time) until ``count`` sleeps wait; their durations.
@@ -145,46 +147,40 @@ class ManualClock:
             TimeoutError: fewer sleeps waited in time.
         """
         async with asyncio.timeout(timeout_s):
-            while len(self._sleepers) < count:
-                self._changed.clear()
-                await self._changed.wait()
+            while len(self._sleeps) < count:
+                self._slept.clear()
+                await self._slept.wait()
         return self.sleeping
 
-    async def advance(self, seconds: float) -> None:
-        """Move the clock ``seconds`` (s) on, waking every sleep and timer due by then, in order.
+    def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` on, running due timers in time order, synchronously.
 
-        Each woken sleep runs before the next wakes.
+        Sleeps that end by then are woken (they stop counting in :attr:`sleeping` at once);
+        their tasks run after the caller next yields, and read the clock as it is then.
         """
-        end = self._now + seconds
-        while (due := self._next_due(end)) is not None:
-            if self._fire(due):
-                await asyncio.sleep(0)  # let the woken task run before the next wakes
-        self._now = end
+        target = self._now + seconds
+        while self._timers and self._timers[0][0] <= target:
+            self._fire_next()
+        self._now = target
+        self._sleeps = {k: v for k, v in self._sleeps.items() if v[0] > target}
 
-    def advance_now(self, seconds: float) -> None:
-        """Move the clock ``seconds`` (s) on within this loop turn.
+    async def step(self, seconds: float) -> None:
+        """Move the clock ``seconds`` on one due timer at a time, letting woken tasks run.
 
-        Timers due run at once; sleeps due are woken, and run once the caller yields.
+        Unlike :meth:`advance`, a task woken from :meth:`sleep` runs (and reads the clock)
+        at its own wake-up time, before the next timer fires.
         """
-        end = self._now + seconds
-        while (due := self._next_due(end)) is not None:
-            self._fire(due)
-        self._now = end
+        target = self._now + seconds
+        while self._timers and self._timers[0][0] <= target:
+            self._fire_next()
+            self._sleeps = {k: v for k, v in self._sleeps.items() if v[0] > self._now}
+            for _ in range(3):  # the woken task, then what it awaits at once
+                await asyncio.sleep(0)
+        self._now = target
+        self._sleeps = {k: v for k, v in self._sleeps.items() if v[0] > target}
 
-    def _next_due(self, end: float) -> float | None:
-        times = [heap[0][0] for heap in (self._sleepers, self._timers) if heap]
-        due = min(times, default=None)
-        return due if due is not None and due <= end else None
-
-    def _fire(self, due: float) -> bool:
-        """Run the earliest timer or wake the earliest sleep at ``due``; True for a sleep."""
-        self._now = max(self._now, due)
-        if self._timers and self._timers[0][0] == due:
-            _, _, timer = heapq.heappop(self._timers)
-            if not timer.cancelled:
-                timer.callback()
-            return False
-        _, _, _, future = heapq.heappop(self._sleepers)
-        if not future.done():
-            future.set_result(None)
-        return True
+    def _fire_next(self) -> None:
+        when, _, timer = heapq.heappop(self._timers)
+        self._now = max(self._now, when)
+        if not timer.cancelled:
+            timer.callback()

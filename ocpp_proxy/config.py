@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import ipaddress
 import json
 import math
 import os
@@ -41,10 +42,12 @@ from ocpp_proxy.security.identity import MAX_CHARGE_POINT_ID, charge_point_id_pr
 
 __all__ = [
     "DEFAULTS",
+    "ApiTokenConfig",
     "ConfigError",
     "InboundBackendConfig",
     "ProxyConfig",
     "ServiceConfig",
+    "WebhookConfig",
     "load_config",
     "parse_config",
 ]
@@ -90,6 +93,12 @@ DEFAULTS: Final[dict[str, Any]] = {
     "mqtt_discovery_prefix": "homeassistant",
     "api_token": "",
     "api_public_read": False,
+    "api_tokens": [],
+    "webhooks": [],
+    "backend_down_grace": 60.0,
+    "allowed_networks": [],
+    "lan_only": False,
+    "trusted_proxies": [],
     "home_rate_per_kwh": 0.0,
     "home_currency": "EUR",
     "chargers": [],
@@ -109,6 +118,27 @@ DEFAULTS: Final[dict[str, Any]] = {
 }
 
 AUTH_TYPES: Final = ("none", "basic", "token")
+#: REST API roles, each allowing what the one before it does and more.
+API_ROLES: Final = ("read", "control", "admin")
+#: Webhook event names (as in :mod:`ocpp_proxy.event_bus`, which must not import config).
+WEBHOOK_EVENTS: Final = (
+    "charger.connected",
+    "charger.disconnected",
+    "session.started",
+    "session.stopped",
+    "connector.faulted",
+    "connector.recovered",
+    "backend.down",
+    "backend.up",
+    "command.refused",
+    "override.changed",
+    "shared_charging.changed",
+    "limit.changed",
+    "messages.at_risk",
+    "webhook.test",
+)
+#: Shortest secret accepted for an API token or a webhook.
+MIN_SECRET: Final = 16
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 #: The only placeholder a service URL may contain; replaced by the charge point id on connect.
@@ -198,6 +228,32 @@ class InboundBackendConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiTokenConfig:
+    """A named REST API token (``api_tokens``) and its role: read, control or admin."""
+
+    name: str
+    token: str = field(repr=False)
+    role: str = "read"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    """A webhook (``webhooks``): events POSTed as JSON to ``url``, signed with ``secret``.
+
+    ``events`` are event names (empty: every event); ``max_queue`` bounds the deliveries kept
+    for it while it is unreachable (the oldest are dropped beyond); ``timeout`` is how long one
+    delivery may take (s).
+    """
+
+    id: str
+    url: str
+    secret: str = field(repr=False)
+    events: tuple[str, ...] = ()
+    max_queue: int = 10000
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class SchedulePeriod:
     """Daily hours when charging may run, and its limit then (A).
 
@@ -274,6 +330,15 @@ class ProxyConfig:
     # The homeowner's REST API and web page on the direct port.
     api_token: str = field(default="", repr=False)  # "" = generated at first start
     api_public_read: bool = False  # read-only requests without the token
+    api_tokens: tuple[ApiTokenConfig, ...] = ()  # named tokens with a role
+    # Webhooks, and how long a backend link must stay down before backend.down is sent (s).
+    webhooks: tuple[WebhookConfig, ...] = ()
+    backend_down_grace: float = 60.0
+    # Who may connect: CIDRs (empty: anyone), lan_only adds the private ranges; the
+    # X-Forwarded-For of a request is used only when it comes from a trusted_proxies address.
+    allowed_networks: tuple[str, ...] = ()
+    lan_only: bool = False
+    trusted_proxies: tuple[str, ...] = ()
     home_rate_per_kwh: float = 0.0  # the home's electricity price, for cost estimates, >= 0
     home_currency: str = "EUR"
     # Security.
@@ -434,6 +499,47 @@ def _discovery_prefix(value: object) -> str:
     return text
 
 
+def _secret(value: object) -> str:
+    text = _string(value)
+    if len(text) < MIN_SECRET:
+        raise vol.Invalid(f"must be at least {MIN_SECRET} characters")
+    return text
+
+
+def _api_role(value: object) -> str:
+    if value not in API_ROLES:
+        raise vol.Invalid(f"must be one of {', '.join(API_ROLES)}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _http_url(value: object) -> str:
+    text = _string(value)
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise vol.Invalid(f"expected an http:// or https:// URL, got {_redact_url(text)!r}")
+    return text
+
+
+def _event_name(value: object) -> str:
+    text = _string(value)
+    if text not in WEBHOOK_EVENTS:
+        raise vol.Invalid(f"unknown event {text!r}; one of {', '.join(WEBHOOK_EVENTS)}")
+    return text
+
+
+def _network(value: object) -> str:
+    text = _string(value)
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError:
+        reason = f"expected an IP address or CIDR such as 192.168.1.0/24, got {text!r}"
+        raise vol.Invalid(reason) from None
+
+
 def _type_name(value: object) -> str:
     if value is None:
         return "null"
@@ -518,6 +624,25 @@ _INBOUND_SCHEMA = vol.Schema(
     }
 )
 
+_API_TOKEN_SCHEMA = vol.Schema(
+    {
+        vol.Required("name"): _identifier,
+        vol.Required("token"): _string,  # its length is checked in parse_config
+        vol.Optional("role", default="read"): _api_role,
+    }
+)
+
+_WEBHOOK_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): _identifier,
+        vol.Required("url"): _http_url,
+        vol.Required("secret"): _string,  # its length is checked in parse_config
+        vol.Optional("events", default=list): [_event_name],
+        vol.Optional("max_queue", default=10000): _integer(1),
+        vol.Optional("timeout", default=10.0): _POSITIVE_DURATION,
+    }
+)
+
 _TOP_VALIDATORS: dict[str, Any] = {
     "ocpp_version": _ocpp_version,
     "auto_detect_ocpp_version": _boolean,
@@ -557,6 +682,12 @@ _TOP_VALIDATORS: dict[str, Any] = {
     "mqtt_discovery_prefix": _discovery_prefix,
     "api_token": _string,
     "api_public_read": _boolean,
+    "api_tokens": [_API_TOKEN_SCHEMA],
+    "webhooks": [_WEBHOOK_SCHEMA],
+    "backend_down_grace": _number(0.0, exclusive=False),
+    "allowed_networks": [_network],
+    "lan_only": _boolean,
+    "trusted_proxies": [_network],
     "home_rate_per_kwh": _number(0.0, exclusive=False),
     "home_currency": _string,
     "chargers": [_CHARGER_SCHEMA],
@@ -642,6 +773,27 @@ def _parse_json(name: str, text: str) -> Any:
         ) from None
 
 
+def _with_secrets(
+    entries: list[dict[str, Any]],
+    key: str,
+    field_name: str,
+    problem: Callable[[ConfigError, str], None],
+) -> list[dict[str, Any]]:
+    """The entries of list option ``key`` whose ``field_name`` secret is long enough."""
+    kept = []
+    for index, entry in enumerate(entries):
+        if len(entry[field_name]) < MIN_SECRET:
+            problem(
+                ConfigError(
+                    f"{key}[{index}].{field_name}", f"must be at least {MIN_SECRET} characters"
+                ),
+                "left out",
+            )
+        else:
+            kept.append(entry)
+    return kept
+
+
 def parse_config(
     data: Mapping[str, Any], *, set_aside: Callable[[ConfigError], None] | None = None
 ) -> ProxyConfig:
@@ -701,6 +853,9 @@ def parse_config(
                 f"running without it: charger {entry['id']!r} is refused until it has one",
             )
 
+    options["api_tokens"] = _with_secrets(options["api_tokens"], "api_tokens", "token", problem)
+    options["webhooks"] = _with_secrets(options["webhooks"], "webhooks", "secret", problem)
+
     preferred = options["preferred_provider"]
     if preferred and preferred not in ids:
         problem(
@@ -726,8 +881,32 @@ def parse_config(
                 SchedulePeriod(**period) for period in options["charging_schedule"]
             ),
             "chargers": tuple(ChargerCredential(**entry) for entry in options["chargers"]),
+            "api_tokens": _api_tokens(options["api_tokens"]),
+            "webhooks": _webhooks(options["webhooks"]),
+            "allowed_networks": tuple(options["allowed_networks"]),
+            "trusted_proxies": tuple(options["trusted_proxies"]),
         }
     )
+
+
+def _api_tokens(entries: Sequence[dict[str, Any]]) -> tuple[ApiTokenConfig, ...]:
+    tokens = tuple(ApiTokenConfig(**entry) for entry in entries)
+    names: set[str] = set()
+    for index, token in enumerate(tokens):
+        if token.name in names:
+            raise ConfigError(f"api_tokens[{index}].name", f"duplicate name {token.name!r}")
+        names.add(token.name)
+    return tokens
+
+
+def _webhooks(entries: Sequence[dict[str, Any]]) -> tuple[WebhookConfig, ...]:
+    hooks = tuple(WebhookConfig(**{**entry, "events": tuple(entry["events"])}) for entry in entries)
+    ids: set[str] = set()
+    for index, hook in enumerate(hooks):
+        if hook.id in ids:
+            raise ConfigError(f"webhooks[{index}].id", f"duplicate id {hook.id!r}")
+        ids.add(hook.id)
+    return hooks
 
 
 def _prepare(data: Mapping[str, Any]) -> dict[Any, Any]:
@@ -855,6 +1034,12 @@ def _to_options(config: ProxyConfig) -> dict[str, Any]:
     options["disallowed_providers"] = list(config.disallowed_providers)
     options["charging_schedule"] = [dataclasses.asdict(p) for p in config.charging_schedule]
     options["chargers"] = [dataclasses.asdict(c) for c in config.chargers]
+    options["api_tokens"] = [dataclasses.asdict(t) for t in config.api_tokens]
+    options["webhooks"] = [
+        {**dataclasses.asdict(w), "events": list(w.events)} for w in config.webhooks
+    ]
+    options["allowed_networks"] = list(config.allowed_networks)
+    options["trusted_proxies"] = list(config.trusted_proxies)
     options["ocpp_version"] = str(config.ocpp_version)
     return options
 

@@ -250,6 +250,18 @@ def test_a_full_set_of_options_passes_both_the_schema_and_the_proxy() -> None:
         "allowed_providers": ["energy_co"],
         "preferred_provider": "energy_co",
         "max_current_a": 10.0,
+        "api_tokens": [{"name": "kiosk", "token": "a-read-only-token-123", "role": "read"}],
+        "webhooks": [
+            {
+                "id": "crm",
+                "url": "https://crm.example/hooks/ocpp",
+                "secret": "a-shared-secret-123",
+                "events": ["session.stopped", "backend.down"],
+            }
+        ],
+        "allowed_networks": ["192.168.1.0/24", "fd00::/8"],
+        "lan_only": True,
+        "trusted_proxies": ["192.168.1.2"],
         "ha_url": "http://homeassistant.local:8123",
         "mqtt_port": 1884,
         "log_level": "DEBUG",
@@ -257,6 +269,8 @@ def test_a_full_set_of_options_passes_both_the_schema_and_the_proxy() -> None:
     parsed = parse_config(supervisor_options(config["schema"], options))
     assert parsed.ocpp_services[0].version.value == "2.0.1"
     assert parsed.charging_schedule[0].max_current_a == 16
+    assert parsed.webhooks[0].events == ("session.stopped", "backend.down")
+    assert parsed.api_tokens[0].role == "read"
 
 
 def test_every_option_is_translated_and_documented() -> None:
@@ -472,6 +486,13 @@ ENTRIES: dict[str, dict[str, Any]] = {
     "inbound_backends": {"id": "fleet", "token": "a-long-secret"},
     "charging_schedule": {"start": "22:00", "end": "06:00", "max_current_a": 16},
     "chargers": {"id": "CP_1", "password": "charger-secret"},
+    "api_tokens": {"name": "kiosk", "token": "kiosk-token-0123456789", "role": "read"},
+    "webhooks": {
+        "id": "notify",
+        "url": "https://hooks.example/ocpp",
+        "secret": "webhook-secret-0123456789",
+        "events": ["session.stopped"],
+    },
 }
 
 _ID = ["a", "x" * 64, "x" * 65, "", "a b", "a/b", "a\n", "x" * 64 + "\n", "energy_co"]
@@ -482,6 +503,10 @@ PROBES: dict[str, list[Any]] = {
     "ocpp_services.id": _ID,
     "inbound_backends.id": _ID,
     "chargers.id": _ID,
+    "api_tokens.name": _ID,
+    "webhooks.id": _ID,
+    "allowed_networks": ["192.168.1.0/24", "10.0.0.1", "fd00::/8", "::1", "lan", "", "1.2.3/8"],
+    "trusted_proxies": ["172.30.32.2", "192.168.1.0/24", "fe80::/10", "proxy", ""],
     "ocpp_services.url": [
         "ws://h",
         "wss://h:8443/ocpp/{charge_point_id}",
@@ -504,6 +529,8 @@ SET_ASIDE = {
     "preferred_provider",
     "api_token",  # shorter than 16 characters: a generated one is used
     "chargers.password",  # empty: that charger is refused until it has one
+    "api_tokens.token",  # shorter than 16 characters: that token is left out
+    "webhooks.secret",  # likewise that webhook
 }
 #: Where the Supervisor is stricter than the proxy (harmless: it refuses before the start).
 STRICTER = {"ha_url", "log_level", "ocpp_services.url"}
@@ -548,8 +575,11 @@ def walk(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
             assert key in ENTRIES, f"{key}: add a valid entry to ENTRIES for the walk"
             for field_name, field_element in element[0].items():
                 path = f"{key}.{field_name}"
-                for value in probes(path, field_element):
-                    yield path, field_element, {key: [{**ENTRIES[key], field_name: value}]}
+                nested = isinstance(field_element, list)  # a list inside an entry
+                inner = field_element[0] if nested else field_element
+                for value in probes(path, inner):
+                    field_value = [value] if nested else value
+                    yield path, inner, {key: [{**ENTRIES[key], field_name: field_value}]}
         elif isinstance(element, list):
             for value in probes(key, element[0]):
                 yield key, element[0], {key: [value]}
@@ -612,7 +642,8 @@ def test_the_supervisor_writes_what_the_proxy_reads_for_numbers() -> None:
     for element in load("config.yaml")["schema"].values():
         inner = element[0] if isinstance(element, list) else element
         for sub in inner.values() if isinstance(inner, dict) else [inner]:
-            assert not re.match(r"^(str|password)\(", sub), sub
+            text = sub[0] if isinstance(sub, list) else sub  # a list inside an entry
+            assert not re.match(r"^(str|password)\(", text), text
     with pytest.raises(Refused):
         supervisor_value("str(1,64)", "CP_1")
 

@@ -43,7 +43,7 @@ async def test_waits_double_with_jitter_up_to_the_cap_and_start_over_after_a_sta
     assert backoff.next_delay() >= 30
     # ... one that held 30 s starts them over.
     backoff.connected()
-    await clock.advance(30)
+    await clock.step(30)
     assert backoff.next_delay() <= 1.0
     assert 1.0 <= backoff.next_delay() <= 2.0
 
@@ -72,10 +72,10 @@ async def test_the_upstream_link_reaches_a_csms_that_comes_up_later(
         (wait,) = await clock.wait_for_sleepers(1)
         assert ceiling / 2 <= wait <= ceiling
         assert csms.connects == 0
-        await clock.advance(wait)
+        await clock.step(wait)
     (wait,) = await clock.wait_for_sleepers(1)
     await csms.start()
-    await clock.advance(wait)
+    await clock.step(wait)
     await csms.wait_connected("CP_1")
     (boot,) = await csms.wait_for_call("BootNotification")  # the late backend learns the boot
     assert boot.payload["chargePointVendor"] == "ocpp-proxy"
@@ -92,9 +92,9 @@ async def test_sleepers_wake_in_order_when_the_clock_is_advanced() -> None:
 
     naps = [asyncio.create_task(nap(s)) for s in (5.0, 1.0, 3.0)]
     assert await clock.wait_for_sleepers(3) == [1.0, 3.0, 5.0]
-    await clock.advance(3.0)
+    await clock.step(3.0)
     assert woke == [1.0, 3.0]
-    await clock.advance(10.0)
+    await clock.step(10.0)
     await asyncio.gather(*naps)
     assert woke == [1.0, 3.0, 5.0] and clock.monotonic() == 13.0
 
@@ -137,13 +137,13 @@ async def test_home_assistant_client_reconnects_on_the_backoff(
                 (wait,) = await clock.wait_for_sleepers(1)
                 assert ceiling / 2 <= wait <= ceiling
                 assert not home.ha_connected
-                await clock.advance(wait)
+                await clock.step(wait)
             (wait,) = await clock.wait_for_sleepers(1)
             assert 4.0 <= wait <= 8.0
             # Back during the wait: the client reconnects once the wait is over, at one try.
             fake_ha.come_back()
             attempts = fake_ha.auth_attempts
-            await clock.advance(wait)
+            await clock.step(wait)
             await _until(changed, lambda: home.ha_connected)
             assert fake_ha.auth_attempts == attempts + 1
         finally:
@@ -173,12 +173,12 @@ async def test_mqtt_bridge_reaches_a_broker_that_comes_up_later(tmp_path: Path) 
         for ceiling in (1.0, 2.0):  # no broker yet: the waits grow
             (wait,) = await clock.wait_for_sleepers(1, timeout_s=15)
             assert ceiling / 2 <= wait <= ceiling
-            await clock.advance(wait)
+            await clock.step(wait)
         (wait,) = await clock.wait_for_sleepers(1, timeout_s=15)
         broker = await _start_mosquitto(tmp_path, port)
         watcher = await MqttWatcher(port).start()
         try:
-            await clock.advance(wait)
+            await clock.step(wait)
             await watcher.wait_value("ocpp_proxy/status", "online")
         finally:
             await watcher.stop()

@@ -581,3 +581,58 @@ def test_parse_config_rejects_non_mapping() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(["port", 1])  # type: ignore[arg-type]
     assert info.value.key == ""
+
+
+# -- webhooks, API tokens, networks ------------------------------------------------------------
+
+_HOOK = {"id": "crm", "url": "https://crm.example/hook", "secret": "s" * 16}
+
+
+@pytest.mark.parametrize(
+    ("options", "key", "reason"),
+    [
+        ({"webhooks": [{**_HOOK, "url": "ws://crm"}]}, "webhooks[0].url", "http:// or https://"),
+        ({"webhooks": [{**_HOOK, "secret": "short"}]}, "webhooks[0].secret", "16 characters"),
+        ({"webhooks": [{**_HOOK, "events": ["nope"]}]}, "webhooks[0].events[0]", "unknown event"),
+        ({"webhooks": [_HOOK, _HOOK]}, "webhooks[1].id", "duplicate"),
+        ({"webhooks": [{**_HOOK, "max_queue": 0}]}, "webhooks[0].max_queue", ">= 1"),
+        (
+            {"api_tokens": [{"name": "kiosk", "token": "x" * 16, "role": "root"}]},
+            "api_tokens[0].role",
+            "read, control, admin",
+        ),
+        ({"api_tokens": [{"name": "kiosk", "token": "short"}]}, "api_tokens[0].token", "16"),
+        (
+            {"api_tokens": [{"name": "k", "token": "x" * 16}, {"name": "k", "token": "y" * 16}]},
+            "api_tokens[1].name",
+            "duplicate",
+        ),
+        ({"allowed_networks": ["192.168.1.0/33"]}, "allowed_networks[0]", "CIDR"),
+        ({"lan_only": "yes"}, "lan_only", "true or false"),
+    ],
+)
+def test_new_access_and_webhook_options_name_the_key(
+    options: dict[str, Any], key: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(options)
+    assert err.value.key == key and reason in err.value.reason
+    assert "s" * 16 not in str(err.value) and "x" * 16 not in str(err.value)
+
+
+def test_webhooks_and_tokens_load_and_survive_overrides_without_showing_secrets() -> None:
+    config = parse_config(
+        {
+            "webhooks": [{**_HOOK, "events": ["session.stopped"]}],
+            "api_tokens": [{"name": "kiosk", "token": "t" * 16}],
+            "allowed_networks": ["192.168.1.7/24"],
+            "trusted_proxies": ["::1"],
+        }
+    )
+    assert config.webhooks[0].events == ("session.stopped",)
+    assert config.webhooks[0].max_queue == 10000 and config.webhooks[0].timeout == 10.0
+    assert config.api_tokens[0].role == "read"
+    assert config.allowed_networks == ("192.168.1.0/24",)
+    assert config.trusted_proxies == ("::1/128",)
+    assert config.with_overrides(port=9001).webhooks == config.webhooks
+    assert "s" * 16 not in repr(config) and "t" * 16 not in repr(config)

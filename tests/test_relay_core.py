@@ -51,7 +51,7 @@ async def reconnect(clock: ManualClock, csms: Csms) -> None:
         if "CP_1" in csms.connections:
             return
         await clock.wait_for_sleepers(1)
-        await clock.advance(BACKOFF_MAX_S)
+        await clock.step(BACKOFF_MAX_S)
         try:
             await csms.wait_until(lambda: "CP_1" in csms.connections, timeout=2)
         except (TimeoutError, AssertionError):
@@ -133,11 +133,11 @@ async def test_answer_and_deadline_in_the_same_loop_turn_give_the_charger_one_an
         )
         # One loop turn: nothing below yields to the loop before both happened.
         if deadline_first:
-            clock.advance_now(TIMEOUT)
+            clock.advance(TIMEOUT)
             await hub.on_backend_text(hub.links["b"], answer)
         else:
             await hub.on_backend_text(hub.links["b"], answer)
-            clock.advance_now(TIMEOUT)
+            clock.advance(TIMEOUT)
         await turns(lambda: any(frame[0] in (3, 4) for frame in charger.sent))
         for _ in range(50):
             await asyncio.sleep(0)
@@ -207,7 +207,7 @@ async def test_backend_frozen_longer_than_response_timeout_gets_each_message_onc
     await b.wait_until(lambda: len(transaction_calls(b)) == 1)
     link = proxy.hub().links["b"]
     for _ in range(10):  # ten response timeouts
-        await clock.advance(TIMEOUT)
+        await clock.step(TIMEOUT)
     assert transaction_calls(b) == ["StartTransaction" if version == "1.6" else "Started"]
     assert link.connected and link.queue_depth == 2
     assert "no answer" in link.snapshot()["last_error"]
@@ -273,7 +273,7 @@ async def test_store_failing_under_a_running_session_relays_everything_and_recov
 
     await set_read_only(store, False)  # the disk is back
     hub = proxy.hub()
-    await clock.advance(STORE_RETRY_S)  # the rows owed are tried again
+    await clock.step(STORE_RETRY_S)  # the rows owed are tried again
     await proxy.registry.changes.wait_for(lambda: proxy.registry.health.ok, 5)
     if (retrying := hub.keeper.retrying) is not None:  # the rows owed, written in order
         await asyncio.wait_for(asyncio.shield(retrying), 5)
@@ -490,7 +490,7 @@ def test_unanswered_transaction_message_is_resent_only_after_reconnects_with_bac
 
     assert connect() == []
     pump()
-    clock.advance_now(10 * TIMEOUT)  # no answer for a long time: never sent again on this link
+    clock.advance(10 * TIMEOUT)  # no answer for a long time: never sent again on this link
     pump()
     assert len(sends[0].sent) == 1 and link.queue_depth == 1
 
@@ -503,10 +503,10 @@ def test_unanswered_transaction_message_is_resent_only_after_reconnects_with_bac
     assert connect() == []  # attempt 3 only after 10 s
     pump()
     assert sends[2].sent == []
-    clock.advance_now(9.9)
+    clock.advance(9.9)
     pump()
     assert sends[2].sent == []
-    clock.advance_now(0.1)
+    clock.advance(0.1)
     assert ready == [link]
     pump()
     assert len(sends[2].sent) == 1

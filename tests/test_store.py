@@ -143,10 +143,10 @@ def log(
 # -- schema and migrations ---------------------------------------------------------------
 
 
-def test_migrations_are_numbered_from_one_in_order() -> None:
+def test_migrations_are_numbered_from_one_without_gaps() -> None:
     # Branches take reserved numbers (issue 13: 8); the integrator closes the gaps.
     versions = [m.version for m in schema.MIGRATIONS]
-    assert versions[0] == 1 and versions == sorted(set(versions))
+    assert versions == sorted(set(versions)) and versions[0] == 1
     assert SCHEMA_VERSION == schema.MIGRATIONS[-1].version == 8
     for migration in schema.MIGRATIONS:
         assert schema.split_statements(migration.script)

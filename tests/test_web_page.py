@@ -223,3 +223,47 @@ async def test_power_reported_per_phase_shows_on_the_page(
     await page.goto(f"http://127.0.0.1:{proxy.port}/")
     await expect(page.get_by_test_id("power-CP_1-1")).to_have_text("6.90 kW", timeout=10000)
     await expect(page.get_by_test_id("energy-CP_1-1")).to_have_text("0.500 kWh")
+
+
+async def test_page_shows_webhooks_with_their_drops_to_an_admin_only(
+    browser: Any, start_proxy: StartProxy
+) -> None:
+    from playwright.async_api import expect
+
+    from ocpp_proxy.event_bus import LIMIT_CHANGED
+    from ocpp_proxy.server.keys import EVENT_BUS, WEBHOOKS
+    from tests.webhook_receiver import free_port
+
+    reader = "a-read-only-token-0123"
+    proxy = await start_proxy(
+        api_public_read=False,
+        api_tokens=[{"name": "kiosk", "token": reader, "role": "read"}],
+        webhooks=[
+            {
+                "id": "crm",
+                "url": f"http://127.0.0.1:{free_port()}/hook",  # nobody listens
+                "secret": "webhook-secret-0123456789",
+                "max_queue": 1,
+            }
+        ],
+    )
+    dispatcher = proxy.app[WEBHOOKS]
+    for amperes in (6.0, 8.0, 10.0):
+        proxy.app[EVENT_BUS].publish(LIMIT_CHANGED, None, max_current_a=amperes)
+    await dispatcher.changes.wait_for(lambda: dispatcher.enqueued >= 3, 5)
+
+    page = await browser.new_page()
+    await page.goto(f"http://127.0.0.1:{proxy.port}/?token={proxy.api_token}")
+    table = page.get_by_test_id("webhooks-table")
+    await expect(table).to_be_visible(timeout=10000)
+    row = table.locator("tbody tr").first
+    await expect(row).to_contain_text("crm")
+    await expect(row.locator("td").nth(5)).to_have_text("2")  # dropped: its queue holds one
+    await expect(row.locator("td").nth(2)).to_have_text("all")
+
+    # A read-only token sees the page but not the webhooks (and is not asked for a token).
+    other = await browser.new_page()
+    await other.goto(f"http://127.0.0.1:{proxy.port}/?token={reader}")
+    await expect(other.get_by_test_id("link")).to_have_text("live", timeout=10000)
+    await expect(other.locator("#webhooks-card")).to_be_hidden()
+    await expect(other.locator("#token-form")).to_be_hidden()

@@ -786,6 +786,7 @@ class ChargerHub:
                 self._forget_row(shed)
             self._pump(link)
         if transactional:
+            self.sessions.note_start(action, payload, transaction_id)
             self.sessions.note_end(action, payload, transaction_id)
             self.journal.later(
                 "recording a session",

@@ -90,6 +90,43 @@ class SessionRecorder:
 
     # -- what the charger says -------------------------------------------------------------
 
+    def note_start(self, action: str, payload: dict[str, Any], transaction_id: int | None) -> None:
+        """A session's start, known at once (the arbiter, displays and events read it).
+
+        1.6 StartTransaction (§4.8) or the first 2.x TransactionEvent of a transaction (E01):
+        the session runs from now on, before :meth:`on_charger_call` writes it down behind the
+        frame's path.
+        """
+        now = self.clock.time()
+        if action == "StartTransaction" and transaction_id is not None:
+            key = str(transaction_id)
+            if key not in self._running:
+                self._begin(
+                    key,
+                    _int(payload.get("connectorId")),
+                    _str(payload.get("idTag")),
+                    None,
+                    parse_timestamp(payload.get("timestamp"), now),
+                    _number(payload.get("meterStart")),
+                )
+        elif action == "TransactionEvent" and payload.get("eventType") != "Ended":
+            info = _dict(payload.get("transactionInfo"))
+            named = _str(info.get("transactionId"))
+            if named is None or named in self._running:
+                return
+            if named in self._sessions and payload.get("eventType") != "Started":
+                return
+            evse = _dict(payload.get("evse"))
+            where = _int(evse.get("id"))
+            self._begin(
+                named,
+                where if where is not None else _int(evse.get("connectorId")),
+                _str(_dict(payload.get("idToken")).get("idToken")),
+                _int(info.get("remoteStartId")),
+                parse_timestamp(payload.get("timestamp"), now),
+                None,
+            )
+
     def note_end(self, action: str, payload: dict[str, Any], transaction_id: int | None) -> None:
         """A session's end, known at once (the arbiter reads it); recorded later.
 
@@ -175,13 +212,9 @@ class SessionRecorder:
         remote_start_id: int | None,
     ) -> None:
         where = evse_id if evse_id is not None else connector_id
-        claim = self._claim(where, id_tag, remote_start_id)
-        # Known in memory first: a store that fails must not hide a running session.
-        self._running[key] = RunningSession(key, where, claim.backend_id if claim else None)
-        self.live[key] = LiveMeter(at, meter_start_wh)
-        if claim is None:
-            self._unowned.add(key)
-        self._meter_changed()
+        running = self._running.get(key)
+        if running is None:  # not noted at once (note_start): known in memory first
+            running = self._begin(key, where, id_tag, remote_start_id, at, meter_start_wh)
         session_id = await self.store.session_started(
             self.id,
             transaction_id=key,
@@ -190,9 +223,28 @@ class SessionRecorder:
             id_tag=id_tag,
             meter_start_wh=meter_start_wh,
             started_at=at,
-            owner=claim.backend_id if claim else None,
+            owner=running.owner,
         )
         self._remember(key, session_id)
+
+    def _begin(
+        self,
+        key: str,
+        where: int | None,
+        id_tag: str | None,
+        remote_start_id: int | None,
+        at: float,
+        meter_start_wh: float | None,
+    ) -> RunningSession:
+        # A store that fails must not hide a running session: it is known in memory first.
+        claim = self._claim(where, id_tag, remote_start_id)
+        running = RunningSession(key, where, claim.backend_id if claim else None)
+        self._running[key] = running
+        self.live[key] = LiveMeter(at, meter_start_wh)
+        if claim is None:
+            self._unowned.add(key)
+        self._meter_changed()
+        return running
 
     async def _samples(self, key: str, meter_values: Any, now: float) -> None:
         session_id = self._sessions.get(key)

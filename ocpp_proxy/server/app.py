@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,24 +14,30 @@ from aiohttp import WSCloseCode, web
 
 from ocpp_proxy.clock import SYSTEM_CLOCK, Clock
 from ocpp_proxy.config import ProxyConfig, ServiceConfig
+from ocpp_proxy.event_bus import EventBus
 from ocpp_proxy.homeassistant.app import home_assistant_ctx, mqtt_ctx
 from ocpp_proxy.metrics import Metrics
+from ocpp_proxy.notify.watcher import PublishingArbiter, RelayWatcher
+from ocpp_proxy.notify.webhooks import WebhookDispatcher
 from ocpp_proxy.policy.home import HomeState
 from ocpp_proxy.policy.rules import HomeownerArbiter
 from ocpp_proxy.relay.hub import LinkEndpoint
 from ocpp_proxy.relay.registry import HubRegistry
 from ocpp_proxy.security.connections import ConnectionLimiter
+from ocpp_proxy.security.networks import NetworkPolicy, network_middleware
 from ocpp_proxy.security.throttle import HOMES_SETTING, AuthThrottle
 from ocpp_proxy.server.endpoints import backend_endpoint, charger_endpoint
 from ocpp_proxy.server.keys import (
     CLOCK,
     CONFIG,
+    EVENT_BUS,
     LIMITER,
     METRICS,
     REGISTRY,
     SOCKETS,
     STARTED_AT,
     THROTTLE,
+    WEBHOOKS,
 )
 from ocpp_proxy.server.listeners import INGRESS_ADDRESS, LISTENERS, Listeners, ingress_guard
 from ocpp_proxy.store import DATABASE_FILE, Store
@@ -77,6 +84,9 @@ def new_metrics() -> Metrics:
             "counter",
             "transaction messages given up after the most attempts, by backend",
         ),
+        ("ocpp_proxy_webhook_attempts_total", "counter", "webhook deliveries tried, by result"),
+        ("ocpp_proxy_webhook_dropped_total", "counter", "webhook deliveries dropped: queue full"),
+        ("ocpp_proxy_events_dropped_total", "gauge", "events a full subscriber queue lost"),
     ):
         metrics.describe(name, kind, help_text)
     return metrics
@@ -91,14 +101,16 @@ def create_app(
     """Build the proxy's application for ``config``.
 
     Serve it with a runner and :func:`ocpp_proxy.server.listeners.start_listeners`.
-    ``clock`` drives the relay's deadlines, backoff and retention and the time the upstream
-    links wait between connection attempts (tests pass a ``ManualClock``); ``ingress_peers``
-    are the addresses trusted on the ingress port (the Supervisor's).
+    ``clock`` drives the relay's deadlines, backoff and retention, the upstream links' waits
+    between connection attempts, webhook retries and the grace period before ``backend.down``
+    (tests pass a :class:`~ocpp_proxy.clock.ManualClock`); ``ingress_peers`` are the addresses
+    trusted on the ingress port (the Supervisor's).
     """
     app = web.Application(middlewares=[ingress_guard])
     app[LISTENERS] = Listeners(ingress_peers=ingress_peers)
     app[CONFIG] = config
     app[CLOCK] = clock
+    app[EVENT_BUS] = bus = EventBus()
     app[SOCKETS] = set()
     app[STARTED_AT] = time.time()
     app[METRICS] = new_metrics()
@@ -106,6 +118,19 @@ def create_app(
         config.max_connections, config.max_connections_per_address, app[METRICS]
     )
     app[THROTTLE] = AuthThrottle()
+    app[METRICS].gauge_source(lambda: [("ocpp_proxy_events_dropped_total", (), bus.dropped)])
+    # First of all: clients outside allowed_networks get 403 before any handler or upgrade.
+    # As the Home Assistant app, the ingress proxy is always let in.
+    policy = NetworkPolicy.from_config(
+        config, always=(INGRESS_ADDRESS,) if os.environ.get("SUPERVISOR_TOKEN") else ()
+    )
+    metrics = app[METRICS]
+    app.middlewares.insert(
+        0,
+        network_middleware(
+            policy, lambda: metrics.inc("ocpp_proxy_limit_hits_total", limit="allowed_networks")
+        ),
+    )
     app.cleanup_ctx.append(_relay)
     # After the relay: both feed and follow its registry.
     app.cleanup_ctx.extend((home_assistant_ctx, mqtt_ctx))
@@ -164,15 +189,27 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
             store,
             home=home,
             metrics=app[METRICS],
-            arbiter=HomeownerArbiter(config, home),
+            arbiter=PublishingArbiter(HomeownerArbiter(config, home), app[EVENT_BUS]),
             upstream_factory=upstream,
             clock=app[CLOCK],
         )
         await registry.restore()
         app[REGISTRY] = registry
         sweeper = asyncio.create_task(_free_idle_hubs(registry), name="ocpp-proxy idle hubs")
-        yield
-        sweeper.cancel()
+        # Events for other systems: taken off the relay's change feed, delivered elsewhere.
+        watcher = RelayWatcher(registry, app[EVENT_BUS], config, app[CLOCK])
+        webhooks = WebhookDispatcher(
+            store.webhooks, app[EVENT_BUS], session, app[CLOCK], app[METRICS]
+        )
+        await webhooks.start(config.webhooks)
+        app[WEBHOOKS] = webhooks
+        watcher.start()
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            await watcher.close()
+            await webhooks.close()
         await registry.close()
     finally:
         await session.close()

@@ -185,6 +185,47 @@ CREATE TABLE charger_state (
 );
 """
 
+_V6_NOTIFY_ACCESS = """
+-- Webhooks: from the config (source 'config', re-synced at start) or the REST API ('api').
+CREATE TABLE webhooks (
+    id               TEXT PRIMARY KEY NOT NULL,
+    url              TEXT NOT NULL,
+    events           TEXT NOT NULL,          -- JSON list of event names; [] = every event
+    secret           TEXT NOT NULL,          -- the HMAC key (needed in clear to sign)
+    source           TEXT NOT NULL CHECK (source IN ('config', 'api')),
+    max_queue        INTEGER NOT NULL,
+    timeout_s        REAL NOT NULL,
+    created_at       REAL NOT NULL,
+    delivered        INTEGER NOT NULL DEFAULT 0,
+    dropped          INTEGER NOT NULL DEFAULT 0,  -- deliveries dropped: its queue was full
+    last_attempt_at  REAL,
+    last_success_at  REAL,
+    last_error       TEXT
+);
+
+-- Deliveries not yet accepted (2xx) by their webhook, oldest first.
+CREATE TABLE webhook_queue (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id       TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_id         TEXT NOT NULL,
+    event            TEXT NOT NULL,
+    body             TEXT NOT NULL,
+    created_at       REAL NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  REAL NOT NULL,
+    last_error       TEXT
+);
+CREATE INDEX webhook_queue_order ON webhook_queue (webhook_id, id);
+
+-- REST API tokens created through the API: only the SHA-256 of the secret is kept.
+CREATE TABLE api_tokens (
+    name          TEXT PRIMARY KEY NOT NULL,
+    token_sha256  TEXT NOT NULL UNIQUE,
+    role          TEXT NOT NULL CHECK (role IN ('read', 'control', 'admin')),
+    created_at    REAL NOT NULL
+);
+"""
+
 _V8_TRANSLATION_STATE = """
 -- Per translated backend link (docs/translation.md), what a running transaction's translation
 -- needs after a restart: the 2.x seqNo reached for a 1.6 charger's transaction, or the id a 1.6
@@ -199,12 +240,13 @@ CREATE TABLE translation_state (
 );
 """
 
-#: Every migration, in order (numbers as the integrator assigns them).
+#: Every migration, in ascending order (other branches hold 5 and 7).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "chargers, sessions, transaction ids, counters, outbox", _V1_CORE),
     Migration(2, "audit log and message log", _V2_LOGS),
     Migration(3, "homeowner settings", _V3_SETTINGS),
     Migration(4, "the charger's last boot and connector statuses", _V4_CHARGER_STATE),
+    Migration(6, "webhooks, their delivery queue, API tokens", _V6_NOTIFY_ACCESS),
     Migration(8, "the running transactions of translated backend links", _V8_TRANSLATION_STATE),
 )
 

@@ -27,6 +27,7 @@ from ocpp_proxy.security.redaction import mask_config_secrets
 from ocpp_proxy.store.database import Database
 from ocpp_proxy.store.energy import session_revenue
 from ocpp_proxy.store.errors import StoreError
+from ocpp_proxy.store.notify import TokenTable, WebhookTables
 from ocpp_proxy.store.rows import (
     AuditRow,
     ChargerRow,
@@ -161,6 +162,16 @@ class Store:
     def closed(self) -> bool:
         """Whether the store was closed."""
         return self._db.closed
+
+    @property
+    def webhooks(self) -> WebhookTables:
+        """The webhooks and their delivery queue."""
+        return WebhookTables(self._db)
+
+    @property
+    def tokens(self) -> TokenTable:
+        """The API tokens made through the API (hashed)."""
+        return TokenTable(self._db)
 
     # -- chargers ----------------------------------------------------------------------
 
@@ -913,6 +924,26 @@ class Store:
             f"{where} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
+
+    async def latest_session(self, cp_id: str, transaction_id: str) -> SessionRow | None:
+        """The newest session of ``cp_id`` with ``transaction_id``, or None.
+
+        Read in the write queue, so it sees every write issued before it (a stop that the
+        relay has just recorded, say).
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def read(connection: aiosqlite.Connection) -> list[SessionRow]:
+            return await _select_sessions(
+                connection,
+                "WHERE charge_point_id = ? AND transaction_id = ? ORDER BY id DESC LIMIT 1",
+                [cp_id, transaction_id],
+            )
+
+        rows = await self._db.write("reading a session", read)
+        return rows[0] if rows else None
 
     async def _sessions(self, clauses: str, params: Sequence[Any]) -> list[SessionRow]:
         async def read(connection: aiosqlite.Connection) -> list[SessionRow]:

@@ -14,6 +14,7 @@ from ocpp_proxy.server.keys import METRICS
 from ocpp_proxy.web.auth import auth_middleware, token_context
 from ocpp_proxy.web.errors import api_middleware
 from ocpp_proxy.web.events import events_context, stop_streams
+from ocpp_proxy.web.keys import ROUTE_ROLES
 from ocpp_proxy.web.openapi import openapi_json
 from ocpp_proxy.web.routes import PREFIX, ROUTES
 
@@ -40,6 +41,11 @@ def install_web(app: web.Application) -> None:
         (route.method, route.resource.canonical)
         for route in app.router.routes()
         if route.resource is not None
+    }
+    app[ROUTE_ROLES] = {
+        (route.method, path): route.role
+        for route in ROUTES
+        for path in (PREFIX + route.path, *route.aliases)
     }
     for route in ROUTES:
         for path in (PREFIX + route.path, *route.aliases):

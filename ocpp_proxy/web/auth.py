@@ -1,12 +1,17 @@
-"""Who may use the REST API: Home Assistant ingress, or a bearer token on the direct port.
+"""Who may use the REST API, and with which role: Home Assistant ingress, or a bearer token.
 
 Requests through Home Assistant's ingress come from the Supervisor's ingress proxy
 (:data:`INGRESS_ADDRESS`) to the ingress listener (``ingress_port``, see
 :mod:`ocpp_proxy.server.listeners`); Home Assistant has already authenticated the user, so they
-are trusted. On the direct port every request that changes
-something needs ``Authorization: Bearer <api_token>``; read-only requests need it too unless
-``api_public_read`` is on. ``GET`` requests may pass the token as ``?token=`` instead (for
-server-sent events and download links, which cannot set headers).
+are trusted as admin. On the direct port every request needs
+``Authorization: Bearer <token>``: ``api_token`` (admin), a token of ``api_tokens`` or one
+made through the API (see :mod:`ocpp_proxy.web.tokens` for the roles). Requests that need
+only the ``read`` role pass without a token when ``api_public_read`` is on. ``GET`` requests
+may pass the token as ``?token=`` instead (server-sent events and download links cannot set
+headers). No valid token: 401; a valid token whose role is too low for the route: 403.
+
+Every request that may change something (not GET/HEAD/OPTIONS) is written to the audit log
+with the token's name before it is handled.
 
 The OCPP WebSocket endpoints, ``/health``, the page and its static files are not behind the
 token: only the paths of :func:`is_protected` are.
@@ -19,19 +24,28 @@ with ``Retry-After`` at once, its token unchecked, for 1 s doubling up to 30 s.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import math
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from ocpp_proxy.server.keys import CONFIG, METRICS, THROTTLE
+from ocpp_proxy.server.keys import CONFIG, METRICS, REGISTRY, THROTTLE
 from ocpp_proxy.server.listeners import INGRESS_ADDRESS, LISTENERS
-from ocpp_proxy.web.keys import API_TOKEN, ApiToken
+from ocpp_proxy.store import StoreError
+from ocpp_proxy.web.keys import API_TOKEN, IDENTITY, ROUTE_ROLES, TOKENS, ApiToken
+from ocpp_proxy.web.tokens import (
+    ADMIN,
+    INGRESS_NAME,
+    PUBLIC_NAME,
+    READ,
+    Identity,
+    TokenBook,
+)
 
 __all__ = ["INGRESS_ADDRESS", "TOKEN_FILE", "authorized", "is_ingress", "load_or_create_token"]
 
@@ -75,32 +89,68 @@ def presented_token(request: web.Request) -> str | None:
     return None
 
 
-def authorized(request: web.Request, token: str, public_read: bool) -> bool:
-    """Whether ``request`` may proceed (see the module's rules)."""
-    if is_ingress(request) or not is_protected(request.path):
-        return True
-    if public_read and request.method in _SAFE_METHODS:
-        return True
+def required_role(request: web.Request) -> str | None:
+    """The role the request's route needs, or None when the path is not behind the token."""
+    if not is_protected(request.path):
+        return None
+    resource = request.match_info.route.resource
+    path = resource.canonical if resource is not None else ""
+    roles = request.app.get(ROUTE_ROLES, {})
+    return roles.get((request.method, path)) or roles.get(("GET", path)) or READ
+
+
+def identify(
+    request: web.Request, admin_token: str, book: TokenBook, public_read: bool, need: str
+) -> Identity | None:
+    """Who ``request`` is, or None when it presents no valid token.
+
+    Ingress is admin; a presented token is its owner; with ``public_read``, a safe request
+    without a valid token to a route that needs ``read`` is the public reader.
+    """
+    if is_ingress(request):
+        return Identity(INGRESS_NAME, ADMIN)
     presented = presented_token(request)
-    return presented is not None and hmac.compare_digest(presented.encode(), token.encode())
+    identity = book.resolve(presented, admin_token) if presented is not None else None
+    if identity is None and public_read and need == READ and request.method in _SAFE_METHODS:
+        return Identity(PUBLIC_NAME, READ)  # as before roles: a stale token does not matter
+    return identity
+
+
+def authorized(request: web.Request, token: str, public_read: bool) -> bool:
+    """Whether ``request`` may proceed with ``token`` as the only (admin) token."""
+    if not is_protected(request.path):
+        return True
+    identity = identify(request, token, TokenBook(), public_read, READ)
+    return identity is not None and identity.may(
+        ADMIN if request.method not in _SAFE_METHODS else READ
+    )
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse API requests without the token with 401 (429 while locked out), JSON bodies."""
+    """401 without a valid token (429 while locked out), 403 when its role is too low.
+
+    What may change things is audited with the token's name.
+    """
+    need = required_role(request)
+    if need is None:
+        return await handler(request)
     app = request.app
     keys = (("api", request.remote or "?"),)
     throttle = app[THROTTLE]
     wait = throttle.retry_after(keys)
-    if wait > 0 and is_protected(request.path) and not is_ingress(request):
+    if wait > 0 and not is_ingress(request):
         app[METRICS].inc("ocpp_proxy_limit_hits_total", limit="api_auth_throttle")
         return web.json_response(
             {"error": "too many failed attempts; try again later", "field": "Authorization"},
             status=429,
             headers={"Retry-After": str(math.ceil(wait))},
         )
-    token = app[API_TOKEN].value if API_TOKEN in app else ""
-    if not authorized(request, token, app[CONFIG].api_public_read):
+    # Until startup has set them: a random admin token (nobody has it), no named tokens.
+    admin_token = app[API_TOKEN].value if API_TOKEN in app else secrets.token_urlsafe(32)
+    book = app.get(TOKENS) or TokenBook()
+    identity = identify(request, admin_token, book, app[CONFIG].api_public_read, need)
+    if identity is None:
         app[METRICS].inc("ocpp_proxy_auth_failures_total", peer="api")
         throttle.failed(keys)
         return web.json_response(
@@ -108,7 +158,41 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             status=401,
             headers={"WWW-Authenticate": 'Bearer realm="ocpp-proxy"'},
         )
+    if not identity.may(need):
+        return web.json_response(
+            {
+                "error": f"token {identity.name!r} has the role {identity.role}; this needs {need}",
+                "field": "Authorization",
+                "role": need,
+            },
+            status=403,
+        )
+    request[IDENTITY] = identity
+    if request.method not in _SAFE_METHODS:
+        await _audit(request, identity)
     return await handler(request)
+
+
+async def _audit(request: web.Request, identity: Identity) -> None:
+    """Record who asked for a change (before it is made: the outcome has its own entry)."""
+    if REGISTRY not in request.app:
+        return
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else request.path
+    try:
+        await request.app[REGISTRY].store.audit(
+            request.match_info.get("charge_point_id"),
+            actor=f"api:{identity.name}",
+            action=f"{request.method} {route}",
+            summary=f"{identity.name} ({identity.role}) {request.method} {request.path}",
+            decision="requested",
+            rule=None,
+            reason=None,
+            answer=None,
+            at=time.time(),
+        )
+    except StoreError as err:  # the request is still served; the failure is visible
+        _LOGGER.error("audit of %s %s by %s failed: %s", request.method, route, identity.name, err)
 
 
 def load_or_create_token(data_dir: Path) -> tuple[str, bool]:
@@ -142,9 +226,11 @@ def write_new_token(data_dir: Path) -> str:
 
 
 async def token_context(app: web.Application) -> AsyncIterator[None]:
-    """At startup: the configured ``api_token``, else the kept or a newly generated one.
+    """At startup: the tokens the API accepts.
 
-    The token itself is never logged: only where it is kept and how to see it.
+    The configured ``api_token``, else the kept or a newly generated one; then ``api_tokens``
+    and those made through the API. The tokens themselves are never logged: only where the
+    generated one is kept and how to see it.
     """
     config = app[CONFIG]
     if config.api_token:
@@ -160,4 +246,6 @@ async def token_context(app: web.Application) -> AsyncIterator[None]:
                 data_dir / TOKEN_FILE,
                 data_dir,
             )
+    stored = await app[REGISTRY].store.tokens.all() if REGISTRY in app else []
+    app[TOKENS] = TokenBook(config.api_tokens, stored)
     yield

@@ -18,10 +18,11 @@ _ERROR = {
 _ERROR_TEXT = {
     400: "invalid input (the field at fault in `field`)",
     401: "missing or wrong API token",
-    403: "only through Home Assistant's ingress",
-    404: "no such charger, session or command",
-    409: "refused by the arbiter (`rule`), the charger is offline (`reason`), or the token is "
-    "the api_token option",
+    403: "only through Home Assistant's ingress, or the token's role is too low for this "
+    "operation (`role`: the role it needs)",
+    404: "no such charger, session, command, token or webhook",
+    409: "refused by the arbiter (`rule`), the charger is offline (`reason`), the name is "
+    "taken / comes from the config, or the token is the api_token option",
     429: "too many failed token attempts from this address: retry after `Retry-After` s",
     502: "the charger answered with a CALLERROR",
     504: "the charger did not answer in time",
@@ -34,8 +35,10 @@ def _operation(route: Route, alias_of: str | None = None) -> dict[str, Any]:
         + route.method.lower()
         + route.path.replace("/", "_").replace("{", "").replace("}", ""),
         "summary": route.summary + (f" (alias of {PREFIX}{route.path})" if alias_of else ""),
+        "description": f"Needs the `{route.role}` role.",
         "tags": [route.tag],
-        "responses": {"200": {"description": "OK", "content": {route.content: {}}}},
+        "x-required-role": route.role,
+        "responses": {str(route.status): {"description": "OK", "content": {route.content: {}}}},
     }
     if route.params:
         operation["parameters"] = [
@@ -55,7 +58,7 @@ def _operation(route: Route, alias_of: str | None = None) -> dict[str, Any]:
         }
     codes = set(route.errors)
     if route.path != "/health":
-        codes.update((401, 429))
+        codes.update((401, 403, 429))
     for code in sorted(codes):
         operation["responses"][str(code)] = {
             "description": _ERROR_TEXT[code],
@@ -77,7 +80,9 @@ def document() -> dict[str, Any]:
         "get": {
             "operationId": "get_openapi",
             "summary": "This document",
+            "description": "Needs the `read` role.",
             "tags": ["read"],
+            "x-required-role": "read",
             "responses": {"200": {"description": "OK", "content": {"application/json": {}}}},
         }
     }
@@ -87,9 +92,12 @@ def document() -> dict[str, Any]:
             "title": "ocpp-proxy",
             "version": __version__,
             "description": (
-                "The homeowner's REST API. Through Home Assistant ingress no token is needed; "
-                "on the direct port send `Authorization: Bearer <api_token>` (read-only "
-                "requests without it when `api_public_read` is on; GET also takes ?token=)."
+                "The homeowner's REST API. Through Home Assistant ingress no token is needed "
+                "(admin); on the direct port send `Authorization: Bearer <token>` (read-only "
+                "requests without it when `api_public_read` is on; GET also takes ?token=). "
+                "Each operation needs a role (`x-required-role`): read < control < admin; "
+                "`api_token` is admin, `api_tokens` and tokens made at /api/v1/tokens have "
+                "theirs. A valid token without the role gets 403."
             ),
         },
         "servers": [{"url": "/"}],

@@ -12,9 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
+from ocpp_proxy.config import WEBHOOK_EVENTS
 from ocpp_proxy.homeowner.commands import COMMANDS
 from ocpp_proxy.server.status import health, status
-from ocpp_proxy.web import api, control, token
+from ocpp_proxy.web import admin, api, control, token
 from ocpp_proxy.web.events import events
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -48,8 +49,12 @@ class Route:
     content: str = "application/json"
     changes: bool = False
     aliases: tuple[str, ...] = ()
+    role: str = "read"  # the token role it needs: read, control or admin
+    ingress_only: bool = False  # served through Home Assistant's ingress only (else 403)
+    status: int = 200  # the status of success
 
 
+_WEBHOOK = Param("webhook_id", "path", "the webhook's id")
 _CHARGER = Param("charge_point_id", "path", "the charge point id")
 _LIMIT = Param("limit", "query", "most rows returned", {"type": "integer", "minimum": 0})
 _OFFSET = Param("offset", "query", "rows skipped first", {"type": "integer", "minimum": 0})
@@ -79,6 +84,8 @@ ROUTES: tuple[Route, ...] = (
         "The API token, for the page opened through Home Assistant's ingress only",
         "control",
         errors=(403,),
+        role="admin",
+        ingress_only=True,
     ),
     Route(
         "POST",
@@ -87,6 +94,8 @@ ROUTES: tuple[Route, ...] = (
         "Replace the generated API token (ingress only; the old one stops working)",
         "control",
         errors=(403, 409),
+        role="admin",
+        ingress_only=True,
         changes=True,
     ),
     Route(
@@ -140,6 +149,7 @@ ROUTES: tuple[Route, ...] = (
         },
         errors=(400, 404, 409, 502, 504),
         changes=True,
+        role="control",
     ),
     Route(
         "GET",
@@ -216,6 +226,7 @@ ROUTES: tuple[Route, ...] = (
         errors=(400,),
         changes=True,
         aliases=("/override",),
+        role="control",
     ),
     Route(
         "GET",
@@ -233,6 +244,7 @@ ROUTES: tuple[Route, ...] = (
         body=_BOOL_BODY,
         errors=(400,),
         changes=True,
+        role="control",
     ),
     Route(
         "GET",
@@ -256,5 +268,96 @@ ROUTES: tuple[Route, ...] = (
         errors=(400,),
         changes=True,
         aliases=("/max_current",),
+        role="control",
+    ),
+    Route(
+        "GET", "/tokens", admin.list_tokens, "API tokens: name, role, source", "admin", role="admin"
+    ),
+    Route(
+        "POST",
+        "/tokens",
+        admin.create_token,
+        "Make a token (its secret is in this answer only)",
+        "admin",
+        body={
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+                "role": {"type": "string", "enum": ["read", "control", "admin"]},
+            },
+        },
+        errors=(400, 409),
+        changes=True,
+        role="admin",
+        status=201,
+    ),
+    Route(
+        "DELETE",
+        "/tokens/{name}",
+        admin.revoke_token,
+        "Revoke a token made through the API",
+        "admin",
+        params=(Param("name", "path", "the token's name"),),
+        errors=(404, 409),
+        changes=True,
+        role="admin",
+    ),
+    Route(
+        "GET",
+        "/webhooks",
+        admin.list_webhooks,
+        "Webhooks with their queue, deliveries and drops",
+        "admin",
+        role="admin",
+    ),
+    Route(
+        "POST",
+        "/webhooks",
+        admin.create_webhook,
+        "Add a webhook (a generated secret is in this answer only)",
+        "admin",
+        body={
+            "type": "object",
+            "required": ["id", "url"],
+            "properties": {
+                "id": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+                "url": {"type": "string", "format": "uri"},
+                "events": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": list(WEBHOOK_EVENTS)},
+                },
+                "secret": {"type": "string", "minLength": 16},
+                "max_queue": {"type": "integer", "minimum": 1},
+                "timeout": {"type": "number", "exclusiveMinimum": 0},
+            },
+        },
+        errors=(400, 409),
+        changes=True,
+        role="admin",
+        status=201,
+    ),
+    Route(
+        "DELETE",
+        "/webhooks/{webhook_id}",
+        admin.delete_webhook,
+        "Remove a webhook made through the API, with its queue",
+        "admin",
+        params=(_WEBHOOK,),
+        errors=(404, 409),
+        changes=True,
+        role="admin",
+    ),
+    Route(
+        "POST",
+        "/webhooks/{webhook_id}/test",
+        admin.test_webhook,
+        "Queue a webhook.test event for one webhook",
+        "admin",
+        params=(_WEBHOOK,),
+        errors=(404,),
+        changes=True,
+        role="admin",
+        status=202,
     ),
 )

@@ -55,7 +55,7 @@ async function api(path, options = {}) {
     options.body = JSON.stringify(options.json);
   }
   const response = await fetch(path, { method: options.method || "GET", headers, body: options.body });
-  if (response.status === 401) {
+  if (response.status === 401 && !options.quiet) {
     showTokenForm();
   }
   const type = response.headers.get("Content-Type") || "";
@@ -211,6 +211,7 @@ function render(update) {
   if (key !== state.runningKey || Date.now() - state.energyAt > 60000) {
     state.runningKey = key;
     refreshHistory();
+    refreshWebhooks();
   }
 }
 
@@ -399,6 +400,30 @@ async function refreshHistory() {
   } catch (error) {
     if (error.status !== 401) feedback("Could not load the history: " + error.message, true);
   }
+}
+
+// -- webhooks (admin only: the section stays hidden for other tokens) ------------------------
+
+async function refreshWebhooks() {
+  const card = document.getElementById("webhooks-card");
+  let listing;
+  try {
+    listing = await api("api/v1/webhooks", { quiet: true });
+  } catch (error) {
+    card.hidden = true;  // 401/403: this token may not see them
+    return;
+  }
+  const rows = listing.webhooks.map((w) => el("tr", {},
+    el("td", { text: w.id + (w.source === "config" ? "" : " (API)") }),
+    el("td", { text: w.url }),
+    el("td", { text: w.events.length ? w.events.join(", ") : "all" }),
+    el("td", { text: String(w.queued) }),
+    el("td", { text: String(w.delivered) }),
+    el("td", { class: w.dropped ? "warn" : "", text: String(w.dropped) }),
+    el("td", { text: w.last_error || "–" })));
+  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "7", text: "No webhook." })));
+  document.querySelector("#webhooks-table tbody").replaceChildren(...rows);
+  card.hidden = false;
 }
 
 function renderSessions(sessions) {

@@ -1,0 +1,1 @@
+"""Telling other systems what happens: events from the relay, delivered to webhooks."""
