@@ -103,7 +103,8 @@ async def _serve_csms(count: int, answer: Answer, control: Connection) -> None:
                     handler,
                     HOST,
                     0,
-                    subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                    # 2.0.1 too: the relay benchmark's translated scenario dials it so.
+                    subprotocols=[SUBPROTOCOL, "ocpp2.0.1"],  # type: ignore[list-item]
                     compression=None,
                     ping_interval=None,
                 )

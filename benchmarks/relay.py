@@ -40,7 +40,9 @@ Figures
 1. p50/p99 round trip (us) of ``--calls`` sequential Heartbeats (after ``--warmup`` calls):
    direct, through the floor, through the proxy with 1 backend, and with 3 backends (the
    charger gets the first backend's answer; all three get the CALL). Added p50 = relayed p50 -
-   direct p50.
+   direct p50. ``proxy_translated``: 1 backend that speaks OCPP 2.0.1 to the 1.6 charger, so
+   each Heartbeat and its answer are translated (what translating adds to a message beside the
+   relaying; richer payloads: ``benchmarks/translation.py``).
 2. Heartbeats answered per second by ``--chargers`` concurrent chargers for ``--duration`` s,
    direct, through the floor and through the proxy with 1 backend; the ratios proxy/direct and
    proxy/floor, and the relay process's CPU per call, proxy over floor.
@@ -260,6 +262,21 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
                 )
             if backends == CSMS_COUNT:
                 memory = after
+        # The same, with the backend speaking OCPP 2.0.1: every frame translated (issue 13).
+        translated = {
+            "ocpp_services": [
+                {"id": "csms1", "url": f"ws://{HOST}:{csms_ports[0]}", "version": "2.0.1"}
+            ]
+        }
+        name = "proxy_translated"
+        profile = _profile_path(settings, f"latency-{name}")
+        async with (
+            _bounded(settings),
+            running_proxy(session, csms_ports[:1], profile, translated) as proxy,
+        ):
+            latency[name], _ = await measure_latency(
+                name, proxy.charger_url, settings, session, proxy
+            )
         async with _bounded(settings):
             throughput["direct"] = await measure_throughput(
                 "direct", direct_url, settings, session, pids

@@ -229,6 +229,8 @@ class InboundBackendConfig:
 
     ``token`` is the secret it must present (at least 8 characters; not shown in ``repr``).
     ``rate_per_kwh``, ``currency`` and ``allow_config_changes`` are as in :class:`ServiceConfig`.
+    ``version`` is the OCPP version the backend speaks; None: the charger's (when it differs
+    from the charger's, the proxy translates, docs/translation.md).
     """
 
     id: str
@@ -238,6 +240,7 @@ class InboundBackendConfig:
     currency: str = "EUR"
     allow_config_changes: bool = False
     share_sessions: ShareSessions = ShareSessions.ALL  # own: only the sessions it owns
+    version: OcppVersion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -699,6 +702,7 @@ _INBOUND_SCHEMA = vol.Schema(
         vol.Optional("rate_per_kwh", default=0.0): _RATE,
         vol.Optional("currency", default="EUR"): _string,
         vol.Optional("allow_config_changes", default=False): _boolean,
+        vol.Optional("version"): _ocpp_version,
         vol.Optional("share_sessions", default="all"): _member(ShareSessions),
     }
 )
@@ -1204,8 +1208,10 @@ def _to_options(config: ProxyConfig) -> dict[str, Any]:
 
 def _entry_to_options(entry: ServiceConfig | InboundBackendConfig) -> dict[str, Any]:
     options = {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)}
-    if "version" in options:
+    if options.get("version") is not None:
         options["version"] = str(options["version"])
+    else:
+        options.pop("version", None)  # an inbound backend of the charger's version
     options["share_sessions"] = str(options["share_sessions"])
     return options
 

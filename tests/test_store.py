@@ -145,8 +145,8 @@ def log(
 
 def test_migrations_are_numbered_from_one_without_gaps() -> None:
     versions = [m.version for m in schema.MIGRATIONS]
-    assert versions == sorted(set(versions)) and versions[0] == 1
-    assert SCHEMA_VERSION == schema.MIGRATIONS[-1].version == 6
+    assert versions == list(range(1, len(versions) + 1))
+    assert SCHEMA_VERSION == schema.MIGRATIONS[-1].version == 7
     for migration in schema.MIGRATIONS:
         assert schema.split_statements(migration.script)
 

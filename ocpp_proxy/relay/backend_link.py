@@ -341,6 +341,17 @@ class BackendLink:
         self._live -= 1
         return delivery
 
+    def answered_in_place(self, delivery: Delivery) -> None:
+        """The head delivery is answered without being sent (the proxy answers for the backend).
+
+        As after :meth:`take_answer`, nothing else is sent until :meth:`finish`.
+        """
+        self._in_flight = delivery
+        self._in_flight_id = None
+        delivery.answered = True
+        self._live -= 1
+        self._idle.clear()
+
     def finish(self, delivery: Delivery) -> None:
         """The answer to ``delivery`` is written down: the link may send the next one."""
         if self._in_flight is delivery:

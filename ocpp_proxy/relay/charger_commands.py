@@ -159,6 +159,20 @@ class ChargerCommands:
 
         await self.queue.submit(Command(link.id, frame, text, respond))
 
+    async def answered_untranslated(self, link: BackendLink, frame: Frame, text: str) -> None:
+        """A translated backend's command the charger is not asked: audit it, send ``text``.
+
+        ``text`` is the CALLERROR (no faithful translation, or a schema violation) or the
+        CALLRESULT the proxy answers with in the backend's version (docs/translation.md).
+        """
+        answer = parse_frame(text)
+        if answer.error is not None:
+            reason = f"{answer.error[0]}: {answer.error[1]}"
+        else:
+            reason = f"answered by the proxy in OCPP {link.version}: no command for the charger"
+        await self._audit(link.id, frame, Decision(False, "translation", reason), answer)
+        self.to_backend(link, text)
+
     async def _contest_start(
         self, backend_id: str, payload: dict[str, Any], decision: Decision
     ) -> Decision:

@@ -80,9 +80,11 @@ from ocpp_proxy.relay.sessions import LOCAL, SessionRecorder
 from ocpp_proxy.relay.start_contest import StartContest
 from ocpp_proxy.relay.store_health import StoreHealth
 from ocpp_proxy.relay.transaction_ids import rewrite_transaction_id
+from ocpp_proxy.relay.translated_links import LinkTranslations
 from ocpp_proxy.security.schema import check_request
 from ocpp_proxy.store import Store, StoreError
 from ocpp_proxy.tasks import TaskSet
+from ocpp_proxy.translation import translation_needed
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -245,9 +247,20 @@ class ChargerHub:
         self.links: dict[str, BackendLink] = {}
         for service in self._services.values():
             self._add_link(service.id, Direction.OUTBOUND, service.version)
+        # Inbound backends without a version of their own speak the charger's.
+        self._fixed_versions = {
+            b.id for b in config.inbound_backends if b.enabled and b.version is not None
+        }
         for backend in config.inbound_backends:
             if backend.enabled:
-                self._add_link(backend.id, Direction.INBOUND, self.version)
+                self._add_link(backend.id, Direction.INBOUND, backend.version or self.version)
+        self.translations = LinkTranslations(
+            charge_point_id,
+            clock=self.clock,
+            known_transactions=lambda: self.transaction_ids.charger_ids(),
+            persist=self._keep_translation,
+        )
+        self.translations.update(self.version, self.links.values())
         self.keeper = UnconfirmedKeeper(
             charge_point_id,
             self.journal,
@@ -273,7 +286,7 @@ class ChargerHub:
             ),
             store=store,
             metrics=self.metrics,
-            to_backend=self._to_backend,
+            to_backend=self._answer_to_backend,
         )
         self.limits = LimitKeeper(
             charge_point_id,
@@ -363,6 +376,7 @@ class ChargerHub:
         The state is the charger's last boot and statuses, replayed to a backend that comes up.
         """
         self.transaction_ids.load(await self.store.transaction_id_map(self.id))
+        self.translations.load(await self.store.translation_load(self.id))
         await self.sessions.restore()
         for key, raw in (await self.journal.kept_state()).items():
             try:
@@ -434,8 +448,13 @@ class ChargerHub:
             self.journal.forget_state()
         self.point.version = version
         for link in self.links.values():
-            if link.direction is Direction.INBOUND and not link.connected:
+            if (
+                link.direction is Direction.INBOUND
+                and not link.connected
+                and link.id not in self._fixed_versions
+            ):
                 link.version = version
+        self.translations.update(version, self.links.values())
         for service_id, service in self._services.items():
             self._start_upstream(self.links[service_id], service, version)
         self.journal.connected()
@@ -464,7 +483,7 @@ class ChargerHub:
         draining = self._draining.pop(service.id, None)
         if draining is not None:
             draining.cancel()
-        if service.version is not version:
+        if service.version is not version and not translation_needed(version, service.version):
             self._stop_upstream_soon(service.id)
             self.link_state(
                 link,
@@ -553,6 +572,22 @@ class ChargerHub:
         rule = charger_message_rule(self.version, "BootNotification", {})
         return [Delivery(frame, rule, replay=True) for frame in self._state.values()]
 
+    def _answer_to_backend(self, link: BackendLink, text: str) -> None:
+        """An answer to a backend's command, in the backend's version (translated if need be)."""
+        translator = self.translations.get(link.id)
+        if translator is None:
+            self._to_backend(link, text)
+            return
+        self._to_backend(link, self.translations.answer_to_backend(translator, text))
+        follow_ups = self.translations.follow_ups(translator)
+        if follow_ups:
+            # After the answer, as the charger would send them: queued like its own CALLs.
+            rule = charger_message_rule(OcppVersion.V16, "Heartbeat", {})
+            for frame in follow_ups:
+                for shed in link.add(Delivery(frame, rule)):
+                    self._forget_row(shed)
+            self._pump(link)
+
     def _to_backend(self, link: BackendLink, text: str) -> None:
         sender = link.sender
         if sender is None:
@@ -564,11 +599,35 @@ class ChargerHub:
         """Send the link's next delivery if it may send one (never waits)."""
         while (delivery := link.next_to_send()) is not None:
             text = self.render(link, delivery)
+            if isinstance(text, Frame):
+                # The backend's version cannot carry it: the proxy answers in its place, and
+                # the link waits for that as for an answer (the charger's answers stay in order).
+                link.answered_in_place(delivery)
+                self.tasks.spawn(self._answered_in_place(link, delivery, text))
+                return
             if text is None:
                 link.skip(delivery)
                 self._forget_row(delivery)
                 continue
             self.journal.frame(link.id, "out", link.sent(delivery, text))
+
+    async def _answered_in_place(
+        self, link: BackendLink, delivery: Delivery, answer: Frame
+    ) -> None:
+        try:
+            await self._on_backend_answer(link, delivery, answer)
+        finally:
+            link.finish(delivery)
+            self._pump(link)
+
+    def _keep_translation(
+        self, backend_id: str, transaction_id: str, state: dict[str, Any] | None
+    ) -> None:
+        """Keep what a translated link needs after a restart (``seqNo``, a 1.6 backend's id)."""
+        self.journal.later(
+            "keeping a translation's state",
+            lambda: self.store.translation_put(self.id, backend_id, transaction_id, state),
+        )
 
     def _forget_row(self, delivery: Delivery) -> None:
         self.journal.outbox_dropped(delivery.outbox_id)
@@ -591,13 +650,17 @@ class ChargerHub:
         )
         self._forget_row(delivery)
 
-    def render(self, link: BackendLink, delivery: Delivery) -> str | None:
-        """The text of ``delivery`` for ``link`` (hook: per-link translation plugs in here).
+    def render(self, link: BackendLink, delivery: Delivery) -> str | Frame | None:
+        """The text of ``delivery`` for ``link``: with the backend's own 1.6 transaction id.
 
-        Today: with the backend's own 1.6 transaction id. Returns None when the backend must
-        not get the frame: a StopTransaction of a transaction that backend never got an id for
-        (OCPP 1.6 §4.10).
+        For a link of another OCPP version, the translated text (docs/translation.md), or the
+        CALLRESULT frame the proxy answers with in that backend's place when its version cannot
+        carry the message. Returns None when the backend must not get the frame: a
+        StopTransaction of a transaction that backend never got an id for (OCPP 1.6 §4.10).
         """
+        translator = self.translations.get(link.id)
+        if translator is not None:
+            return self.translations.render(translator, delivery)
         charger_tx = delivery.transaction_id
         frame = delivery.frame
         if charger_tx is None or frame.action == "StartTransaction":
@@ -654,7 +717,8 @@ class ChargerHub:
         elif kind == SEND:
             # OCPP 2.1 SEND: never answered, so it needs no queue; every connected backend.
             for link in self._preference:
-                self._to_backend(link, frame.raw)
+                if self.translations.get(link.id) is None:  # 1.6 has no SEND
+                    self._to_backend(link, frame.raw)
         elif kind == CALLRESULTERROR:
             _LOGGER.warning("%s reports a bad CALLRESULT: %s", self.id, frame.error)
         elif not await self.commands.on_answer(frame):
@@ -975,15 +1039,30 @@ class ChargerHub:
             return
         kind = frame.message_type
         self.journal.frame(link.id, "in", raw, (kind, frame.unique_id, frame.action))
+        translator = self.translations.get(link.id)
         if kind == CALL:
+            if translator is not None:
+                # Into the charger's version first: checks, arbiter and queue decide on that.
+                translated = self.translations.command(translator, link, frame)
+                if isinstance(translated, str):
+                    await self.charger_commands.answered_untranslated(link, frame, translated)
+                    return
+                frame = translated
             await self.charger_commands.on_backend_call(link, frame)
         elif kind == SEND:
-            await self.charger_commands.on_backend_send(link, frame)
+            if translator is None:
+                await self.charger_commands.on_backend_send(link, frame)
+            else:
+                _LOGGER.info(
+                    "%s: SEND %s from %s dropped: 1.6 has no SEND", self.id, frame.action, link.id
+                )
         elif kind == CALLRESULTERROR:
             _LOGGER.warning("%s reports a bad CALLRESULT: %s", link.id, frame.error)
         elif (delivery := link.take_answer(frame.unique_id)) is None:
             _LOGGER.info("%s answered unknown unique id %s; dropped", link.id, frame.unique_id)
         else:
+            if translator is not None:
+                frame = self.translations.answer_from_backend(translator, delivery, frame)
             try:
                 await self._on_backend_answer(link, delivery, frame)
             finally:
@@ -1216,7 +1295,14 @@ class ChargerHub:
             "limit": self.limits.state,
             "last_card": self.last_card or None,
             "alerts": list(self.alerts),
-            "backends": [link.snapshot() for link in self.links.values()],
+            "backends": [
+                {
+                    **link.snapshot(),
+                    "version": link.version.value,
+                    "translated": self.translations.get(link.id) is not None,
+                }
+                for link in self.links.values()
+            ],
         }
 
     def _changed(self) -> None:

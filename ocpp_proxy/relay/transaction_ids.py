@@ -74,6 +74,10 @@ class TransactionIds:
         highest = max(self._by_charger, default=floor - 1)
         return max(floor, highest + 1)
 
+    def charger_ids(self) -> list[int]:
+        """The charger-side ids remembered, oldest first."""
+        return list(self._by_charger)
+
     def is_known(self, charger_id: int) -> bool:
         """Whether ``charger_id`` was assigned by this proxy (and is still remembered)."""
         return charger_id in self._by_charger

@@ -258,7 +258,9 @@ async def _serve_backend(
 ) -> web.WebSocketResponse:
     hub = await request.app[REGISTRY].open(charge_point_id)
     offered = offered_subprotocols(request)
-    subprotocol = choose_subprotocol(offered, (hub.version.subprotocol,))
+    # Its own version if configured (the proxy translates), else the charger's.
+    version = backend.version or hub.version
+    subprotocol = choose_subprotocol(offered, (version.subprotocol,))
     if subprotocol is None and offered:
         return await _refuse_subprotocol(request, offered)
     ws = await _open(request, subprotocol)

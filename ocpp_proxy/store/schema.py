@@ -245,7 +245,21 @@ CREATE TABLE api_tokens (
 );
 """
 
-#: Every migration, in ascending order (another branch holds 5).
+_V7_TRANSLATION_STATE = """
+-- Per translated backend link (docs/translation.md), what a running transaction's translation
+-- needs after a restart: the 2.x seqNo reached for a 1.6 charger's transaction, or the id a 1.6
+-- backend assigned to a 2.x charging station's transaction. As JSON; removed when it ends.
+CREATE TABLE translation_state (
+    charge_point_id  TEXT NOT NULL,
+    backend_id       TEXT NOT NULL,
+    transaction_id   TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    at               REAL NOT NULL,
+    PRIMARY KEY (charge_point_id, backend_id, transaction_id)
+);
+"""
+
+#: Every migration, in ascending order (other branches hold 5 and 7).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "chargers, sessions, transaction ids, counters, outbox", _V1_CORE),
     Migration(2, "audit log and message log", _V2_LOGS),
@@ -253,6 +267,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "the charger's last boot and connector statuses", _V4_CHARGER_STATE),
     Migration(5, "home cards and cards backends accepted", _V5_CARDS),
     Migration(6, "webhooks, their delivery queue, API tokens", _V6_NOTIFY_ACCESS),
+    Migration(7, "the running transactions of translated backend links", _V7_TRANSLATION_STATE),
 )
 
 #: The schema version this code writes and understands (the last migration's).

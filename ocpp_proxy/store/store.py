@@ -12,6 +12,7 @@ All times in and out are Unix seconds (float, UTC); they are stored as REAL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -681,6 +682,62 @@ class Store:
             return {row[0]: row[1] for row in rows}
 
         return await self._db.read("reading the charger's state", read)
+
+    # -- translated backend links --------------------------------------------------------
+
+    async def translation_put(
+        self, cp_id: str, backend_id: str, transaction_id: str, state: dict[str, Any] | None
+    ) -> None:
+        """Keep (or, with ``state`` None, forget) a running transaction's translation state.
+
+        Args:
+            cp_id: the charge point id.
+            backend_id: the translated backend's config id.
+            transaction_id: the 2.x transaction id (the one the backend or the station names).
+            state: JSON-able (see ``ocpp_proxy.translation.state``), or None when it ended.
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def write(connection: aiosqlite.Connection) -> None:
+            if state is None:
+                await connection.execute(
+                    "DELETE FROM translation_state WHERE charge_point_id = ? AND backend_id = ? "
+                    "AND transaction_id = ?",
+                    [cp_id, backend_id, transaction_id],
+                )
+                return
+            await connection.execute(
+                "INSERT INTO translation_state (charge_point_id, backend_id, transaction_id, "
+                "state, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT "
+                "(charge_point_id, backend_id, transaction_id) DO UPDATE SET "
+                "state = excluded.state, at = excluded.at",
+                [cp_id, backend_id, transaction_id, json.dumps(state), time.time()],
+            )
+
+        await self._db.write("keeping a translation's state", write)
+
+    async def translation_load(self, cp_id: str) -> dict[str, dict[str, dict[str, Any]]]:
+        """Return the kept translation states: backend id -> {transaction id: state}, oldest first.
+
+        Raises:
+            StoreError: the database failed, or the store is closed.
+        """
+
+        async def read(connection: aiosqlite.Connection) -> dict[str, dict[str, dict[str, Any]]]:
+            rows = await connection.execute_fetchall(
+                "SELECT backend_id, transaction_id, state FROM translation_state "
+                "WHERE charge_point_id = ? ORDER BY at",
+                [cp_id],
+            )
+            kept: dict[str, dict[str, dict[str, Any]]] = {}
+            for backend_id, transaction_id, state in rows:
+                with contextlib.suppress(ValueError):
+                    kept.setdefault(backend_id, {})[transaction_id] = json.loads(state)
+            return kept
+
+        return await self._db.read("reading translation states", read)
 
     # -- sessions ----------------------------------------------------------------------
 

@@ -246,7 +246,8 @@ function renderChargers(update) {
     const body = el("tbody");
     for (const backend of charger.backends) {
       body.append(el("tr", { "data-testid": "backend-" + charger.id + "-" + backend.id },
-        el("td", { text: backend.id + " (" + backend.direction + ")" }),
+        el("td", { text: backend.id + " (" + backend.direction +
+          (backend.translated ? ", OCPP " + backend.version + ", translated" : "") + ")" }),
         el("td", { text: backend.state }),
         el("td", { text: String(backend.queue_depth ?? 0) }),
         el("td", { text: backend.last_error || "" })));
