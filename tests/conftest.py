@@ -22,6 +22,7 @@ from ocpp_proxy.server.keys import REGISTRY
 from ocpp_proxy.server.listeners import LISTENERS, start_listeners
 from ocpp_proxy.simulator.charger import SimulatedCharger
 from ocpp_proxy.web.keys import API_TOKEN
+from tests.browser import browser  # noqa: F401  (the page tests' fixture, for every module)
 from tests.peers import Csms
 
 

@@ -22,6 +22,7 @@ from ocpp_proxy.translation.common import (
     Reply,
     Untranslatable,
     data_to_16,
+    empty_answer,
     id_tag,
     id_tag_info,
     id_token,
@@ -33,6 +34,7 @@ from ocpp_proxy.translation.common import (
     purpose_to_16,
     schedule_periods_to_2x,
     schedule_periods_to_16,
+    status_only,
 )
 from ocpp_proxy.translation.state import AnswerFn, Context, RemoteStart, RequestFn
 from ocpp_proxy.translation.tables import (
@@ -41,14 +43,6 @@ from ocpp_proxy.translation.tables import (
     UNLOCK_STATUS_TO_2X,
     UNLOCK_STATUS_TO_16,
 )
-
-
-def _empty(_payload: Payload, _memo: dict) -> Payload:
-    return {}
-
-
-def _status_only(payload: Payload, _memo: dict) -> Payload:
-    return pick(payload, "status")
 
 
 def _status_from(table: dict[str, str], default: str) -> AnswerFn:
@@ -463,16 +457,16 @@ def _same(action: str, *fields: str) -> RequestFn:
 
 
 FROM_2X_TO_16 = {
-    "RequestStartTransaction": (_request_start_to_16, _status_only),
-    "RequestStopTransaction": (_request_stop_to_16, _status_only),
+    "RequestStartTransaction": (_request_start_to_16, status_only),
+    "RequestStopTransaction": (_request_stop_to_16, status_only),
     "Reset": (_reset_to_16, _reset_answer),
-    "ChangeAvailability": (_change_availability_to_16, _status_only),
+    "ChangeAvailability": (_change_availability_to_16, status_only),
     "UnlockConnector": (_unlock_to_16, _status_from(UNLOCK_STATUS_TO_2X, "UnlockFailed")),
-    "TriggerMessage": (_trigger_to_16, _status_only),
-    "ClearCache": (_same("ClearCache"), _status_only),
+    "TriggerMessage": (_trigger_to_16, status_only),
+    "ClearCache": (_same("ClearCache"), status_only),
     "DataTransfer": (_data_transfer_to_16, _data_transfer_answer_2x),
-    "ReserveNow": (_reserve_to_16, _status_only),
-    "CancelReservation": (_same("CancelReservation", "reservationId"), _status_only),
+    "ReserveNow": (_reserve_to_16, status_only),
+    "CancelReservation": (_same("CancelReservation", "reservationId"), status_only),
     "SendLocalList": (
         _send_local_list_to_16,
         _status_from(
@@ -488,12 +482,12 @@ FROM_2X_TO_16 = {
         _set_profile_to_16,
         _status_from({"Accepted": "Accepted"}, "Rejected"),
     ),
-    "ClearChargingProfile": (_clear_profile_to_16, _status_only),
+    "ClearChargingProfile": (_clear_profile_to_16, status_only),
     "GetCompositeSchedule": (_composite_to_16, _composite_answer_2x),
     "GetLog": (_get_log_to_16, _get_log_answer_2x),
     "UpdateFirmware": (_update_firmware_to_16, _update_firmware_answer_2x),
-    "CertificateSigned": (_same("CertificateSigned", "certificateChain"), _status_only),
-    "DeleteCertificate": (_same("DeleteCertificate", "certificateHashData"), _status_only),
+    "CertificateSigned": (_same("CertificateSigned", "certificateChain"), status_only),
+    "DeleteCertificate": (_same("DeleteCertificate", "certificateHashData"), status_only),
 }
 
 
@@ -757,46 +751,46 @@ def _install_certificate_to_2x(p: Payload, _c: Context) -> Outcome:
 
 
 FROM_16_TO_2X = {
-    "RemoteStartTransaction": (_remote_start_to_2x, _status_only),
-    "RemoteStopTransaction": (_remote_stop_to_2x, _status_only),
+    "RemoteStartTransaction": (_remote_start_to_2x, status_only),
+    "RemoteStopTransaction": (_remote_stop_to_2x, status_only),
     "Reset": (lambda p, c: Forward("Reset", {"type": "Immediate"}), _reset_answer),
-    "ChangeAvailability": (_change_availability_to_2x, _status_only),
+    "ChangeAvailability": (_change_availability_to_2x, status_only),
     "UnlockConnector": (
         lambda p, c: Forward(
             "UnlockConnector", {"evseId": p.get("connectorId", 0), "connectorId": 1}
         ),
         _status_from(UNLOCK_STATUS_TO_16, "UnlockFailed"),
     ),
-    "TriggerMessage": (_trigger_to_2x, _status_only),
-    "ExtendedTriggerMessage": (_extended_trigger_to_2x, _status_only),
-    "ClearCache": (lambda p, c: Forward("ClearCache", {}), _status_only),
+    "TriggerMessage": (_trigger_to_2x, status_only),
+    "ExtendedTriggerMessage": (_extended_trigger_to_2x, status_only),
+    "ClearCache": (lambda p, c: Forward("ClearCache", {}), status_only),
     "DataTransfer": (_data_transfer_to_2x, _data_transfer_answer_16),
-    "ReserveNow": (_reserve_to_2x, _status_only),
+    "ReserveNow": (_reserve_to_2x, status_only),
     "CancelReservation": (
         lambda p, c: Forward("CancelReservation", pick(p, "reservationId")),
-        _status_only,
+        status_only,
     ),
-    "SendLocalList": (_send_local_list_to_2x, _status_only),
+    "SendLocalList": (_send_local_list_to_2x, status_only),
     "GetLocalListVersion": (
         lambda p, c: Forward("GetLocalListVersion", {}),
         _list_version_answer_16,
     ),
     "GetConfiguration": (_get_configuration_to_2x, _get_variables_answer_16),
     "ChangeConfiguration": (_change_configuration_to_2x, _set_variables_answer_16),
-    "SetChargingProfile": (_set_profile_to_2x, _status_only),
-    "ClearChargingProfile": (_clear_profile_to_2x, _status_only),
+    "SetChargingProfile": (_set_profile_to_2x, status_only),
+    "ClearChargingProfile": (_clear_profile_to_2x, status_only),
     "GetCompositeSchedule": (_composite_to_2x, _composite_answer_16),
     "GetDiagnostics": (_get_diagnostics_to_2x, _get_diagnostics_answer_16),
-    "UpdateFirmware": (_update_firmware_to_2x, _empty),
+    "UpdateFirmware": (_update_firmware_to_2x, empty_answer),
     # The 1.6 security extension's commands (2.x's under the same names).
     "GetLog": (_get_log_to_2x, lambda p, m: pick(p, "status", "filename")),
     "SignedUpdateFirmware": (
         lambda p, c: Forward(
             "UpdateFirmware", pick(p, "retries", "retryInterval", "requestId", "firmware")
         ),
-        _status_only,
+        status_only,
     ),
-    "CertificateSigned": (_same("CertificateSigned", "certificateChain"), _status_only),
-    "DeleteCertificate": (_same("DeleteCertificate", "certificateHashData"), _status_only),
-    "InstallCertificate": (_install_certificate_to_2x, _status_only),
+    "CertificateSigned": (_same("CertificateSigned", "certificateChain"), status_only),
+    "DeleteCertificate": (_same("DeleteCertificate", "certificateHashData"), status_only),
+    "InstallCertificate": (_install_certificate_to_2x, status_only),
 }

@@ -19,6 +19,7 @@ from ocpp_proxy.translation.common import (
     Reply,
     Untranslatable,
     data_to_16,
+    empty_answer,
     energy_register_wh,
     energy_sample,
     id_tag,
@@ -28,6 +29,7 @@ from ocpp_proxy.translation.common import (
     meter_values_to_2x,
     meter_values_to_16,
     pick,
+    status_only,
 )
 from ocpp_proxy.translation.state import Context, RequestFn, Transaction2x
 from ocpp_proxy.translation.tables import (
@@ -42,15 +44,6 @@ from ocpp_proxy.translation.tables import (
     STOP_REASON_TO_16,
     STOP_TRIGGER_TO_2X,
 )
-
-
-def _empty(_payload: Payload, _memo: dict) -> Payload:
-    return {}
-
-
-def _status_only(payload: Payload, _memo: dict) -> Payload:
-    return pick(payload, "status")
-
 
 # == an OCPP 1.6 charger, a 2.x backend =========================================================
 
@@ -330,19 +323,19 @@ def _same_action(*fields: str) -> RequestFn:
 FROM_16_TO_2X = {
     "BootNotification": (_boot_to_2x, _boot_answer),
     "Heartbeat": (lambda p, c: Forward("Heartbeat", {}), _heartbeat_answer),
-    "StatusNotification": (_status_to_2x, _empty),
+    "StatusNotification": (_status_to_2x, empty_answer),
     "Authorize": (_authorize_to_2x, _authorize_answer_16),
     "StartTransaction": (_start_to_2x, _start_answer_16),
-    "MeterValues": (_meter_values_to_2x, _empty),
+    "MeterValues": (_meter_values_to_2x, empty_answer),
     "StopTransaction": (_stop_to_2x, _stop_answer_16),
     "DataTransfer": (_data_transfer_to_2x, _data_transfer_answer_16),
-    "FirmwareStatusNotification": (_firmware_to_2x, _empty),
-    "DiagnosticsStatusNotification": (_diagnostics_to_2x, _empty),
+    "FirmwareStatusNotification": (_firmware_to_2x, empty_answer),
+    "DiagnosticsStatusNotification": (_diagnostics_to_2x, empty_answer),
     # The 1.6 security extension's messages are 2.x's under the same names.
-    "SecurityEventNotification": (_same_action("type", "timestamp", "techInfo"), _empty),
-    "LogStatusNotification": (_same_action("status", "requestId"), _empty),
-    "SignCertificate": (_same_action("csr"), _status_only),
-    "SignedFirmwareStatusNotification": (_signed_firmware_to_2x, _empty),
+    "SecurityEventNotification": (_same_action("type", "timestamp", "techInfo"), empty_answer),
+    "LogStatusNotification": (_same_action("status", "requestId"), empty_answer),
+    "SignCertificate": (_same_action("csr"), status_only),
+    "SignedFirmwareStatusNotification": (_signed_firmware_to_2x, empty_answer),
 }
 
 
@@ -569,14 +562,14 @@ def _log_status_to_16(p: Payload, c: Context) -> Outcome:
 FROM_2X_TO_16 = {
     "BootNotification": (_boot_to_16, _boot_answer),
     "Heartbeat": (lambda p, c: Forward("Heartbeat", {}), _heartbeat_answer),
-    "StatusNotification": (_status_to_16, _empty),
+    "StatusNotification": (_status_to_16, empty_answer),
     "Authorize": (_authorize_to_16, _authorize_answer_2x),
-    "MeterValues": (_meter_values_to_16, _empty),
+    "MeterValues": (_meter_values_to_16, empty_answer),
     "DataTransfer": (_data_transfer_to_16, _data_transfer_answer_16),
-    "FirmwareStatusNotification": (_firmware_to_16, _empty),
-    "LogStatusNotification": (_log_status_to_16, _empty),
-    "SecurityEventNotification": (_same_action("type", "timestamp", "techInfo"), _empty),
-    "SignCertificate": (_same_action("csr"), _status_only),
+    "FirmwareStatusNotification": (_firmware_to_16, empty_answer),
+    "LogStatusNotification": (_log_status_to_16, empty_answer),
+    "SecurityEventNotification": (_same_action("type", "timestamp", "techInfo"), empty_answer),
+    "SignCertificate": (_same_action("csr"), status_only),
     "TransactionEvent": (_transaction_event_to_16, _transaction_event_answer),
-    "NotifyEvent": (_notify_event_to_16, _empty),
+    "NotifyEvent": (_notify_event_to_16, empty_answer),
 }

@@ -60,6 +60,16 @@ def pick(source: Payload, *names: str) -> Payload:
     return {name: source[name] for name in names if source.get(name) is not None}
 
 
+def empty_answer(_payload: Payload, _memo: dict) -> Payload:
+    """An answer translated to ``{}`` (the target version's answer has no fields)."""
+    return {}
+
+
+def status_only(payload: Payload, _memo: dict) -> Payload:
+    """An answer whose ``status`` means the same in both versions, and nothing else kept."""
+    return pick(payload, "status")
+
+
 # -- CALLERROR codes (OCPP-J 1.6 §4.2.3 against 2.0.1 part 4 §4.2.3) -----------------------
 
 _ERRORS_TO_2X = {
