@@ -99,12 +99,42 @@ async def record_setting(store: Store, *, actor: str, action: str, value: dict[s
     Raises:
         StoreError: the database failed, or the store is closed.
     """
+    return await record_entry(
+        store, None, actor=actor, action=action, summary=json.dumps(value), decision=ALLOWED
+    )
+
+
+async def record_entry(
+    store: Store,
+    charge_point_id: str | None,
+    *,
+    actor: str,
+    action: str,
+    summary: str,
+    decision: str,
+) -> int:
+    """Record anything else worth an audit line: an API request, a home card added or removed.
+
+    Args:
+        store: the proxy's store.
+        charge_point_id: the charger it concerns, or None for the whole proxy.
+        actor: who (``homeowner``, ``api:<token name>``, ...).
+        action: what, e.g. ``AddHomeCard`` or ``POST /api/v1/override``.
+        summary: a line for people, already free of secrets and personal data.
+        decision: ``allowed``, ``refused`` or ``requested`` (asked, the outcome recorded apart).
+
+    Returns:
+        The entry's id.
+
+    Raises:
+        StoreError: the database failed, or the store is closed.
+    """
     return await store.audit(
-        None,
+        charge_point_id,
         actor=actor,
         action=action,
-        summary=json.dumps(value),
-        decision=ALLOWED,
+        summary=summary,
+        decision=decision,
         rule=None,
         reason=None,
         answer=None,

@@ -28,12 +28,12 @@ import logging
 import math
 import os
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
+from ocpp_proxy.audit import record_entry
 from ocpp_proxy.security.redaction import redact
 from ocpp_proxy.server.keys import CONFIG, METRICS, REGISTRY, THROTTLE
 from ocpp_proxy.server.listeners import INGRESS_ADDRESS, LISTENERS
@@ -181,17 +181,14 @@ async def _audit(request: web.Request, identity: Identity) -> None:
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else request.path
     try:
-        await request.app[REGISTRY].store.audit(
+        await record_entry(
+            request.app[REGISTRY].store,
             request.match_info.get("charge_point_id"),
             actor=f"api:{identity.name}",
             action=f"{request.method} {route}",
             # redact(): a card id in the path (personal data) is masked like a secret.
             summary=f"{identity.name} ({identity.role}) {request.method} {redact(request.path)}",
             decision="requested",
-            rule=None,
-            reason=None,
-            answer=None,
-            at=time.time(),
         )
     except StoreError as err:  # the request is still served; the failure is visible
         _LOGGER.error("audit of %s %s by %s failed: %s", request.method, route, identity.name, err)

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ocpp_proxy.audit import ALLOWED, record_entry
 from ocpp_proxy.config import CARD_ID_MAX
 from ocpp_proxy.policy.authorization import HomeCard, home_card_valid, mask_card
 from ocpp_proxy.policy.decisions import HOMEOWNER
@@ -100,15 +101,12 @@ async def remove_card(request: web.Request) -> web.Response:
 
 async def _audit(request: web.Request, action: str, card: HomeCard) -> None:
     what = "added" if action == "AddHomeCard" else "removed"
-    await request.app[REGISTRY].store.audit(
+    await record_entry(
+        request.app[REGISTRY].store,
         None,
         actor=HOMEOWNER,
         action=action,
         summary=f"home card {mask_card(card.id_tag)} {what}"
         + (f" ({card.name})" if card.name else ""),
-        decision="allowed",
-        rule=None,
-        reason=None,
-        answer=None,
-        at=time.time(),
+        decision=ALLOWED,
     )
