@@ -21,7 +21,10 @@ from ocpp_proxy.translation.common import (
     Payload,
     Reply,
     Untranslatable,
-    data_to_16,
+    data_transfer_answer_2x,
+    data_transfer_answer_16,
+    data_transfer_to_2x,
+    data_transfer_to_16,
     empty_answer,
     id_tag,
     id_tag_info,
@@ -137,18 +140,6 @@ def _trigger_to_16(p: Payload, c: Context) -> Outcome:
     if connector is not None:
         payload["connectorId"] = connector
     return Forward("TriggerMessage", payload)
-
-
-def _data_transfer_to_16(p: Payload, _c: Context) -> Outcome:
-    payload = pick(p, "vendorId", "messageId")
-    data = data_to_16(p.get("data"))
-    if data is not None:
-        payload["data"] = data
-    return Forward("DataTransfer", payload)
-
-
-def _data_transfer_answer_2x(p: Payload, _memo: dict) -> Payload:
-    return pick(p, "status", "data")
 
 
 def _reserve_to_16(p: Payload, c: Context) -> Outcome:
@@ -464,7 +455,7 @@ FROM_2X_TO_16 = {
     "UnlockConnector": (_unlock_to_16, _status_from(UNLOCK_STATUS_TO_2X, "UnlockFailed")),
     "TriggerMessage": (_trigger_to_16, status_only),
     "ClearCache": (_same("ClearCache"), status_only),
-    "DataTransfer": (_data_transfer_to_16, _data_transfer_answer_2x),
+    "DataTransfer": (data_transfer_to_16, data_transfer_answer_2x),
     "ReserveNow": (_reserve_to_16, status_only),
     "CancelReservation": (_same("CancelReservation", "reservationId"), status_only),
     "SendLocalList": (
@@ -541,18 +532,6 @@ def _extended_trigger_to_2x(p: Payload, _c: Context) -> Outcome:
     if p.get("connectorId"):
         payload["evse"] = {"id": p["connectorId"]}
     return Forward("TriggerMessage", payload)
-
-
-def _data_transfer_to_2x(p: Payload, _c: Context) -> Outcome:
-    return Forward("DataTransfer", pick(p, "vendorId", "messageId", "data"))
-
-
-def _data_transfer_answer_16(p: Payload, _memo: dict) -> Payload:
-    result = pick(p, "status")
-    data = data_to_16(p.get("data"))
-    if data is not None:
-        result["data"] = data
-    return result
 
 
 def _reserve_to_2x(p: Payload, _c: Context) -> Outcome:
@@ -764,7 +743,7 @@ FROM_16_TO_2X = {
     "TriggerMessage": (_trigger_to_2x, status_only),
     "ExtendedTriggerMessage": (_extended_trigger_to_2x, status_only),
     "ClearCache": (lambda p, c: Forward("ClearCache", {}), status_only),
-    "DataTransfer": (_data_transfer_to_2x, _data_transfer_answer_16),
+    "DataTransfer": (data_transfer_to_2x, data_transfer_answer_16),
     "ReserveNow": (_reserve_to_2x, status_only),
     "CancelReservation": (
         lambda p, c: Forward("CancelReservation", pick(p, "reservationId")),

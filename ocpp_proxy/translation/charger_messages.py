@@ -18,7 +18,9 @@ from ocpp_proxy.translation.common import (
     Payload,
     Reply,
     Untranslatable,
-    data_to_16,
+    data_transfer_answer_16,
+    data_transfer_to_2x,
+    data_transfer_to_16,
     empty_answer,
     energy_register_wh,
     energy_sample,
@@ -283,18 +285,6 @@ def _stop_answer_16(p: Payload, _memo: dict) -> Payload:
     return {"idTagInfo": id_tag_info(info)} if isinstance(info, dict) else {}
 
 
-def _data_transfer_to_2x(p: Payload, _c: Context) -> Outcome:
-    return Forward("DataTransfer", pick(p, "vendorId", "messageId", "data"))
-
-
-def _data_transfer_answer_16(p: Payload, _memo: dict) -> Payload:
-    result = pick(p, "status")
-    data = data_to_16(p.get("data"))
-    if data is not None:
-        result["data"] = data
-    return result
-
-
 def _firmware_to_2x(p: Payload, c: Context) -> Outcome:
     payload = pick(p, "status")
     if c.state.firmware_request_id is not None:
@@ -328,7 +318,7 @@ FROM_16_TO_2X = {
     "StartTransaction": (_start_to_2x, _start_answer_16),
     "MeterValues": (_meter_values_to_2x, empty_answer),
     "StopTransaction": (_stop_to_2x, _stop_answer_16),
-    "DataTransfer": (_data_transfer_to_2x, _data_transfer_answer_16),
+    "DataTransfer": (data_transfer_to_2x, data_transfer_answer_16),
     "FirmwareStatusNotification": (_firmware_to_2x, empty_answer),
     "DiagnosticsStatusNotification": (_diagnostics_to_2x, empty_answer),
     # The 1.6 security extension's messages are 2.x's under the same names.
@@ -536,14 +526,6 @@ def _meter_values_to_16(p: Payload, _c: Context) -> Outcome:
     return Forward("MeterValues", {"connectorId": p.get("evseId", 0), "meterValue": meter_values})
 
 
-def _data_transfer_to_16(p: Payload, _c: Context) -> Outcome:
-    payload = pick(p, "vendorId", "messageId")
-    data = data_to_16(p.get("data"))
-    if data is not None:
-        payload["data"] = data
-    return Forward("DataTransfer", payload)
-
-
 def _firmware_to_16(p: Payload, _c: Context) -> Outcome:
     return Forward(
         "FirmwareStatusNotification",
@@ -565,7 +547,7 @@ FROM_2X_TO_16 = {
     "StatusNotification": (_status_to_16, empty_answer),
     "Authorize": (_authorize_to_16, _authorize_answer_2x),
     "MeterValues": (_meter_values_to_16, empty_answer),
-    "DataTransfer": (_data_transfer_to_16, _data_transfer_answer_16),
+    "DataTransfer": (data_transfer_to_16, data_transfer_answer_16),
     "FirmwareStatusNotification": (_firmware_to_16, empty_answer),
     "LogStatusNotification": (_log_status_to_16, empty_answer),
     "SecurityEventNotification": (_same_action("type", "timestamp", "techInfo"), empty_answer),

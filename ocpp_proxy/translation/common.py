@@ -538,3 +538,34 @@ def profile_to_2x(profile: Any, transaction_id: str | None) -> Payload:
     if transaction_id is not None:
         result["transactionId"] = transaction_id
     return result
+
+
+# -- DataTransfer (OCPP 1.6 §6.17 against 2.0.1 P01/P02): either side may send it ----------
+
+
+def data_transfer_to_16(p: Payload, _context: object) -> Outcome:
+    """A 2.x DataTransfer for a 1.6 peer: ``data`` of any JSON type becomes a string."""
+    payload = pick(p, "vendorId", "messageId")
+    data = data_to_16(p.get("data"))
+    if data is not None:
+        payload["data"] = data
+    return Forward("DataTransfer", payload)
+
+
+def data_transfer_to_2x(p: Payload, _context: object) -> Outcome:
+    """A 1.6 DataTransfer for a 2.x peer: the fields carry over as they are."""
+    return Forward("DataTransfer", pick(p, "vendorId", "messageId", "data"))
+
+
+def data_transfer_answer_16(p: Payload, _memo: dict) -> Payload:
+    """A DataTransfer answer in 1.6 form: ``status``, and ``data`` as a string."""
+    result = pick(p, "status")
+    data = data_to_16(p.get("data"))
+    if data is not None:
+        result["data"] = data
+    return result
+
+
+def data_transfer_answer_2x(p: Payload, _memo: dict) -> Payload:
+    """A DataTransfer answer in 2.x form: ``status`` and ``data`` as they are."""
+    return pick(p, "status", "data")
