@@ -75,15 +75,22 @@ class Proxy:
         """Headers that authenticate a REST API request on the direct port."""
         return {"Authorization": f"Bearer {self.api_token}"}
 
-    async def post_json(self, path: str, body: Any) -> tuple[int, Any]:
-        """POST ``body`` as JSON with the API token; return the status and the JSON answer."""
+    async def call(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
+        """One API request with ``token`` (default: the API token); the status and the JSON."""
+        headers = {"Authorization": f"Bearer {token or self.api_token}"}
         async with (
             aiohttp.ClientSession() as session,
-            session.post(
-                f"http://127.0.0.1:{self.port}{path}", json=body, headers=self.auth
+            session.request(
+                method, f"http://127.0.0.1:{self.port}{path}", json=body, headers=headers
             ) as response,
         ):
             return response.status, await response.json()
+
+    async def post_json(self, path: str, body: Any) -> tuple[int, Any]:
+        """POST ``body`` as JSON with the API token; return the status and the JSON answer."""
+        return await self.call("POST", path, body)
 
     async def stop(self) -> None:
         await self.runner.cleanup()

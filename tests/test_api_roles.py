@@ -108,16 +108,7 @@ async def test_the_openapi_document_states_each_operations_role() -> None:
 async def api(
     proxy: Proxy, method: str, path: str, token: str, body: Any = None
 ) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(
-            method,
-            f"http://127.0.0.1:{proxy.port}{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {token}"},
-        ) as response,
-    ):
-        return response.status, await response.json()
+    return await proxy.call(method, path, body, token)
 
 
 async def test_an_admin_makes_lists_and_revokes_tokens_kept_hashed(

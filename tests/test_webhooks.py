@@ -32,16 +32,7 @@ def hook(url: str, **extra: Any) -> dict[str, Any]:
 
 
 async def api(proxy: Proxy, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(
-            method,
-            f"http://127.0.0.1:{proxy.port}{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as response,
-    ):
-        return response.status, await response.json()
+    return await proxy.call(method, path, body, TOKEN)
 
 
 async def webhook_status(proxy: Proxy, webhook_id: str = "home") -> dict[str, Any]:
