@@ -183,9 +183,11 @@ def error_lines(log: Path) -> list[str]:
 def message_log_size(data_dir: Path) -> tuple[int, int, int]:
     """Rows, characters of frame text in all, and the longest row of the proxy's message log."""
     with contextlib.closing(sqlite3.connect(data_dir / "ocpp-proxy.sqlite3")) as db:
+        # Frames are kept in blocks (a JSON array of records, the frame's text 7th).
         row = db.execute(
-            "SELECT count(*), coalesce(sum(length(frame)), 0), coalesce(max(length(frame)), 0) "
-            "FROM message_log"
+            "SELECT count(*), coalesce(sum(length(json_extract(record.value, '$[6]'))), 0), "
+            "coalesce(max(length(json_extract(record.value, '$[6]'))), 0) "
+            "FROM message_log_blocks, json_each(message_log_blocks.body) AS record"
         ).fetchone()
     return int(row[0]), int(row[1]), int(row[2])
 

@@ -86,6 +86,13 @@ def count_rows(path: Path, table: str) -> int:
         return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
+def logged_frames(path: Path) -> int:
+    """Frames committed to the message log (kept in blocks of frames)."""
+    with sqlite3.connect(path) as connection:
+        row = connection.execute("SELECT coalesce(sum(frames), 0) FROM message_log_blocks")
+        return row.fetchone()[0]
+
+
 async def queue(store: Store, action: str, backends: tuple[str, ...] = ("a",)) -> dict[str, int]:
     return await store.outbox_add(
         CP,
@@ -146,7 +153,7 @@ def log(
 def test_migrations_are_numbered_from_one_without_gaps() -> None:
     versions = [m.version for m in schema.MIGRATIONS]
     assert versions == list(range(1, len(versions) + 1))
-    assert SCHEMA_VERSION == schema.MIGRATIONS[-1].version == 7
+    assert SCHEMA_VERSION == schema.MIGRATIONS[-1].version == 8
     for migration in schema.MIGRATIONS:
         assert schema.split_statements(migration.script)
 
@@ -176,7 +183,7 @@ async def test_a_new_file_gets_the_current_schema(store: Store, db_path: Path) -
         "counters",
         "outbox",
         "audit_log",
-        "message_log",
+        "message_log_blocks",
     } <= tables(db_path)
     with sqlite3.connect(db_path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -218,6 +225,47 @@ async def test_a_version_1_file_is_upgraded_keeping_its_data(
         at=1.0,
     )
     assert len(await store.audit_entries()) == 1
+
+
+async def test_a_version_7_message_log_is_kept_in_blocks_with_its_ids(
+    db_path: Path, open_store: OpenStore
+) -> None:
+    now = time.time()
+    async with aiosqlite.connect(db_path, isolation_level=None) as connection:
+        await schema.migrate(connection, target=7)
+        await connection.executemany(
+            "INSERT INTO message_log (id, charge_point_id, at, peer, direction, message_type, "
+            "action, unique_id, frame, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    7,
+                    CP,
+                    now - 2,
+                    "charger",
+                    "in",
+                    2,
+                    "Heartbeat",
+                    "h1",
+                    '[2,"h1","Heartbeat",{}]',
+                    23,
+                ),
+                (9, CP, now - 1, "a", "in", 3, None, "h1", '[3,"h1",{"v":"€"}]', 20),
+                (12, "CP_other", now, "charger", "out", 3, None, "x", '[3,"x",{}]', 10),
+            ],
+        )
+
+    store = await open_store()
+
+    rows = await store.messages(CP)
+    assert [
+        (r.id, r.peer, r.direction, r.message_type, r.action, r.frame, r.size) for r in rows
+    ] == [
+        (9, "a", "in", 3, None, '[3,"h1",{"v":"€"}]', 20),
+        (7, "charger", "in", 2, "Heartbeat", '[2,"h1","Heartbeat",{}]', 23),
+    ]
+    assert rows[1].at == pytest.approx(now - 2, abs=1e-3)  # SQLite writes 15 digits in JSON
+    log(store, 1)  # new frames get ids after the old ones
+    assert [r.id for r in await store.messages(limit=2)] == [13, 12]
 
 
 async def test_a_failed_migration_is_rolled_back(
@@ -681,9 +729,9 @@ async def test_audit_entries_round_trip_newest_first(store: Store, open_store: O
 
 async def test_message_log_batches(store: Store, db_path: Path) -> None:
     log(store, 2_500)
-    assert count_rows(db_path, "message_log") < 2_500  # buffered, not written one by one
+    assert logged_frames(db_path) < 2_500  # buffered, not written one by one
     await store.flush()
-    assert count_rows(db_path, "message_log") == 2_500
+    assert logged_frames(db_path) == 2_500
     rows = await store.messages(CP, limit=5_000)
     assert len(rows) == 2_500
     assert [r.unique_id for r in rows[:2]] == ["2499", "2498"]  # newest first
@@ -748,6 +796,28 @@ async def test_message_log_rows(store: Store) -> None:
         )
 
 
+async def test_a_frame_holding_the_blocks_separators_is_kept_escaped(store: Store) -> None:
+    # A malformed frame may hold any character; a unique id may hold an escaped control one.
+    store.log_frame(
+        CP,
+        peer="charger",
+        direction="in",
+        message_type=2,
+        action="A\x1fB",
+        unique_id="u\x1e1",
+        frame="[2,\x1e\x1f broken",
+        at=5.0,
+    )
+    log(store, 1, start=7)  # its neighbour in the block stays whole
+    newest, broken = await store.messages(CP)
+    assert (broken.action, broken.unique_id, broken.frame) == (
+        "A\\u001fB",
+        "u\\u001e1",
+        "[2,\\u001e\\u001f broken",
+    )
+    assert (broken.at, broken.size, newest.unique_id) == (5.0, 12, "7")  # the size as sent
+
+
 async def test_the_background_writer_writes_a_full_batch_at_once(
     store: Store, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -761,7 +831,7 @@ async def test_the_background_writer_writes_a_full_batch_at_once(
     monkeypatch.setattr(write_behind.WriteBehind, "_write_batch", observed)
     log(store, write_behind.BATCH_ROWS)
     await asyncio.wait_for(written.wait(), 5)  # no flush(): the writer did it
-    assert count_rows(db_path, "message_log") == write_behind.BATCH_ROWS
+    assert logged_frames(db_path) == write_behind.BATCH_ROWS
 
 
 async def test_close_writes_what_is_buffered(store: Store, open_store: OpenStore) -> None:

@@ -140,6 +140,10 @@ class HubRegistry:
                 yield "ocpp_proxy_backend_queue_depth", labels, float(link.queue_depth)
                 yield "ocpp_proxy_backend_dropped_total", labels, float(link.dropped)
         yield "ocpp_proxy_store_ok", (), float(self.health.ok)
+        counts = self.store.message_log_counts()
+        yield "ocpp_proxy_message_log_frames_total", (), float(counts["logged"])
+        yield "ocpp_proxy_message_log_frames_buffered", (), float(counts["buffered"])
+        yield "ocpp_proxy_message_log_frames_dropped_total", (), float(counts["dropped"])
 
     # -- who may be whom -------------------------------------------------------------------
 

@@ -87,6 +87,17 @@ def new_metrics() -> Metrics:
         ("ocpp_proxy_webhook_attempts_total", "counter", "webhook deliveries tried, by result"),
         ("ocpp_proxy_webhook_dropped_total", "counter", "webhook deliveries dropped: queue full"),
         ("ocpp_proxy_events_dropped_total", "gauge", "events a full subscriber queue lost"),
+        ("ocpp_proxy_message_log_frames_total", "counter", "frames handed to the message log"),
+        (
+            "ocpp_proxy_message_log_frames_buffered",
+            "gauge",
+            "frames waiting in memory to be written to the message log",
+        ),
+        (
+            "ocpp_proxy_message_log_frames_dropped_total",
+            "counter",
+            "frames the message log lost: its buffer over its bound, or a failed write",
+        ),
     ):
         metrics.describe(name, kind, help_text)
     return metrics

@@ -28,6 +28,7 @@ async def status(request: web.Request) -> web.Response:
             "rules": rules_in_force(request.app),
             "security": security_in_force(config),
             "store": registry.health.snapshot(),
+            "message_log": {"enabled": config.message_log, **registry.store.message_log_counts()},
             "chargers": [hub.snapshot() for hub in registry],
             # A charger's connection taken over by another (issue 16): who, from where, when.
             "replacements": list(registry.replacements),

@@ -259,7 +259,39 @@ CREATE TABLE translation_state (
 );
 """
 
-#: Every migration, in ascending order (other branches hold 5 and 7).
+_V8_MESSAGE_LOG_BLOCKS = """
+-- The message log in blocks: one row per charge point and written batch. body holds its frames,
+-- oldest first, joined by char(30), each as at (integer µs), peer, direction, message_type,
+-- action ('' for none), unique_id, frame, size joined by char(31) (ocpp_proxy.store.write_behind:
+-- a separator inside a field is written as its JSON escape). A frame's id is the block's id plus
+-- its place in the block. bytes counts the characters of frame text kept; first_at / last_at are
+-- the block's oldest and newest times (Unix s).
+CREATE TABLE message_log_blocks (
+    id               INTEGER PRIMARY KEY,
+    charge_point_id  TEXT NOT NULL,
+    first_at         REAL NOT NULL,
+    last_at          REAL NOT NULL,
+    frames           INTEGER NOT NULL CHECK (frames > 0),
+    bytes            INTEGER NOT NULL,
+    body             TEXT NOT NULL
+);
+INSERT INTO message_log_blocks (id, charge_point_id, first_at, last_at, frames, bytes, body)
+    SELECT id, charge_point_id, at, at, 1, length(frame),
+           CAST(round(at * 1000000) AS INTEGER) || char(31)
+           || replace(replace(peer, char(30), '\\u001e'), char(31), '\\u001f') || char(31)
+           || direction || char(31) || message_type || char(31)
+           || replace(replace(coalesce(action, ''), char(30), '\\u001e'), char(31), '\\u001f')
+           || char(31)
+           || replace(replace(unique_id, char(30), '\\u001e'), char(31), '\\u001f') || char(31)
+           || replace(replace(frame, char(30), '\\u001e'), char(31), '\\u001f') || char(31)
+           || size
+    FROM message_log ORDER BY id;
+DROP TABLE message_log;
+CREATE INDEX message_log_blocks_charge_point ON message_log_blocks (charge_point_id, id);
+CREATE INDEX message_log_blocks_last_at ON message_log_blocks (last_at);
+"""
+
+#: Every migration, in ascending order.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "chargers, sessions, transaction ids, counters, outbox", _V1_CORE),
     Migration(2, "audit log and message log", _V2_LOGS),
@@ -268,6 +300,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "home cards and cards backends accepted", _V5_CARDS),
     Migration(6, "webhooks, their delivery queue, API tokens", _V6_NOTIFY_ACCESS),
     Migration(7, "the running transactions of translated backend links", _V7_TRANSLATION_STATE),
+    Migration(8, "the message log in blocks of frames", _V8_MESSAGE_LOG_BLOCKS),
 )
 
 #: The schema version this code writes and understands (the last migration's).

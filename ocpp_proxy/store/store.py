@@ -1168,9 +1168,10 @@ class Store:
     ) -> None:
         """Log one OCPP-J frame; synchronous, never blocks.
 
-        The row is buffered and written by the background task within about 0.5 s (at once
-        when 1000 rows are waiting), or by :meth:`flush`. Rows buffered when the process dies
-        are lost; past 100,000 buffered rows the oldest are dropped (:attr:`frames_dropped`).
+        The frame is buffered as it is and written by the background task within about 0.5 s
+        (at once when 1000 frames are waiting), or by :meth:`flush`; masking, cutting and
+        sizing happen there. Frames buffered when the process dies are lost; past 100,000
+        buffered frames the oldest are dropped (:attr:`frames_dropped`).
 
         Args:
             cp_id: the charge point the frame belongs to.
@@ -1236,6 +1237,19 @@ class Store:
     def frames_dropped(self) -> int:
         """How many frames the message log lost (buffer overflow, failed writes, closed)."""
         return self._behind.frames_dropped
+
+    def message_log_counts(self) -> dict[str, int]:
+        """The message log's frame counts since the start, for ``/status`` and the metrics.
+
+        ``logged``: frames handed to it; ``buffered``: waiting in memory to be written;
+        ``dropped``: lost (buffer over its bound, a failed write, the store closed).
+        """
+        behind = self._behind
+        return {
+            "logged": behind.frames_logged,
+            "buffered": behind.frames_buffered,
+            "dropped": behind.frames_dropped,
+        }
 
 
 # -- helpers -------------------------------------------------------------------------------
