@@ -24,6 +24,7 @@ from websockets.exceptions import InvalidStatus
 
 from ocpp_proxy.protocol.versions import OcppVersion
 from ocpp_proxy.relay.command_queue import MAX_QUEUED_COMMANDS
+from ocpp_proxy.security import schema
 from ocpp_proxy.security.schema import MAX_DESCRIPTION, check_request
 from ocpp_proxy.server.keys import CONFIG, METRICS, THROTTLE
 from tests.conftest import ConnectCharger, Proxy, StartProxy, service
@@ -270,6 +271,66 @@ def test_any_payload_gets_an_answer_never_an_exception(action: str, payload: dic
     assert violation is None or (
         violation.code in CODES_16 and len(violation.description) <= MAX_DESCRIPTION
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    case=st.sampled_from(
+        [
+            (OcppVersion.V16, "MeterValues"),
+            (OcppVersion.V16, "StatusNotification"),
+            (OcppVersion.V16, "StartTransaction"),
+            (OcppVersion.V201, "TransactionEvent"),
+            (OcppVersion.V201, "StatusNotification"),
+        ]
+    ),
+    payload=st.dictionaries(
+        st.sampled_from(
+            [
+                "connectorId",
+                "transactionId",
+                "meterValue",
+                "timestamp",
+                "status",
+                "errorCode",
+                "idTag",
+                "meterStart",
+                "eventType",
+                "triggerReason",
+                "seqNo",
+                "transactionInfo",
+                "evseId",
+                "connectorStatus",
+                "x",
+            ]
+        ),
+        st.recursive(
+            st.none()
+            | st.booleans()
+            | st.integers()
+            | st.floats()
+            | st.text(max_size=30)
+            | st.sampled_from(["Available", "NoError", "Updated", "2026-12-01T00:00:00Z"]),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.sampled_from(["sampledValue", "value", "timestamp"]), inner)
+            ),
+            max_leaves=8,
+        ),
+    ),
+)
+def test_the_compiled_check_never_passes_what_jsonschema_refuses(
+    case: tuple[OcppVersion, str], payload: dict
+) -> None:
+    """The fast validator's pass is final: it must agree with jsonschema on every such payload."""
+    version, action = case
+    fast, exact = schema._fast_validator(version, action), schema._validator(version, action)
+    assert fast is not None and exact is not None
+    try:
+        fast(payload)
+    except Exception:
+        return  # refused: jsonschema then decides, as check_request does
+    assert exact.is_valid(payload), payload
 
 
 async def test_unknown_action_is_passed_on_unvalidated(

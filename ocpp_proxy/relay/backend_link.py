@@ -311,6 +311,11 @@ class BackendLink:
         self.sender.send(text)
         return text
 
+    @property
+    def in_flight_id(self) -> str | None:
+        """The unique id the delivery in flight was sent under (None: none in flight)."""
+        return self._in_flight_id
+
     def withdraw(self, delivery: Delivery) -> bool:
         """Take back ``delivery`` if it was never sent; return whether it was taken back."""
         if not delivery.live or delivery.attempts or delivery is self._in_flight:

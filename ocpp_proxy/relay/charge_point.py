@@ -71,12 +71,16 @@ class ChargePoint:
         """Whether the charger is connected."""
         return self.connection is not None
 
-    def send(self, text: str) -> bool:
-        """Queue a frame for the charger (never waits); False if it is not connected."""
+    def send(self, text: str, head: tuple[int, str, str | None] | None = None) -> bool:
+        """Queue a frame for the charger (never waits); False if it is not connected.
+
+        ``head`` is the frame's (message type, unique id, action) for the message log, if
+        known (else it is read from ``text``).
+        """
         connection = self.connection
         if connection is None:
             return False
-        self.journal.frame(CHARGER, "out", text)
+        self.journal.frame(CHARGER, "out", text, head)
         return connection.sender.send(text)
 
     def context(self) -> ChargerContext:

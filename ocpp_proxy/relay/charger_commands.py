@@ -93,7 +93,7 @@ class ChargerCommands:
         if not self.point.online or not decision.allowed:
             _LOGGER.info("%s: SEND %s from %s dropped", self.point.id, frame.action, link.id)
             return
-        self.point.send(frame.raw)
+        self.point.send(frame.raw, (frame.message_type, frame.unique_id, frame.action))
 
     async def on_backend_call(self, link: BackendLink, frame: Frame) -> None:
         """A backend's command for the charger: map ids, arbitrate, queue (OCPP-J 1.6 §4.1.1).

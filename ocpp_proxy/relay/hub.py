@@ -609,7 +609,14 @@ class ChargerHub:
                 link.skip(delivery)
                 self._forget_row(delivery)
                 continue
-            self.journal.frame(link.id, "out", link.sent(delivery, text))
+            sent = link.sent(delivery, text)
+            # Untranslated, the CALL's head is the charger's (under the unique id sent).
+            head = (
+                (CALL, link.in_flight_id or "", delivery.frame.action)
+                if self.translations.get(link.id) is None
+                else None
+            )
+            self.journal.frame(link.id, "out", sent, head)
 
     async def _answered_in_place(
         self, link: BackendLink, delivery: Delivery, answer: Frame
@@ -1146,7 +1153,7 @@ class ChargerHub:
             if type(backend_tx) is int:
                 text = rewrite_transaction_id(text, backend_tx, pending.transaction_id)
         await self.keeper.keep(pending)
-        self.point.send(text)
+        self.point.send(text, (frame.message_type, pending.frame.unique_id, None))
         self._answered(pending, backend_id, frame)
 
     async def _answer_locally(

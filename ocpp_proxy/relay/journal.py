@@ -66,6 +66,7 @@ class Journal:
         self._later_idle = asyncio.Event()
         self._later_idle.set()
         self._worker: asyncio.Task[None] | None = None
+        self._log = store.log_frame_record
         self._frames = {
             (peer, direction): self.metrics.counter(
                 "ocpp_proxy_frames_total", peer=peer, direction=direction
@@ -142,22 +143,16 @@ class Journal:
     ) -> None:
         """Log one frame (never blocks; written behind in batches) and count it.
 
-        ``head`` is (message type, unique id, action) when the caller has parsed the frame
-        already; else it is read from the text.
+        ``head`` is (message type, unique id, action) when the caller knows it (it parsed or
+        built the frame); else it is read from the text. ``direction`` is ``in`` or ``out``.
         """
         self._frames[("charger" if peer == CHARGER else "backend", direction)].inc()
         if not self.message_log:
             return
         message_type, unique_id, action = head or frame_head(raw)
-        self.store.log_frame(
-            self.id,
-            peer=peer,
-            direction=direction,  # type: ignore[arg-type]
-            message_type=message_type,
-            action=action,
-            unique_id=unique_id,
-            frame=raw,
-            at=self.clock.time(),
+        # One tuple on the path; masking, cutting and encoding happen in the store's writer.
+        self._log(
+            (self.id, self.clock.time(), peer, direction, message_type, action, unique_id, raw)
         )
 
     # -- outbox ----------------------------------------------------------------------------

@@ -1197,6 +1197,16 @@ class Store:
             at=at,
         )
 
+    def log_frame_record(
+        self, record: tuple[str, float, str, str, int, str | None, str, str]
+    ) -> None:
+        """:meth:`log_frame` for the relay's path: one positional tuple, ``direction`` unchecked.
+
+        ``record`` is (charge point id, at, peer, direction, message type, action, unique id,
+        frame text), as the arguments of :meth:`log_frame`.
+        """
+        self._behind.append(record)
+
     async def flush(self) -> None:
         """Write every buffered message-log row and last_seen; return once committed.
 

@@ -228,13 +228,15 @@ class WriteBehind:
         """
         if direction != "in" and direction != "out":
             raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
+        self.append((charge_point_id, at, peer, direction, message_type, action, unique_id, frame))
+
+    def append(self, record: tuple[str, float, str, str, int, str | None, str, str]) -> None:
+        """Buffer one frame: :meth:`log_frame`'s arguments in order, ``direction`` unchecked."""
         if self._db.closed:
             self.frames_dropped += 1
             return
         frames = self._frames
-        frames.append(
-            (charge_point_id, at, peer, direction, message_type, action, unique_id, frame)
-        )
+        frames.append(record)
         self._frames_logged += 1
         if len(frames) > MAX_BUFFERED_FRAMES:
             frames.popleft()
