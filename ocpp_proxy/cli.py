@@ -207,11 +207,6 @@ async def _serve(app: Any, config: ProxyConfig, ssl_context: ssl.SSLContext | No
     await runner.setup()
     try:
         await start_listeners(runner, config, ssl_context)
-        import os, gc
-        if os.environ.get("XP_FREEZE"):
-            gc.freeze()
-        if os.environ.get("XP_NOGC"):
-            gc.disable()
         await asyncio.Event().wait()  # until a signal (GracefulExit) or cancellation
     finally:
         await runner.cleanup()
