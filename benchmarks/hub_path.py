@@ -105,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", metavar="PATH", help="cProfile the default case to PATH")
+    parser.add_argument("--case", choices=sorted(CASES), help="only this case")
     args = parser.parse_args(argv)
-    if args.calls < 2000 or args.rounds < 1:
-        parser.error("--calls must be >= 2000, --rounds >= 1")
+    if args.calls < 1001 or args.rounds < 1:
+        parser.error("--calls must be > 1000 (the warm-up), --rounds >= 1")
     loop_factory = None
     try:
         import uvloop
@@ -115,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         loop_factory = uvloop.new_event_loop
     except ImportError:
         pass
-    figures: dict[str, list[float]] = {name: [] for name in CASES}
+    cases = {args.case: CASES[args.case]} if args.case else CASES
+    figures: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.rounds):
-        for name, options in CASES.items():
+        for name, options in cases.items():
             profile = args.profile if name == "defaults" else None
             with asyncio.Runner(loop_factory=loop_factory) as runner:
                 figures[name].append(runner.run(_run_case(options, args.calls, profile)))

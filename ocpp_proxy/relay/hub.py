@@ -695,8 +695,8 @@ class ChargerHub:
         """Handle one text frame from the charger (OCPP-J 1.6 §4)."""
         if connection is not self.point.connection:
             return
-        self.point.last_message_at = self.clock.time()
-        self.journal.seen()
+        self.point.last_message_at = now = self.clock.time()
+        self.journal.seen(now)
         version = self.version
         try:
             frame = parse_frame(
@@ -1111,8 +1111,9 @@ class ChargerHub:
                 )
         # Forgotten before the charger has its answer: a charger that has its answer sends
         # the message no more, so from then on nothing may send it to this backend again.
-        await self.journal.outbox_done(delivery.outbox_id)
-        delivery.outbox_id = None
+        if delivery.outbox_id is not None:
+            await self.journal.outbox_done(delivery.outbox_id)
+            delivery.outbox_id = None
         pending = delivery.pending
         if pending is None:
             return
@@ -1152,7 +1153,8 @@ class ChargerHub:
             backend_tx = (frame.payload or {}).get("transactionId")
             if type(backend_tx) is int:
                 text = rewrite_transaction_id(text, backend_tx, pending.transaction_id)
-        await self.keeper.keep(pending)
+        if pending.deliveries:  # a transaction message: rows for backends yet to confirm it
+            await self.keeper.keep(pending)
         self.point.send(text, (frame.message_type, pending.frame.unique_id, None))
         self._answered(pending, backend_id, frame)
 

@@ -30,6 +30,8 @@ _LOGGER = logging.getLogger(__name__)
 CHARGER = "charger"
 #: Records that may wait to be written behind the frames' path (sessions, charger state).
 MAX_LATER = 10_000
+#: How often a charger's last seen time is noted at most (s).
+SEEN_RESOLUTION_S = 1.0
 
 
 class Journal:
@@ -66,7 +68,8 @@ class Journal:
         self._later_idle = asyncio.Event()
         self._later_idle.set()
         self._worker: asyncio.Task[None] | None = None
-        self._log = store.log_frame_record
+        self._log = store.frame_logger()
+        self._seen_at = float("-inf")
         self._frames = {
             (peer, direction): self.metrics.counter(
                 "ocpp_proxy_frames_total", peer=peer, direction=direction
@@ -224,9 +227,14 @@ class Journal:
             "recording a disconnection", lambda: self.store.charger_disconnected(self.id, at)
         )
 
-    def seen(self) -> None:
-        """The charger sent something (last seen; written behind)."""
-        self.store.charger_seen(self.id, self.clock.time())
+    def seen(self, at: float) -> None:
+        """The charger sent something at ``at`` (Unix s): its last seen, written behind.
+
+        Noted at most once per :data:`SEEN_RESOLUTION_S` (the store keeps it to the second).
+        """
+        if at - self._seen_at >= SEEN_RESOLUTION_S or at < self._seen_at:
+            self._seen_at = at
+            self.store.charger_seen(self.id, at)
 
     def booted(self, payload: dict[str, Any], then: Callable[[], None]) -> None:
         """Record who the charger says it is (written behind); ``then()`` once it is written.

@@ -17,7 +17,7 @@ import json
 import os
 import time
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiosqlite
@@ -1197,15 +1197,15 @@ class Store:
             at=at,
         )
 
-    def log_frame_record(
-        self, record: tuple[str, float, str, str, int, str | None, str, str]
-    ) -> None:
-        """:meth:`log_frame` for the relay's path: one positional tuple, ``direction`` unchecked.
+    def frame_logger(
+        self,
+    ) -> Callable[[tuple[str, float, str, str, int, str | None, str, str]], None]:
+        """:meth:`log_frame` for the relay's path: a function taking one positional tuple.
 
-        ``record`` is (charge point id, at, peer, direction, message type, action, unique id,
-        frame text), as the arguments of :meth:`log_frame`.
+        The tuple is (charge point id, at, peer, direction, message type, action, unique id,
+        frame text), as the arguments of :meth:`log_frame`; ``direction`` is not checked.
         """
-        self._behind.append(record)
+        return self._behind.append
 
     async def flush(self) -> None:
         """Write every buffered message-log row and last_seen; return once committed.

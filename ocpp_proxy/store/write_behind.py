@@ -182,6 +182,7 @@ class WriteBehind:
         self._pending = asyncio.Event()  # something is buffered
         self._batch_full = asyncio.Event()  # a whole batch is buffered
         self._closing = False
+        self._closed = False  # closed: frames are dropped (and counted)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -203,7 +204,10 @@ class WriteBehind:
         if self._task is not None:
             await self._task
             self._task = None
-        await self.flush()
+        try:
+            await self.flush()
+        finally:
+            self._closed = True
 
     # -- buffering ---------------------------------------------------------------------
 
@@ -232,7 +236,7 @@ class WriteBehind:
 
     def append(self, record: tuple[str, float, str, str, int, str | None, str, str]) -> None:
         """Buffer one frame: :meth:`log_frame`'s arguments in order, ``direction`` unchecked."""
-        if self._db.closed:
+        if self._closed:
             self.frames_dropped += 1
             return
         frames = self._frames
@@ -332,16 +336,71 @@ class WriteBehind:
                 "SELECT coalesce(max(id + frames), 1) FROM message_log_blocks"
             )
             self._next_id = int(rows[0][0])
+        # One pass, no intermediate records: this runs for every frame the relay passes on.
+        lines_by_charge_point: dict[str, list[str]] = {}
+        blocks_at: dict[str, list[float]] = {}
+        chars_by_charge_point: dict[str, int] = {}
+        clean = True  # no separator in any field (else the block is built the slow way)
+        for charge_point_id, at, peer, direction, message_type, action, unique_id, raw in frames:
+            if (
+                raw.isascii()
+                and len(raw) <= MAX_LOGGED_FRAME_CHARS
+                and '"key"' not in raw
+                and '"variable"' not in raw
+            ):
+                text, size = raw, len(raw)  # nothing to cut, mask or make valid: most frames
+            else:
+                text, size = _loggable(raw)
+            line = (
+                f"{round(at * 1e6)}\x1f{peer}\x1f{direction}\x1f{message_type}\x1f"
+                f"{action or ''}\x1f{unique_id}\x1f{text}\x1f{size}"
+            )
+            if line.count(FIELD_SEPARATOR) != _FIELDS - 1 or RECORD_SEPARATOR in line:
+                clean = False
+            lines = lines_by_charge_point.get(charge_point_id)
+            if lines is None:
+                lines_by_charge_point[charge_point_id] = [line]
+                blocks_at[charge_point_id] = [at, at]
+                chars_by_charge_point[charge_point_id] = len(text)
+            else:
+                lines.append(line)
+                span = blocks_at[charge_point_id]
+                if at < span[0]:
+                    span[0] = at
+                elif at > span[1]:
+                    span[1] = at
+                chars_by_charge_point[charge_point_id] += len(text)
+        if not clean:
+            return self._blocks_escaped(frames)
+        blocks = []
+        for charge_point_id, lines in lines_by_charge_point.items():
+            first_at, last_at = blocks_at[charge_point_id]
+            block_id = self._next_id
+            self._next_id += len(lines)
+            blocks.append(
+                (
+                    block_id,
+                    charge_point_id,
+                    first_at,
+                    last_at,
+                    len(lines),
+                    chars_by_charge_point[charge_point_id],
+                    RECORD_SEPARATOR.join(lines),
+                )
+            )
+        return blocks
+
+    def _blocks_escaped(
+        self, frames: list[_Buffered]
+    ) -> list[tuple[int, str, float, float, int, int, str]]:
+        """:meth:`_blocks` for a batch where some field holds a separator (rare)."""
         by_charge_point: dict[str, list[_Record]] = {}
         for charge_point_id, at, peer, direction, message_type, action, unique_id, raw in frames:
             text, size = _loggable(raw)
             record = (at, peer, direction, message_type, action, unique_id, text, size)
-            records = by_charge_point.get(charge_point_id)
-            if records is None:
-                by_charge_point[charge_point_id] = [record]
-            else:
-                records.append(record)
+            by_charge_point.setdefault(charge_point_id, []).append(record)
         blocks = []
+        assert self._next_id is not None
         for charge_point_id, records in by_charge_point.items():
             first_at, last_at = _times(records)
             chars = sum(len(record[_TEXT]) for record in records)
