@@ -50,6 +50,10 @@ from tests.test_security import (
         '"chargingSchedule":{"chargingRateUnit":"A","chargingSchedulePeriod":'
         '[{"startPeriod":0,"limit":63}]}}}]',
         '[2,"d-1","DataTransfer",{"vendorId":"v","data":"x","x":[{"a":{"b":1,"b":1}}]}]',
+        # White space before a colon, and a string holding '":', must not hide a repetition.
+        '[2,"d-1","RemoteStopTransaction",{"transactionId":1, "transactionId" :2}]',
+        '[2,"d-1","DataTransfer",{"vendorId":"v\\":","vendorId":"w","data":"\\":"}]',
+        '[2,"d-1","DataTransfer",{"vendorId":"v","data":{"k":"\\":","k":0}}]',
     ],
 )
 def test_parse_refuses_a_repeated_key_at_any_depth_when_asked(raw: str) -> None:
@@ -57,6 +61,17 @@ def test_parse_refuses_a_repeated_key_at_any_depth_when_asked(raw: str) -> None:
     with pytest.raises(FrameError) as refused:
         parse_frame(raw, unique_keys=True)
     assert (refused.value.unique_id, refused.value.limit) == ("d-1", "duplicate_json_keys")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '[2,"d-1","DataTransfer",{"vendorId" : "v","data":"a\\":b"}]',
+        '[3,"d-1",{"currentTime":"2026-12-01T00:00:00Z","interval":300,"status":"Accepted"}]',
+    ],
+)
+def test_a_frame_without_a_repeated_key_is_taken_however_it_is_spaced(raw: str) -> None:
+    assert parse_frame(raw, unique_keys=True).payload == parse_frame(raw).payload
 
 
 def test_the_same_key_in_sibling_objects_is_no_repetition() -> None:

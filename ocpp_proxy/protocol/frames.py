@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 CALL = 2
 CALLRESULT = 3
 CALLERROR = 4
@@ -32,7 +34,19 @@ UNANSWERED_TYPES = frozenset({CALLRESULT, CALLERROR, CALLRESULTERROR, SEND})
 # rewrite the unique id byte-exactly and to find it in a frame that does not parse as JSON.
 _HEAD = re.compile(r'\s*\[\s*([0-9]+)\s*,\s*"((?:[^"\\]|\\.)*)"')
 
-_loads = json.loads
+def _loads(raw: str) -> Any:
+    """Parse JSON text: orjson (about 5 x faster than ``json``), ``json`` for what it refuses.
+
+    orjson refuses a few texts ``json`` takes (``NaN``, integers past 64 bits, the escape of a
+    lone surrogate): ``json`` decides those, so the proxy accepts exactly what it always did.
+
+    Raises:
+        ValueError: not JSON (``json.JSONDecodeError``); RecursionError: nested too deep.
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 class _DuplicateKey(ValueError):
@@ -52,7 +66,38 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-_loads_unique = json.JSONDecoder(object_pairs_hook=_unique_object).decode
+_loads_unique_exact = json.JSONDecoder(object_pairs_hook=_unique_object).decode
+
+# A key, then white space, then its colon: the count of '":' below would miss that key.
+_SPACED_COLON = re.compile(r'"\s+:')
+
+
+def _key_count(value: Any) -> int:
+    """How many keys the objects in a parsed JSON value hold, at any depth."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            count += len(item)
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+    return count
+
+
+def _loads_unique(raw: str) -> Any:
+    """Parse JSON text, refusing an object that repeats a key (:class:`_DuplicateKey`).
+
+    Every key in the text ends in '":' unless white space precedes its colon, and a string
+    value can only add to that count: so when the count equals the keys parsed, no key came
+    twice, and the fast parse stands. Otherwise the exact parser looks at every object.
+    """
+    value = _loads(raw)
+    if raw.count('":') == _key_count(value) and not _SPACED_COLON.search(raw):
+        return value
+    return _loads_unique_exact(raw)
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _encode_ascii = json.JSONEncoder(separators=(",", ":")).encode
 
