@@ -273,14 +273,15 @@ class BackendLink:
         if self.sender is None or self._in_flight is not None:
             self._update_idle()
             return None
-        now = self._clock.monotonic()
-        while self._queue:
-            delivery = self._queue[0]
+        queue = self._queue
+        now = self._clock.monotonic() if queue else 0.0
+        while queue:
+            delivery = queue[0]
             if not delivery.live:
-                self._queue.popleft()
+                queue.popleft()
                 continue
-            if not delivery.kept and now - delivery.enqueued_at > self.response_timeout:
-                self._queue.popleft()
+            if now - delivery.enqueued_at > self.response_timeout and not delivery.kept:
+                queue.popleft()
                 self._forget(delivery)
                 continue
             if delivery.not_before > now:
