@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ocpp_proxy.protocol.frames import (
@@ -94,3 +96,17 @@ def test_transaction_ids_map_both_ways() -> None:
     restored = TransactionIds()
     restored.load({1000: {"a": 7}, 1001: {}})
     assert restored.to_charger("a", 7) == 1000 and restored.is_known(1001)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '[2,"b","DataTransfer",{"vendorId":"v","data":1032786387340114152892}]',  # past 64 bits
+        '[2,"b","DataTransfer",{"vendorId":"v","data":-9223372036854775809}]',
+        '[2,"b","DataTransfer",{"vendorId":"v","data":NaN}]',  # not JSON, taken as ever
+        '[2,"b","DataTransfer",{"vendorId":"v","data":' + "[" * 600 + "]" * 600 + "}]",
+    ],
+)
+def test_payload_values_are_those_pythons_json_reads(raw: str) -> None:
+    frame = parse_frame(raw)
+    assert repr(frame.payload) == repr(json.loads(raw)[3])  # the same values, exactly

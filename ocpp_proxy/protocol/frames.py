@@ -34,19 +34,31 @@ UNANSWERED_TYPES = frozenset({CALLRESULT, CALLERROR, CALLRESULTERROR, SEND})
 # rewrite the unique id byte-exactly and to find it in a frame that does not parse as JSON.
 _HEAD = re.compile(r'\s*\[\s*([0-9]+)\s*,\s*"((?:[^"\\]|\\.)*)"')
 
-def _loads(raw: str) -> Any:
-    """Parse JSON text: orjson (about 5 x faster than ``json``), ``json`` for what it refuses.
+# orjson reads an integer past 64 bits as a float and nests deeper than Python's parser:
+# texts that could hold either (a run of 19 digits, hundreds of brackets) go to ``json``.
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_MAX_FAST_OPENINGS = 500
 
-    orjson refuses a few texts ``json`` takes (``NaN``, integers past 64 bits, the escape of a
-    lone surrogate): ``json`` decides those, so the proxy accepts exactly what it always did.
+
+def _loads(raw: str) -> Any:
+    """Parse JSON text as ``json.loads`` does, with orjson (about 5 x faster) where it agrees.
+
+    ``json`` decides every text orjson could read otherwise (see above) and every text orjson
+    refuses (``NaN``, the escape of a lone surrogate, ...): the proxy accepts exactly what it
+    always did, with the same values.
 
     Raises:
         ValueError: not JSON (``json.JSONDecodeError``); RecursionError: nested too deep.
     """
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
+    if (
+        raw.count("[") + raw.count("{") < _MAX_FAST_OPENINGS
+        and _LONG_DIGITS.search(raw) is None
+    ):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
 
 
 class _DuplicateKey(ValueError):
