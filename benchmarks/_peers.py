@@ -416,12 +416,18 @@ async def _running(
     port: int,
     *,
     reports_links: bool = True,
+    source: Path | None = None,
 ) -> AsyncIterator[Proxy]:
-    """Start ``command`` (a relay listening on ``port``), wait for ``/health``, stop it after."""
+    """Start ``command`` (a relay listening on ``port``), wait for ``/health``, stop it after.
+
+    With ``source``, the ``ocpp_proxy`` package is imported from that directory (a checkout of
+    another commit, to measure before and after in one run).
+    """
     log = folder / "relay.log"
+    env = {**os.environ, "PYTHONPATH": str(source)} if source is not None else None
     with log.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(
-            *command, stdout=log_file, stderr=log_file, cwd=folder
+            *command, stdout=log_file, stderr=log_file, cwd=folder, env=env
         )
     relay = Proxy(process, port, log, folder / "data", reports_links=reports_links)
     try:
@@ -437,18 +443,20 @@ async def running_proxy(
     csms_ports: Sequence[int],
     profile: str | None,
     options: dict[str, Any] | None = None,
+    source: Path | None = None,
 ) -> AsyncIterator[Proxy]:
     """A proxy subprocess relaying to the CSMS servers on ``csms_ports``, ready for chargers.
 
-    ``options`` are added to (or override) the config file's top-level options. The data dir
-    is deleted when the context ends, after the proxy stopped.
+    ``options`` are added to (or override) the config file's top-level options; ``source`` is
+    a directory to import ``ocpp_proxy`` from instead of the installed one. The data dir is
+    deleted when the context ends, after the proxy stopped.
     """
     with tempfile.TemporaryDirectory(prefix="ocpp-proxy-bench-") as tmp:
         folder = Path(tmp)
         config = _write_config(folder, csms_ports, options or {})
         port = _free_port()
         command = _proxy_command(config, port, folder / "data", profile)
-        async with _running(session, folder, command, port) as proxy:
+        async with _running(session, folder, command, port, source=source) as proxy:
             yield proxy
 
 

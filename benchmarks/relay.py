@@ -104,6 +104,8 @@ from _peers import (
 CSMS_COUNT = 3
 #: The bare relay's scenario name (``bare_relay.py``): the stack's floor.
 FLOOR = "floor_1_backend"
+#: The scenario of the proxy from ``--before DIR`` (another checkout), 1 backend.
+BEFORE = "before_1_backend"
 
 #: Goals against the floor (``bare_relay.py``: same stack, frames copied unparsed), issue 11.
 TARGET_CPU_PER_CALL_VS_FLOOR = 1.5
@@ -125,6 +127,8 @@ class Settings:
     duration_s: float
     throughput_warmup: int
     profile_prefix: str | None
+    #: Another checkout's directory: its proxy is measured too, in the same run ("before").
+    before: Path | None = None
 
 
 # --- the CSMS peers (child process, see _peers) ----------------------------------------------
@@ -290,6 +294,22 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
             throughput["proxy_1_backend"] = await measure_throughput(
                 "proxy_1_backend", proxy.charger_url, settings, session, pids, proxy
             )
+        if settings.before is not None:
+            # The same two scenarios with the proxy of another checkout, in this very run.
+            async with (
+                _bounded(settings),
+                running_proxy(session, csms_ports[:1], None, source=settings.before) as proxy,
+            ):
+                latency[BEFORE], _ = await measure_latency(
+                    BEFORE, proxy.charger_url, settings, session, proxy
+                )
+            async with (
+                _bounded(settings),
+                running_proxy(session, csms_ports[:1], None, source=settings.before) as proxy,
+            ):
+                throughput[BEFORE] = await measure_throughput(
+                    BEFORE, proxy.charger_url, settings, session, pids, proxy
+                )
     return Results(latency, throughput, memory)
 
 
@@ -305,9 +325,9 @@ def throughput_ratio(results: Results, against: str = "direct") -> float:
     return results.throughput["proxy_1_backend"].calls_per_s / base
 
 
-def cpu_ratio(results: Results) -> float | None:
-    """The proxy's CPU per relayed call over the floor's (None without /proc)."""
-    proxy = results.throughput["proxy_1_backend"].proxy_cpu_us_per_call
+def cpu_ratio(results: Results, name: str = "proxy_1_backend") -> float | None:
+    """The CPU per relayed call of scenario ``name`` over the floor's (None without /proc)."""
+    proxy = results.throughput[name].proxy_cpu_us_per_call
     floor = results.throughput[FLOOR].proxy_cpu_us_per_call
     return None if proxy is None or not floor else proxy / floor
 
@@ -380,6 +400,9 @@ def format_report(results: Results, settings: Settings) -> str:
     lines.append(f"  {'ratio proxy/floor':<20}{throughput_ratio(results, FLOOR):>30.1%}")
     cpu = cpu_ratio(results)
     lines.append(f"  {'CPU/call proxy/floor':<20}{optional(cpu, '.2f'):>30}")
+    if BEFORE in results.throughput:
+        before = cpu_ratio(results, BEFORE)
+        lines.append(f"  {'CPU/call before/floor':<20}{optional(before, '.2f'):>30}")
     lines += ["", "Memory: proxy process, 1 charger + 3 backends connected, after the latency run"]
     if results.memory is None:
         lines.append("  not available (no /proc)")
@@ -397,7 +420,7 @@ def format_report(results: Results, settings: Settings) -> str:
 
 def report_json(results: Results, settings: Settings, elapsed_s: float) -> dict[str, Any]:
     return {
-        "settings": asdict(settings),
+        "settings": asdict(settings) | {"before": str(settings.before or "") or None},
         "environment": {
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -414,6 +437,9 @@ def report_json(results: Results, settings: Settings, elapsed_s: float) -> dict[
         "throughput_ratio": throughput_ratio(results),
         "throughput_ratio_vs_floor": throughput_ratio(results, FLOOR),
         "cpu_per_call_vs_floor": cpu_ratio(results),
+        "before_cpu_per_call_vs_floor": (
+            cpu_ratio(results, BEFORE) if BEFORE in results.throughput else None
+        ),
         "memory_mb": asdict(results.memory) if results.memory else None,
         "goals": [asdict(goal) | {"verdict": goal.verdict} for goal in goals(results)],
         "elapsed_s": elapsed_s,
@@ -432,6 +458,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Settings, str | None]
     parser.add_argument("--duration", type=float, help="throughput window (s); default 10, 3")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument(
+        "--before",
+        metavar="DIR",
+        type=Path,
+        help="also measure the proxy of the checkout in DIR (e.g. a git worktree), same run",
+    )
+    parser.add_argument(
         "--profile-proxy",
         metavar="PREFIX",
         help="run the proxy under cProfile, writing PREFIX-<scenario>.prof (distorts figures)",
@@ -449,6 +481,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Settings, str | None]
         duration_s=duration,
         throughput_warmup=20,
         profile_prefix=args.profile_proxy,
+        before=args.before.resolve() if args.before else None,
     )
     return settings, args.json
 
