@@ -17,8 +17,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 CALL = 2
 CALLRESULT = 3
 CALLERROR = 4
@@ -34,31 +32,26 @@ UNANSWERED_TYPES = frozenset({CALLRESULT, CALLERROR, CALLRESULTERROR, SEND})
 # rewrite the unique id byte-exactly and to find it in a frame that does not parse as JSON.
 _HEAD = re.compile(r'\s*\[\s*([0-9]+)\s*,\s*"((?:[^"\\]|\\.)*)"')
 
-# orjson reads an integer past 64 bits as a float and nests deeper than Python's parser:
-# texts that could hold either (a run of 19 digits, hundreds of brackets) go to ``json``.
-_LONG_DIGITS = re.compile(r"[0-9]{19}")
-_MAX_FAST_OPENINGS = 500
+_scan = json.JSONDecoder().scan_once  # json's C scanner, as json.loads itself runs it
 
 
 def _loads(raw: str) -> Any:
-    """Parse JSON text as ``json.loads`` does, with orjson (about 5 x faster) where it agrees.
+    """Parse JSON text exactly as ``json.loads`` does, minus its wrapper's two regex matches.
 
-    ``json`` decides every text orjson could read otherwise (see above) and every text orjson
-    refuses (``NaN``, the escape of a lone surrogate, ...): the proxy accepts exactly what it
-    always did, with the same values.
+    The wrapper costs about 1 µs of a 2 µs parse of a small frame. Text with white space
+    before or after the value, or that is not JSON, goes to ``json.loads``, which reads the
+    former and raises for the latter.
 
     Raises:
         ValueError: not JSON (``json.JSONDecodeError``); RecursionError: nested too deep.
     """
-    if (
-        raw.count("[") + raw.count("{") < _MAX_FAST_OPENINGS
-        and _LONG_DIGITS.search(raw) is None
-    ):
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(raw)
+    try:
+        value, end = _scan(raw, 0)
+    except StopIteration:
+        return json.loads(raw)
+    if end != len(raw):
+        return json.loads(raw)
+    return value
 
 
 class _DuplicateKey(ValueError):
@@ -80,8 +73,6 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 _loads_unique_exact = json.JSONDecoder(object_pairs_hook=_unique_object).decode
 
-# A key, then white space, then its colon: the count of '":' below would miss that key.
-_SPACED_COLON = re.compile(r'"\s+:')
 
 
 def _key_count(value: Any) -> int:
@@ -102,12 +93,18 @@ def _key_count(value: Any) -> int:
 def _loads_unique(raw: str) -> Any:
     """Parse JSON text, refusing an object that repeats a key (:class:`_DuplicateKey`).
 
-    Every key in the text ends in '":' unless white space precedes its colon, and a string
-    value can only add to that count: so when the count equals the keys parsed, no key came
-    twice, and the fast parse stands. Otherwise the exact parser looks at every object.
+    Every key in the text ends in '":' unless white space follows its closing quote, and a
+    string value can only add to that count: so when the count equals the keys parsed, no key
+    came twice, and the fast parse stands. Otherwise the exact parser looks at every object.
     """
     value = _loads(raw)
-    if raw.count('":') == _key_count(value) and not _SPACED_COLON.search(raw):
+    if (
+        raw.count('":') == _key_count(value)
+        and '" ' not in raw
+        and '"\t' not in raw
+        and '"\n' not in raw
+        and '"\r' not in raw
+    ):
         return value
     return _loads_unique_exact(raw)
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
