@@ -74,7 +74,6 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _loads_unique_exact = json.JSONDecoder(object_pairs_hook=_unique_object).decode
 
 
-
 def _key_count(value: Any) -> int:
     """How many keys the objects in a parsed JSON value hold, at any depth."""
     count = 0
@@ -107,6 +106,8 @@ def _loads_unique(raw: str) -> Any:
     ):
         return value
     return _loads_unique_exact(raw)
+
+
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _encode_ascii = json.JSONEncoder(separators=(",", ":")).encode
 
