@@ -862,6 +862,22 @@ async def test_message_log_retention_by_row_count(open_store: OpenStore) -> None
     assert await store.prune_message_log(time.time()) == 0
 
 
+async def test_retention_by_row_count_cuts_the_block_where_the_bound_falls(
+    open_store: OpenStore,
+) -> None:
+    store = await open_store(message_log_max_rows=150)
+    for batch in range(3):  # three blocks of 100 frames
+        log(store, 100, start=100 * batch)
+        await store.flush()
+    ids_before = {r.unique_id: r.id for r in await store.messages(limit=1_000)}
+    assert await store.prune_message_log(time.time()) == 150
+    rows = await store.messages(limit=1_000)
+    assert [r.unique_id for r in rows] == [str(i) for i in range(299, 149, -1)]
+    assert all(r.id == ids_before[r.unique_id] for r in rows)  # ids kept across the cut
+    log(store, 1, start=300)
+    assert (await store.messages(limit=1))[0].id > max(ids_before.values())
+
+
 async def test_a_full_buffer_drops_the_oldest_frames(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -68,6 +68,7 @@ _Buffered = tuple[str, float, str, str, int, str | None, str, str]
 _Record = tuple[float, str, str, int, str | None, str, str, int]
 
 _TEXT = 6  # where a record holds the frame's text
+_UNBOUNDED = 2**62  # no bound (SQLite integers are 64-bit)
 
 #: A block's body: its records joined by RS, each record's fields by US (ASCII 30 and 31, which a
 #: JSON text never holds outside its strings' escapes); ``at`` as an integer of µs, no action as
@@ -584,25 +585,20 @@ async def _keep_newest(
 
     Returns (frames deleted, characters of text deleted).
     """
-    kept_frames = kept_chars = 0
-    boundary: tuple[int, int, int] | None = None
-    cursor = await connection.execute(
-        "SELECT id, frames, bytes FROM message_log_blocks ORDER BY id DESC"
+    # The newest block that does not fit whole, found in SQLite in one pass (running sums
+    # from the newest down): a walk block by block in Python would hop threads per row.
+    rows = await connection.execute_fetchall(
+        "SELECT id, kept_frames - frames, kept_bytes - bytes FROM ("
+        " SELECT id, frames, bytes,"
+        " sum(frames) OVER (ORDER BY id DESC) AS kept_frames,"
+        " sum(bytes) OVER (ORDER BY id DESC) AS kept_bytes"
+        " FROM message_log_blocks)"
+        " WHERE kept_frames > ? OR kept_bytes > ? ORDER BY id DESC LIMIT 1",
+        [_UNBOUNDED if frames is None else frames, _UNBOUNDED if chars is None else chars],
     )
-    try:
-        async for block_id, count, size in cursor:
-            if (frames is not None and kept_frames + count > frames) or (
-                chars is not None and kept_chars + size > chars
-            ):
-                boundary = (block_id, count, size)
-                break
-            kept_frames += count
-            kept_chars += size
-    finally:
-        await cursor.close()
-    if boundary is None:
+    if not rows:
         return 0, 0
-    block_id, count, size = boundary
+    block_id, kept_frames, kept_chars = rows[0][0], int(rows[0][1]), int(rows[0][2])
     rows = await connection.execute_fetchall(
         "SELECT coalesce(sum(frames), 0), coalesce(sum(bytes), 0) "
         "FROM message_log_blocks WHERE id < ?",
