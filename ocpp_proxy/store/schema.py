@@ -261,11 +261,12 @@ CREATE TABLE translation_state (
 
 _V8_MESSAGE_LOG_BLOCKS = """
 -- The message log in blocks: one row per charge point and written batch. body holds its frames,
--- oldest first, joined by char(30), each as at (integer µs), peer, direction, message_type,
--- action ('' for none), unique_id, frame, size joined by char(31) (ocpp_proxy.store.write_behind:
--- a separator inside a field is written as its JSON escape). A frame's id is the block's id plus
--- its place in the block. bytes counts the characters of frame text kept; first_at / last_at are
--- the block's oldest and newest times (Unix s).
+-- oldest first, by column: the times (integer µs), peers, directions, message types, actions
+-- ('' for none), unique ids, frame texts and sizes, each column's values joined by char(31) and
+-- the eight columns by char(30) (ocpp_proxy.store.write_behind; a separator inside a value is
+-- written as its JSON escape). A frame's id is the block's id plus its place in the block.
+-- bytes counts the characters of frame text kept; first_at / last_at are the block's oldest and
+-- newest times (Unix s). Each row of the old table becomes a block of one frame.
 CREATE TABLE message_log_blocks (
     id               INTEGER PRIMARY KEY,
     charge_point_id  TEXT NOT NULL,
@@ -277,13 +278,13 @@ CREATE TABLE message_log_blocks (
 );
 INSERT INTO message_log_blocks (id, charge_point_id, first_at, last_at, frames, bytes, body)
     SELECT id, charge_point_id, at, at, 1, length(frame),
-           CAST(round(at * 1000000) AS INTEGER) || char(31)
-           || replace(replace(peer, char(30), '\\u001e'), char(31), '\\u001f') || char(31)
-           || direction || char(31) || message_type || char(31)
+           CAST(round(at * 1000000) AS INTEGER) || char(30)
+           || replace(replace(peer, char(30), '\\u001e'), char(31), '\\u001f') || char(30)
+           || direction || char(30) || message_type || char(30)
            || replace(replace(coalesce(action, ''), char(30), '\\u001e'), char(31), '\\u001f')
-           || char(31)
-           || replace(replace(unique_id, char(30), '\\u001e'), char(31), '\\u001f') || char(31)
-           || replace(replace(frame, char(30), '\\u001e'), char(31), '\\u001f') || char(31)
+           || char(30)
+           || replace(replace(unique_id, char(30), '\\u001e'), char(31), '\\u001f') || char(30)
+           || replace(replace(frame, char(30), '\\u001e'), char(31), '\\u001f') || char(30)
            || size
     FROM message_log ORDER BY id;
 DROP TABLE message_log;

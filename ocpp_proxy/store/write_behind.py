@@ -8,9 +8,9 @@ is full). Frames still buffered when the process dies are lost: this is a diagno
 the record of transactions (the outbox and sessions are written through).
 
 A batch is stored as one row per charge point (a *block*, table ``message_log_blocks``) whose
-``body`` holds its frames, oldest first (:data:`RECORD_SEPARATOR`): a row per frame cost SQLite
-about 10 µs of CPU each (two index inserts), four frames per relayed call, more than the relay's
-own work (docs/benchmarks.md). A frame's id is its block's id plus its place in the block, so ids
+``body`` holds its frames by column, oldest first (:data:`RECORD_SEPARATOR`): a row per frame
+cost SQLite about 10 µs of CPU each (two index inserts), four frames per relayed call, more than
+the relay's own work (docs/benchmarks.md). A frame's id is its block's id plus its place in the block, so ids
 grow with time per charge point. Retention cuts a block where the bound falls.
 
 Nothing a peer sends can fill the disk through it: a frame over :data:`MAX_LOGGED_FRAME_CHARS`
@@ -28,6 +28,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 
 import aiosqlite
 
@@ -70,12 +71,15 @@ _Record = tuple[float, str, str, int, str | None, str, str, int]
 _TEXT = 6  # where a record holds the frame's text
 _UNBOUNDED = 2**62  # no bound (SQLite integers are 64-bit)
 
-#: A block's body: its records joined by RS, each record's fields by US (ASCII 30 and 31, which a
-#: JSON text never holds outside its strings' escapes); ``at`` as an integer of µs, no action as
-#: an empty field. Cheaper to build than JSON (no float formatting, no string escaping).
+#: A block's body, by column: the frames' times (integer µs), peers, directions, message types,
+#: actions (empty for none), unique ids, texts and sizes, each column's values joined by US and
+#: the eight columns by RS (ASCII 31 and 30, which a JSON text holds only in a malformed frame;
+#: there they are written as their JSON escapes). Columns, so that building a block is a few
+#: joins in C, not Python work per frame.
 RECORD_SEPARATOR = "\x1e"
 FIELD_SEPARATOR = "\x1f"
 _FIELDS = 8
+_US = (1e6).__mul__  # Unix s -> µs, mapped in C
 
 
 def _loggable(text: str) -> tuple[str, int]:
@@ -98,47 +102,55 @@ def _escaped(text: str) -> str:
     return text.replace(RECORD_SEPARATOR, "\\u001e").replace(FIELD_SEPARATOR, "\\u001f")
 
 
+def _column(values: Sequence[str]) -> str:
+    """One column of a body: ``values`` joined, a separator inside one escaped."""
+    joined = FIELD_SEPARATOR.join(values)
+    if joined.count(FIELD_SEPARATOR) == len(values) - 1 and RECORD_SEPARATOR not in joined:
+        return joined
+    return FIELD_SEPARATOR.join([_escaped(value) for value in values])
+
+
+def _columns(
+    ats: Sequence[float],
+    peers: Sequence[str],
+    directions: Sequence[str],
+    kinds: Sequence[int],
+    actions: Sequence[str | None],
+    unique_ids: Sequence[str],
+    texts: Sequence[str],
+    sizes: Sequence[int],
+) -> str:
+    """The body of a block whose frames have these fields, oldest first."""
+    return RECORD_SEPARATOR.join(
+        (
+            FIELD_SEPARATOR.join(map(str, map(round, map(_US, ats)))),
+            _column(peers),
+            FIELD_SEPARATOR.join(directions),
+            FIELD_SEPARATOR.join(map(str, kinds)),
+            _column([action or "" for action in actions]),
+            _column(unique_ids),
+            _column(texts),
+            FIELD_SEPARATOR.join(map(str, sizes)),
+        )
+    )
+
+
 def _body(records: list[_Record]) -> str:
     """The body of a block holding ``records`` (oldest first)."""
-    body = RECORD_SEPARATOR.join(
-        [
-            f"{round(at * 1e6)}\x1f{peer}\x1f{direction}\x1f{message_type}\x1f{action or ''}"
-            f"\x1f{unique_id}\x1f{text}\x1f{size}"
-            for at, peer, direction, message_type, action, unique_id, text, size in records
-        ]
-    )
-    if (
-        body.count(FIELD_SEPARATOR) == (_FIELDS - 1) * len(records)
-        and body.count(RECORD_SEPARATOR) == len(records) - 1
-    ):
-        return body
-    # A field held a separator (only a peer's malformed or escaped text can): escape them all.
-    return _body(
-        [
-            (
-                at,
-                _escaped(peer),
-                direction,
-                kind,
-                _escaped(action or ""),
-                _escaped(uid),
-                _escaped(text),
-                size,
-            )
-            for at, peer, direction, kind, action, uid, text, size in records
-        ]
-    )
+    return _columns(*zip(*records, strict=True))  # type: ignore[arg-type]
 
 
 def _records(body: str) -> list[_Record]:
     """The records of a block's body, oldest first."""
-    records: list[_Record] = []
-    for line in body.split(RECORD_SEPARATOR):
-        at, peer, direction, kind, action, unique_id, text, size = line.split(FIELD_SEPARATOR)
-        records.append(
-            (int(at) / 1e6, peer, direction, int(kind), action or None, unique_id, text, int(size))
+    ats, peers, directions, kinds, actions, unique_ids, texts, sizes = (
+        column.split(FIELD_SEPARATOR) for column in body.split(RECORD_SEPARATOR)
+    )
+    return [
+        (int(at) / 1e6, peer, direction, int(kind), action or None, unique_id, text, int(size))
+        for at, peer, direction, kind, action, unique_id, text, size in zip(
+            ats, peers, directions, kinds, actions, unique_ids, texts, sizes, strict=True
         )
-    return records
+    ]
 
 
 def _times(records: list[_Record]) -> tuple[float, float]:
@@ -337,78 +349,34 @@ class WriteBehind:
                 "SELECT coalesce(max(id + frames), 1) FROM message_log_blocks"
             )
             self._next_id = int(rows[0][0])
-        # One pass, no intermediate records: this runs for every frame the relay passes on.
-        lines_by_charge_point: dict[str, list[str]] = {}
-        blocks_at: dict[str, list[float]] = {}
-        chars_by_charge_point: dict[str, int] = {}
-        clean = True  # no separator in any field (else the block is built the slow way)
-        for charge_point_id, at, peer, direction, message_type, action, unique_id, raw in frames:
+        # Per charge point, by column: joins and maps in C, no Python work per frame unless a
+        # frame must be cut, masked or repaired (non-ASCII text is checked for UTF-8).
+        by_charge_point: dict[str, list[_Buffered]] = {}
+        for frame in frames:
+            group = by_charge_point.get(frame[0])
+            if group is None:
+                by_charge_point[frame[0]] = [frame]
+            else:
+                group.append(frame)
+        blocks = []
+        for charge_point_id, group in by_charge_point.items():
+            _, ats, peers, directions, kinds, actions, unique_ids, texts = zip(*group, strict=True)
+            every = "".join(texts)
             if (
-                raw.isascii()
-                and len(raw) <= MAX_LOGGED_FRAME_CHARS
-                and '"key"' not in raw
-                and '"variable"' not in raw
+                every.isascii()
+                and '"key"' not in every
+                and '"variable"' not in every
+                and max(map(len, texts)) <= MAX_LOGGED_FRAME_CHARS
             ):
-                text, size = raw, len(raw)  # nothing to cut, mask or make valid: most frames
+                sizes: Sequence[int] = list(map(len, texts))
             else:
-                text, size = _loggable(raw)
-            line = (
-                f"{round(at * 1e6)}\x1f{peer}\x1f{direction}\x1f{message_type}\x1f"
-                f"{action or ''}\x1f{unique_id}\x1f{text}\x1f{size}"
-            )
-            if line.count(FIELD_SEPARATOR) != _FIELDS - 1 or RECORD_SEPARATOR in line:
-                clean = False
-            lines = lines_by_charge_point.get(charge_point_id)
-            if lines is None:
-                lines_by_charge_point[charge_point_id] = [line]
-                blocks_at[charge_point_id] = [at, at]
-                chars_by_charge_point[charge_point_id] = len(text)
-            else:
-                lines.append(line)
-                span = blocks_at[charge_point_id]
-                if at < span[0]:
-                    span[0] = at
-                elif at > span[1]:
-                    span[1] = at
-                chars_by_charge_point[charge_point_id] += len(text)
-        if not clean:
-            return self._blocks_escaped(frames)
-        blocks = []
-        for charge_point_id, lines in lines_by_charge_point.items():
-            first_at, last_at = blocks_at[charge_point_id]
+                texts, sizes = zip(*map(_loggable, texts), strict=True)
+                every = "".join(texts)
             block_id = self._next_id
-            self._next_id += len(lines)
+            self._next_id += len(group)
+            body = _columns(ats, peers, directions, kinds, actions, unique_ids, texts, sizes)
             blocks.append(
-                (
-                    block_id,
-                    charge_point_id,
-                    first_at,
-                    last_at,
-                    len(lines),
-                    chars_by_charge_point[charge_point_id],
-                    RECORD_SEPARATOR.join(lines),
-                )
-            )
-        return blocks
-
-    def _blocks_escaped(
-        self, frames: list[_Buffered]
-    ) -> list[tuple[int, str, float, float, int, int, str]]:
-        """:meth:`_blocks` for a batch where some field holds a separator (rare)."""
-        by_charge_point: dict[str, list[_Record]] = {}
-        for charge_point_id, at, peer, direction, message_type, action, unique_id, raw in frames:
-            text, size = _loggable(raw)
-            record = (at, peer, direction, message_type, action, unique_id, text, size)
-            by_charge_point.setdefault(charge_point_id, []).append(record)
-        blocks = []
-        assert self._next_id is not None
-        for charge_point_id, records in by_charge_point.items():
-            first_at, last_at = _times(records)
-            chars = sum(len(record[_TEXT]) for record in records)
-            block_id = self._next_id
-            self._next_id += len(records)
-            blocks.append(
-                (block_id, charge_point_id, first_at, last_at, len(records), chars, _body(records))
+                (block_id, charge_point_id, min(ats), max(ats), len(group), len(every), body)
             )
         return blocks
 
