@@ -10,8 +10,8 @@ the record of transactions (the outbox and sessions are written through).
 A batch is stored as one row per charge point (a *block*, table ``message_log_blocks``) whose
 ``body`` holds its frames by column, oldest first (:data:`RECORD_SEPARATOR`): a row per frame
 cost SQLite about 10 µs of CPU each (two index inserts), four frames per relayed call, more than
-the relay's own work (docs/benchmarks.md). A frame's id is its block's id plus its place in the block, so ids
-grow with time per charge point. Retention cuts a block where the bound falls.
+the relay's own work (docs/benchmarks.md). A frame's id is its block's id plus its place in the
+block, so ids grow with time per charge point. Retention cuts a block where the bound falls.
 
 Nothing a peer sends can fill the disk through it: a frame over :data:`MAX_LOGGED_FRAME_CHARS`
 is logged cut (its ``size`` stays the whole frame's), and the frames kept are bounded in
