@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ocpp_proxy.store import Store, write_behind
+from ocpp_proxy.store import write_behind
 from ocpp_proxy.store.errors import StoreError
 from tests.conftest import ConnectCharger, StartProxy, service
-
-
-async def set_read_only(store: Store, read_only: bool) -> None:
-    """Make the store's SQLite refuse (or accept again) every write, as a read-only disk does."""
-    db = store._db  # the fault is injected into SQLite itself, under the store's own lock
-    async with db.lock:
-        await db.connection().execute(f"PRAGMA query_only = {int(read_only)}")
+from tests.test_relay_core import set_read_only  # a read-only disk, injected into SQLite
 
 
 def metric(text: str, name: str) -> float:
