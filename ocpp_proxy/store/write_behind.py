@@ -78,7 +78,6 @@ _UNBOUNDED = 2**62  # no bound (SQLite integers are 64-bit)
 #: joins in C, not Python work per frame.
 RECORD_SEPARATOR = "\x1e"
 FIELD_SEPARATOR = "\x1f"
-_FIELDS = 8
 _US = (1e6).__mul__  # Unix s -> µs, mapped in C
 
 
@@ -186,9 +185,7 @@ class WriteBehind:
         self._log_bytes: int | None = None  # frame bytes in the table; read at the first batch
         self.frames_dropped = 0  # frames lost to a full buffer or a failed write
         self._frames: deque[_Buffered] = deque()
-        self._next_id: int | None = (
-            None  # the id of the next frame written; read at the first batch
-        )
+        self._next_id: int | None = None  # the next frame's id; read at the first batch
         self._frames_logged = 0  # frames ever appended to the buffer
         self._frames_taken = 0  # frames taken out of it (written, being written, or dropped)
         self._seen: dict[str, float] = {}
