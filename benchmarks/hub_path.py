@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ocpp_proxy.cli import new_event_loop
 from ocpp_proxy.config import parse_config
 from ocpp_proxy.protocol.versions import OcppVersion
 from ocpp_proxy.relay.hub import ChargerHub
@@ -109,19 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.calls < 1001 or args.rounds < 1:
         parser.error("--calls must be > 1000 (the warm-up), --rounds >= 1")
-    loop_factory = None
-    try:
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    except ImportError:
-        pass
     cases = {args.case: CASES[args.case]} if args.case else CASES
     figures: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.rounds):
         for name, options in cases.items():
             profile = args.profile if name == "defaults" else None
-            with asyncio.Runner(loop_factory=loop_factory) as runner:
+            with asyncio.Runner(loop_factory=new_event_loop) as runner:  # the proxy's own loop
                 figures[name].append(runner.run(_run_case(options, args.calls, profile)))
     print(f"CPU per relayed Heartbeat, no sockets ({args.calls} calls, median of {args.rounds})")
     for name, values in figures.items():

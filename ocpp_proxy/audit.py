@@ -71,7 +71,8 @@ async def record_command(
     Raises:
         StoreError: the database failed, or the store is closed.
     """
-    return await store.audit(
+    return await record_entry(
+        store,
         charge_point_id,
         actor=actor,
         action=action,
@@ -80,7 +81,6 @@ async def record_command(
         rule=rule,
         reason=reason or None,
         answer=answer_summary(answer),
-        at=time.time(),
     )
 
 
@@ -112,8 +112,11 @@ async def record_entry(
     action: str,
     summary: str,
     decision: str,
+    rule: str | None = None,
+    reason: str | None = None,
+    answer: str | None = None,
 ) -> int:
-    """Record anything else worth an audit line: an API request, a home card added or removed.
+    """Record an audit line: a command, an API request, a home card added or removed, ...
 
     Args:
         store: the proxy's store.
@@ -122,6 +125,9 @@ async def record_entry(
         action: what, e.g. ``AddHomeCard`` or ``POST /api/v1/override``.
         summary: a line for people, already free of secrets and personal data.
         decision: ``allowed``, ``refused`` or ``requested`` (asked, the outcome recorded apart).
+        rule: the arbiter's rule that decided, if any.
+        reason: why, if given.
+        answer: a summary of the answer the requester got, if any.
 
     Returns:
         The entry's id.
@@ -135,8 +141,8 @@ async def record_entry(
         action=action,
         summary=summary,
         decision=decision,
-        rule=None,
-        reason=None,
-        answer=None,
+        rule=rule,
+        reason=reason,
+        answer=answer,
         at=time.time(),
     )
