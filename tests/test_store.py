@@ -227,6 +227,26 @@ async def test_a_version_1_file_is_upgraded_keeping_its_data(
     assert len(await store.audit_entries()) == 1
 
 
+async def test_logged_times_read_back_exactly_beside_blocks_of_the_earlier_format(
+    db_path: Path, open_store: OpenStore
+) -> None:
+    store = await open_store()
+    log(store, 1, at=1764547200.5)  # an earlier block: decimal µs, as written before
+    await store.flush()
+    with sqlite3.connect(db_path) as connection:
+        connection.execute(
+            "UPDATE message_log_blocks SET body = '1764547200500000' || substr(body, instr("
+            "body, char(30)))"
+        )
+    at = 1764547201.123456789  # not a whole number of µs: kept as the float it was
+    log(store, 2, at=at, start=1)
+    await store.flush()
+
+    rows = sorted(await store.messages(CP), key=lambda row: row.id)
+    assert [row.at for row in rows] == [1764547200.5, at, at]
+    assert [row.unique_id for row in rows] == ["0", "1", "2"]
+
+
 async def test_a_version_7_message_log_is_kept_in_blocks_with_its_ids(
     db_path: Path, open_store: OpenStore
 ) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from ocpp_proxy.clock import Clock, SystemClock, iso_utc
@@ -84,7 +84,7 @@ from ocpp_proxy.relay.translated_links import LinkTranslations
 from ocpp_proxy.security.schema import check_request
 from ocpp_proxy.store import Store, StoreError
 from ocpp_proxy.tasks import TaskSet
-from ocpp_proxy.translation import translation_needed
+from ocpp_proxy.translation import Translator, translation_needed
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -135,9 +135,12 @@ class LinkEndpoint:
         """The backend's WebSocket closed (only ``peer``'s, if given)."""
         await self._hub.detach_backend(self.link, reason, peer)
 
-    async def on_text(self, raw: str) -> None:
-        """One text frame from the backend."""
-        await self._hub.on_backend_text(self.link, raw)
+    def on_text(self, raw: str) -> Coroutine[Any, Any, None]:
+        """One text frame from the backend: the hub's handling of it, to be awaited.
+
+        Not a coroutine of its own: one frame less per frame on the relay's path.
+        """
+        return self._hub.on_backend_text(self.link, raw)
 
 
 UpstreamFactory = Callable[[LinkEndpoint, ServiceConfig, str], Upstream]
@@ -597,8 +600,9 @@ class ChargerHub:
 
     def _pump(self, link: BackendLink) -> None:
         """Send the link's next delivery if it may send one (never waits)."""
+        translator = self.translations.get(link.id)
         while (delivery := link.next_to_send()) is not None:
-            text = self.render(link, delivery)
+            text = self._render(link, delivery, translator)
             if isinstance(text, Frame):
                 # The backend's version cannot carry it: the proxy answers in its place, and
                 # the link waits for that as for an answer (the charger's answers stay in order).
@@ -613,10 +617,11 @@ class ChargerHub:
             # Untranslated, the CALL's head is the charger's (under the unique id sent).
             head = (
                 (CALL, link.in_flight_id or "", delivery.frame.action)
-                if self.translations.get(link.id) is None
+                if translator is None
                 else None
             )
             self.journal.frame(link.id, "out", sent, head)
+            return  # one CALL in flight per link (OCPP-J 1.6 §4.1.1): nothing more to send
 
     async def _answered_in_place(
         self, link: BackendLink, delivery: Delivery, answer: Frame
@@ -665,7 +670,11 @@ class ChargerHub:
         carry the message. Returns None when the backend must not get the frame: a
         StopTransaction of a transaction that backend never got an id for (OCPP 1.6 §4.10).
         """
-        translator = self.translations.get(link.id)
+        return self._render(link, delivery, self.translations.get(link.id))
+
+    def _render(
+        self, link: BackendLink, delivery: Delivery, translator: Translator | None
+    ) -> str | Frame | None:
         if translator is not None:
             return self.translations.render(translator, delivery)
         charger_tx = delivery.transaction_id

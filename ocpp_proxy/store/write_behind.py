@@ -26,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
+from array import array
 from collections import deque
 from collections.abc import Sequence
 
@@ -71,14 +73,36 @@ _Record = tuple[float, str, str, int, str | None, str, str, int]
 _TEXT = 6  # where a record holds the frame's text
 _UNBOUNDED = 2**62  # no bound (SQLite integers are 64-bit)
 
-#: A block's body, by column: the frames' times (integer µs), peers, directions, message types,
-#: actions (empty for none), unique ids, texts and sizes, each column's values joined by US and
-#: the eight columns by RS (ASCII 31 and 30, which a JSON text holds only in a malformed frame;
+#: A block's body, by column: the frames' times, peers, directions, message types, actions
+#: (empty for none), unique ids, texts and sizes, each column's values joined by US and the
+#: eight columns by RS (ASCII 31 and 30, which a JSON text holds only in a malformed frame;
 #: there they are written as their JSON escapes). Columns, so that building a block is a few
-#: joins in C, not Python work per frame.
+#: joins in C, not Python work per frame. The times are :data:`PACKED_TIMES` and the hex of
+#: the times as little-endian IEEE 754 doubles (Unix s): formatting each as a decimal cost
+#: more than the rest of the block. Blocks written before (and by migration 8) hold them as
+#: decimal integer µs joined by US; both are read.
 RECORD_SEPARATOR = "\x1e"
 FIELD_SEPARATOR = "\x1f"
-_US = (1e6).__mul__  # Unix s -> µs, mapped in C
+PACKED_TIMES = "x"
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
+def _packed_times(ats: Sequence[float]) -> str:
+    """The times column of a body: :data:`PACKED_TIMES`, then the doubles' hex (see above)."""
+    doubles = array("d", ats)
+    if _BIG_ENDIAN:
+        doubles.byteswap()
+    return PACKED_TIMES + doubles.tobytes().hex()
+
+
+def _times_of(column: str) -> list[float]:
+    """The times (Unix s) a body's times column holds, packed or decimal µs."""
+    if not column.startswith(PACKED_TIMES):
+        return [int(at) / 1e6 for at in column.split(FIELD_SEPARATOR)]
+    doubles = array("d", bytes.fromhex(column[len(PACKED_TIMES) :]))
+    if _BIG_ENDIAN:
+        doubles.byteswap()
+    return doubles.tolist()
 
 
 def _loggable(text: str) -> tuple[str, int]:
@@ -122,7 +146,7 @@ def _columns(
     """The body of a block whose frames have these fields, oldest first."""
     return RECORD_SEPARATOR.join(
         (
-            FIELD_SEPARATOR.join(map(str, map(round, map(_US, ats)))),
+            _packed_times(ats),
             _column(peers),
             FIELD_SEPARATOR.join(directions),
             FIELD_SEPARATOR.join(map(str, kinds)),
@@ -141,11 +165,13 @@ def _body(records: list[_Record]) -> str:
 
 def _records(body: str) -> list[_Record]:
     """The records of a block's body, oldest first."""
-    ats, peers, directions, kinds, actions, unique_ids, texts, sizes = (
-        column.split(FIELD_SEPARATOR) for column in body.split(RECORD_SEPARATOR)
+    times, *columns = body.split(RECORD_SEPARATOR)
+    peers, directions, kinds, actions, unique_ids, texts, sizes = (
+        column.split(FIELD_SEPARATOR) for column in columns
     )
+    ats = _times_of(times)
     return [
-        (int(at) / 1e6, peer, direction, int(kind), action or None, unique_id, text, int(size))
+        (at, peer, direction, int(kind), action or None, unique_id, text, int(size))
         for at, peer, direction, kind, action, unique_id, text, size in zip(
             ats, peers, directions, kinds, actions, unique_ids, texts, sizes, strict=True
         )
@@ -186,8 +212,11 @@ class WriteBehind:
         self.frames_dropped = 0  # frames lost to a full buffer or a failed write
         self._frames: deque[_Buffered] = deque()
         self._next_id: int | None = None  # the next frame's id; read at the first batch
-        self._frames_logged = 0  # frames ever appended to the buffer
         self._frames_taken = 0  # frames taken out of it (written, being written, or dropped)
+        # The buffer length at which append() must do more than append: wake the writer (1),
+        # tell it a batch is full (BATCH_ROWS), shed the oldest (past MAX_BUFFERED_FRAMES), or
+        # drop (0, closed). One comparison per frame instead of three checks.
+        self._wake_at = 1
         self._seen: dict[str, float] = {}
         self._pending = asyncio.Event()  # something is buffered
         self._batch_full = asyncio.Event()  # a whole batch is buffered
@@ -218,6 +247,7 @@ class WriteBehind:
             await self.flush()
         finally:
             self._closed = True
+            self._wake_at = 0
 
     # -- buffering ---------------------------------------------------------------------
 
@@ -246,12 +276,19 @@ class WriteBehind:
 
     def append(self, record: tuple[str, float, str, str, int, str | None, str, str]) -> None:
         """Buffer one frame: :meth:`log_frame`'s arguments in order, ``direction`` unchecked."""
-        if self._closed:
-            self.frames_dropped += 1
-            return
         frames = self._frames
         frames.append(record)
-        self._frames_logged += 1
+        if len(frames) >= self._wake_at:
+            self._crossed()
+
+    def _crossed(self) -> None:
+        """The buffer reached :attr:`_wake_at`: wake the writer, or shed, or drop if closed."""
+        frames = self._frames
+        if self._closed:
+            frames.pop()
+            self.frames_dropped += 1
+            return
+        self._pending.set()
         if len(frames) > MAX_BUFFERED_FRAMES:
             frames.popleft()
             self._frames_taken += 1
@@ -260,8 +297,9 @@ class WriteBehind:
                 _LOGGER.warning("message log buffer full; %d frames dropped", self.frames_dropped)
         if len(frames) >= BATCH_ROWS:
             self._batch_full.set()
-        if not self._pending.is_set():
-            self._pending.set()
+            self._wake_at = MAX_BUFFERED_FRAMES + 1
+        else:
+            self._wake_at = min(BATCH_ROWS, MAX_BUFFERED_FRAMES + 1)
 
     @property
     def frames_buffered(self) -> int:
@@ -271,7 +309,7 @@ class WriteBehind:
     @property
     def frames_logged(self) -> int:
         """Frames handed to the message log since the start (written, waiting or dropped)."""
-        return self._frames_logged
+        return self._frames_taken + len(self._frames)
 
     def seen_pending(self, charge_point_id: str) -> bool:
         """Whether a sighting of ``charge_point_id`` waits in the buffer."""
@@ -294,7 +332,7 @@ class WriteBehind:
         Raises:
             StoreError: a batch could not be written, or the store is closed.
         """
-        target = self._frames_logged
+        target = self.frames_logged
         while True:
             await self._write_batch()
             # Rows are only taken inside the database lock: once a write of ours has held
@@ -315,6 +353,9 @@ class WriteBehind:
                 self._pending.clear()
             if len(self._frames) < BATCH_ROWS:
                 self._batch_full.clear()
+            if not self._closed:
+                left = len(self._frames)
+                self._wake_at = min(left + 1, BATCH_ROWS, MAX_BUFFERED_FRAMES + 1) if left else 1
             if frames:
                 blocks = await self._blocks(connection, frames)
                 await connection.executemany(
