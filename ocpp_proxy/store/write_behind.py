@@ -31,6 +31,8 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Sequence
+from itertools import groupby
+from operator import itemgetter
 
 import aiosqlite
 
@@ -71,6 +73,7 @@ _Buffered = tuple[str, float, str, str, int, str | None, str, str]
 _Record = tuple[float, str, str, int, str | None, str, str, int]
 
 _TEXT = 6  # where a record holds the frame's text
+_CHARGE_POINT = itemgetter(0)  # a buffered frame's charge point
 _UNBOUNDED = 2**62  # no bound (SQLite integers are 64-bit)
 
 #: A block's body, by column: the frames' times, peers, directions, message types, actions
@@ -345,8 +348,13 @@ class WriteBehind:
 
         async def write(connection: aiosqlite.Connection) -> None:
             nonlocal taken
-            taken = min(len(self._frames), BATCH_ROWS)
-            frames = [self._frames.popleft() for _ in range(taken)]
+            buffer = self._frames
+            if len(buffer) <= BATCH_ROWS:  # the usual case: all of it, copied in C
+                frames = list(buffer)
+                buffer.clear()
+            else:
+                frames = [buffer.popleft() for _ in range(BATCH_ROWS)]
+            taken = len(frames)
             self._frames_taken += taken
             seen, self._seen = self._seen, {}
             if not self._frames and not self._seen:
@@ -389,15 +397,10 @@ class WriteBehind:
             self._next_id = int(rows[0][0])
         # Per charge point, by column: joins and maps in C, no Python work per frame unless a
         # frame must be cut, masked or repaired (non-ASCII text is checked for UTF-8).
-        by_charge_point: dict[str, list[_Buffered]] = {}
-        for frame in frames:
-            group = by_charge_point.get(frame[0])
-            if group is None:
-                by_charge_point[frame[0]] = [frame]
-            else:
-                group.append(frame)
         blocks = []
-        for charge_point_id, group in by_charge_point.items():
+        # A stable sort keeps each charge point's frames in order; sorting and grouping run in C.
+        for charge_point_id, grouped in groupby(sorted(frames, key=_CHARGE_POINT), _CHARGE_POINT):
+            group = list(grouped)
             _, ats, peers, directions, kinds, actions, unique_ids, texts = zip(*group, strict=True)
             every = "".join(texts)
             if (
