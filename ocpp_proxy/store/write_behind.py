@@ -46,8 +46,11 @@ _LOGGER = logging.getLogger(__name__)
 #: Longest a logged frame waits in memory before it is written (s).
 FLUSH_INTERVAL_S = 0.5
 
-#: Most frames written in one transaction; a full batch is written at once.
-BATCH_ROWS = 1000
+#: Most frames written in one transaction; a full batch is written at once. With 100 chargers a
+#: batch of 1,000 frames made blocks of about ten frames, whose fixed cost doubled the log's
+#: (8.3 against 4.7 µs of CPU per relayed call, measured alone); the writer holds the database
+#: for a few ms per batch of this size.
+BATCH_ROWS = 4000
 
 #: How often the message log is pruned (s).
 PRUNE_INTERVAL_S = 3600.0
