@@ -22,6 +22,7 @@ from typing import Any
 
 from ocpp_proxy import __version__
 from ocpp_proxy.config import ConfigError, ProxyConfig, load_config
+from ocpp_proxy.gc_policy import GcPolicy
 from ocpp_proxy.store import StoreError
 
 EXIT_CONFIG_ERROR = 2
@@ -205,10 +206,13 @@ async def _serve(app: Any, config: ProxyConfig, ssl_context: ssl.SSLContext | No
     # As web.run_app, but with two listeners: TLS (or not) on the main port, never on ingress.
     runner = web.AppRunner(app, handle_signals=True, **server_options(config))
     await runner.setup()
+    gc_policy = GcPolicy()
     try:
         await start_listeners(runner, config, ssl_context)
+        gc_policy.install()  # full collections walk only what is new (docs/benchmarks.md)
         await asyncio.Event().wait()  # until a signal (GracefulExit) or cancellation
     finally:
+        gc_policy.uninstall()
         await runner.cleanup()
 
 
