@@ -171,7 +171,7 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         message_log_max_bytes=int(config.message_log_max_mb * 2**20),
         audit_log_days=config.audit_log_days,
     )
-    # No pool limit: each charger holds one WebSocket per service for as long as it is connected.
+    # For the webhooks (the upstream links dial with picows: transport/upstream.py).
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
     def upstream(
@@ -181,7 +181,6 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
             link,
             service,
             charge_point_id,
-            session=session,
             ping_interval=config.ping_interval,
             max_frame_bytes=config.max_frame_bytes,
             clock=app[CLOCK],

@@ -1,19 +1,21 @@
-"""Reading OCPP-J text frames from an aiohttp WebSocket, whichever side opened it."""
+"""Reading OCPP-J text frames from the aiohttp WebSockets that chargers and backends open.
+
+The proxy's own client to upstream CSMSs reads its frames itself, on picows
+(:mod:`ocpp_proxy.transport.upstream`), with the same rules.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiohttp import ClientWebSocketResponse, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 _LOGGER = logging.getLogger(__name__)
 
-AnyWebSocket = web.WebSocketResponse | ClientWebSocketResponse
-
 
 async def pump_frames(
-    ws: AnyWebSocket, on_text: Callable[[str], Awaitable[None]], peer: str
+    ws: web.WebSocketResponse, on_text: Callable[[str], Awaitable[None]], peer: str
 ) -> None:
     """Feed every text frame of ``ws`` to ``on_text`` until the socket closes.
 
