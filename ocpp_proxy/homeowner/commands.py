@@ -16,8 +16,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jsonschema
-
 from ocpp_proxy.protocol.schemas import request_schema
 from ocpp_proxy.protocol.versions import OcppVersion
 
@@ -249,6 +247,8 @@ def build(command: str, version: OcppVersion, body: Body) -> Built:
     action, payload = COMMANDS[command](version, body)
     schema = request_schema(version, action)
     if schema is not None:
+        import jsonschema.validators  # not at start: see security.schema
+
         validator = jsonschema.validators.validator_for(schema)(schema)
         error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
         if error is not None:

@@ -87,15 +87,25 @@ def _actions(version: OcppVersion) -> frozenset[str]:
 @functools.cache
 def _listing(version: OcppVersion) -> frozenset[str]:
     """Return the schema file names of ``version``'s schema package."""
-    root = importlib.resources.files(version.facts.schema_package)
+    root = _folder(version.facts.schema_package)
     return frozenset(
         entry.name for entry in root.iterdir() if entry.name.endswith(_JSON) and entry.is_file()
     )
 
 
+def _folder(package: str) -> importlib.resources.abc.Traversable:
+    """The folder of ``package`` (``ocpp.v16.schemas``), found from the top package only.
+
+    ``files("ocpp.v16.schemas")`` would import ``ocpp.v16``, and with it the ``ocpp`` library's
+    charge point, ``jsonschema`` and its dependencies (about 3 MB the proxy does not use).
+    """
+    top, *rest = package.split(".")
+    return importlib.resources.files(top).joinpath(*rest)
+
+
 @functools.cache
 def _load(package: str, filename: str) -> dict[str, Any]:
     """Read and parse one schema file (the 2.x files start with a BOM: ``utf-8-sig``)."""
-    text = importlib.resources.files(package).joinpath(filename).read_text(encoding="utf-8-sig")
+    text = _folder(package).joinpath(filename).read_text(encoding="utf-8-sig")
     schema: dict[str, Any] = json.loads(text)
     return schema

@@ -21,15 +21,16 @@ import decimal
 import functools
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
 
 from ocpp_proxy.protocol.schemas import actions, request_schema
 from ocpp_proxy.protocol.versions import OcppVersion
+
+if TYPE_CHECKING:
+    import jsonschema.exceptions
+    import jsonschema.protocols
 
 _OCCURRENCE = frozenset({"required", "minItems", "maxItems", "minProperties", "maxProperties"})
 _PROPERTY = frozenset(
@@ -103,8 +104,9 @@ def _check(version: OcppVersion, action: str, payload: dict[str, Any]) -> Violat
         assert validator is not None
         if validator.is_valid(payload):
             return None
-    error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
-    return _violation(version, action, error)
+    from jsonschema.exceptions import best_match
+
+    return _violation(version, action, best_match(validator.iter_errors(payload)))
 
 
 def _violation(
@@ -143,6 +145,10 @@ def _validator(
     schema = request_schema(version, action)
     if schema is None:
         return None
+    # jsonschema (about 3 MB with its dependencies) is imported by the first payload the
+    # compiled check refuses, not at start: most processes never need it.
+    import jsonschema.validators
+
     if decimals:
         schema = json.loads(json.dumps(schema), parse_float=decimal.Decimal)
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft4Validator)
