@@ -48,6 +48,8 @@ Figures
    proxy/floor, and the relay process's CPU per call, proxy over floor.
 3. The proxy's VmRSS with 1 charger and 3 backends connected, right after the 3-backend latency
    run, and its peak (VmHWM), from ``/proc/<pid>/status`` (MB here means MiB).
+4. The message log of the proxy's throughput run (its own maximum rate), from ``/status``
+   once the window closed and the log's buffer was written: frames logged and dropped.
 
 Caveats
 -------
@@ -112,6 +114,9 @@ TARGET_CPU_PER_CALL_VS_FLOOR = 1.5
 TARGET_THROUGHPUT_VS_FLOOR = 0.6
 TARGET_ADDED_P50_OVER_FLOOR_US = 50.0
 TARGET_RSS_MB = 60.0
+#: How often, and how far apart (s), ``/status`` is read for the message log to be written.
+MESSAGE_LOG_POLLS = 50
+MESSAGE_LOG_POLL_S = 0.1
 
 #: Bound on a scenario, so that the benchmark always ends by itself.
 SCENARIO_BASE_TIMEOUT_S = 120.0
@@ -237,6 +242,20 @@ class Results:
     latency: dict[str, Latency]
     throughput: dict[str, Throughput]
     memory: Memory | None
+    #: ``/status``'s ``message_log`` after the proxy's throughput run (logged, dropped, ...).
+    message_log: dict[str, Any] | None = None
+
+
+async def message_log_after(session: aiohttp.ClientSession, proxy: Proxy) -> dict[str, Any]:
+    """``/status``'s message log counts once its buffer is written (polled, bounded)."""
+    log: dict[str, Any] = {}
+    for _ in range(MESSAGE_LOG_POLLS):
+        async with session.get(f"{proxy.http_url}/status") as response:
+            log = (await response.json())["message_log"]
+        if not log.get("buffered"):
+            break
+        await asyncio.sleep(MESSAGE_LOG_POLL_S)
+    return log
 
 
 async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
@@ -247,6 +266,7 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
     latency: dict[str, Latency] = {}
     throughput: dict[str, Throughput] = {}
     memory: Memory | None = None
+    message_log: dict[str, Any] | None = None
     async with aiohttp.ClientSession() as session:
         async with _bounded(settings):
             latency["direct"], _ = await measure_latency("direct", direct_url, settings, session)
@@ -294,6 +314,7 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
             throughput["proxy_1_backend"] = await measure_throughput(
                 "proxy_1_backend", proxy.charger_url, settings, session, pids, proxy
             )
+            message_log = await message_log_after(session, proxy)
         if settings.before is not None:
             # The same two scenarios with the proxy of another checkout, in this very run.
             async with (
@@ -310,7 +331,7 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
                 throughput[BEFORE] = await measure_throughput(
                     BEFORE, proxy.charger_url, settings, session, pids, proxy
                 )
-    return Results(latency, throughput, memory)
+    return Results(latency, throughput, memory, message_log)
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -337,6 +358,7 @@ def goals(results: Results) -> list[Goal]:
     vs_floor = throughput_ratio(results, FLOOR)
     cpu = cpu_ratio(results)
     rss = results.memory.rss_mb if results.memory else None
+    dropped = results.message_log.get("dropped") if results.message_log else None
     return [
         Goal(
             "proxy CPU per call / floor's",
@@ -365,6 +387,13 @@ def goals(results: Results) -> list[Goal]:
             "MB",
             f"<= {TARGET_RSS_MB:g} MB",
             None if rss is None else rss <= TARGET_RSS_MB,
+        ),
+        Goal(
+            "message log, frames dropped in the throughput run",
+            dropped,
+            "frames",
+            "0",
+            None if dropped is None else dropped == 0,
         ),
     ]
 
@@ -411,6 +440,14 @@ def format_report(results: Results, settings: Settings) -> str:
             f"  VmRSS {results.memory.rss_mb:.1f} MB   peak (VmHWM) "
             f"{results.memory.peak_rss_mb:.1f} MB"
         )
+    if results.message_log is not None:
+        log = results.message_log
+        lines += [
+            "",
+            "Message log: the proxy's throughput run",
+            f"  {log.get('logged', 0)} frames logged, {log.get('dropped', 0)} dropped, "
+            f"{log.get('buffered', 0)} still buffered",
+        ]
     lines += ["", "Goals"]
     for goal in goals(results):
         value = "n/a" if goal.value is None else f"{goal.value:.1f} {goal.unit}"
@@ -441,6 +478,7 @@ def report_json(results: Results, settings: Settings, elapsed_s: float) -> dict[
             cpu_ratio(results, BEFORE) if BEFORE in results.throughput else None
         ),
         "memory_mb": asdict(results.memory) if results.memory else None,
+        "message_log": results.message_log,
         "goals": [asdict(goal) | {"verdict": goal.verdict} for goal in goals(results)],
         "elapsed_s": elapsed_s,
     }
