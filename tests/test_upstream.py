@@ -191,6 +191,22 @@ async def test_binary_frames_are_read_as_utf8_and_others_dropped_with_a_warning(
     assert proxy.hub().links["wire"].connected
 
 
+async def test_a_command_many_times_the_first_read_buffer_arrives_whole(
+    start_wire_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    csms = await start_wire_csms()
+    proxy = await start_proxy(ocpp_services=[wire_service(csms)])
+    charger = await connect_charger(proxy)
+    await charger.boot()
+    connection = await csms.next_connection()
+    data = "".join(f"{i:07d}" for i in range(30_000))  # 210 kB, no run of equal bytes
+    assert len(data) > 50 * upstream.READ_BUFFER_BYTES
+    await connection.send(json.dumps([2, "big-1", "DataTransfer", {"vendorId": "v", "data": data}]))
+    assert (await charger.wait_for_command("DataTransfer"))["data"] == data
+    answer = json.loads(await csms.wait_received(lambda t: '"big-1"' in t))
+    assert answer == [3, "big-1", {"status": "Accepted", "data": data}]
+
+
 @pytest.mark.parametrize("fragments", [1, 3], ids=["one frame", "fragmented"])
 async def test_a_message_over_the_limit_closes_the_link_with_1009(
     start_wire_csms: Any,
