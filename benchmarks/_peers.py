@@ -25,6 +25,7 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -478,6 +479,58 @@ async def running_floor(session: aiohttp.ClientSession, csms_port: int) -> Async
         ]
         async with _running(session, Path(tmp), command, port, reports_links=False) as floor:
             yield floor
+
+
+#: nginx as a plain WebSocket forwarder: one process (no master, no daemon), no logs, loopback.
+NGINX_CONFIG = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    server {{
+        listen {host}:{port};
+        location = /health {{ return 200 "ok"; }}
+        location /charger/ {{
+            proxy_pass http://{host}:{csms_port}/;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 1h;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_path() -> str | None:
+    """The nginx binary on PATH (or in /usr/sbin), or None."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+
+
+@contextlib.asynccontextmanager
+async def running_nginx(
+    session: aiohttp.ClientSession, csms_port: int, binary: str
+) -> AsyncIterator[Proxy]:
+    """nginx forwarding ``/charger/<id>`` to ``<CSMS>/<id>``: the reference the issue names."""
+    with tempfile.TemporaryDirectory(prefix="ocpp-proxy-nginx-") as tmp:
+        folder = Path(tmp)
+        port = _free_port()
+        config = folder / "nginx.conf"
+        config.write_text(
+            NGINX_CONFIG.format(folder=folder, host=HOST, port=port, csms_port=csms_port)
+        )
+        command = [binary, "-p", str(folder), "-c", str(config), "-e", str(folder / "error.log")]
+        async with _running(session, folder, command, port, reports_links=False) as nginx:
+            yield nginx
 
 
 # --- figures ---------------------------------------------------------------------------------

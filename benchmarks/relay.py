@@ -44,8 +44,10 @@ Figures
    each Heartbeat and its answer are translated (what translating adds to a message beside the
    relaying; richer payloads: ``benchmarks/translation.py``).
 2. Heartbeats answered per second by ``--chargers`` concurrent chargers for ``--duration`` s,
-   direct, through the floor and through the proxy with 1 backend; the ratios proxy/direct and
-   proxy/floor, and the relay process's CPU per call, proxy over floor.
+   direct, through the floor, through nginx and through the proxy with 1 backend; the ratios
+   proxy/direct, proxy/floor and proxy/nginx, and the relay process's CPU per call, proxy over
+   floor. nginx (a plain WebSocket forwarder: one process, no logs) is measured in latency and
+   throughput when an ``nginx`` binary is on PATH or in /usr/sbin; otherwise its goal is n/a.
 3. The proxy's VmRSS with 1 charger and 3 backends connected, right after the 3-backend latency
    run, and its peak (VmHWM), from ``/proc/<pid>/status`` (MB here means MiB).
 4. The message log of the proxy's throughput run (its own maximum rate), from ``/status``
@@ -97,8 +99,10 @@ from _peers import (
     Throughput,
     connected_chargers,
     csms_servers,
+    nginx_path,
     optional,
     running_floor,
+    running_nginx,
     running_proxy,
     summarize,
 )
@@ -106,12 +110,15 @@ from _peers import (
 CSMS_COUNT = 3
 #: The bare relay's scenario name (``bare_relay.py``): the stack's floor.
 FLOOR = "floor_1_backend"
+#: nginx as a plain WebSocket forwarder, when installed.
+NGINX = "nginx"
 #: The scenario of the proxy from ``--before DIR`` (another checkout), 1 backend.
 BEFORE = "before_1_backend"
 
 #: Goals against the floor (``bare_relay.py``: same stack, frames copied unparsed), issue 11.
 TARGET_CPU_PER_CALL_VS_FLOOR = 1.5
 TARGET_THROUGHPUT_VS_FLOOR = 0.6
+TARGET_THROUGHPUT_VS_NGINX = 0.5
 TARGET_ADDED_P50_OVER_FLOOR_US = 50.0
 TARGET_RSS_MB = 60.0
 #: How often, and how far apart (s), ``/status`` is read for the message log to be written.
@@ -274,6 +281,12 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
             latency[FLOOR], _ = await measure_latency(
                 FLOOR, floor.charger_url, settings, session, floor
             )
+        nginx = nginx_path()
+        if nginx is not None:
+            async with _bounded(settings), running_nginx(session, csms_ports[0], nginx) as relay:
+                latency[NGINX], _ = await measure_latency(
+                    NGINX, relay.charger_url, settings, session, relay
+                )
         for backends in (1, CSMS_COUNT):
             name = f"proxy_{backends}_backend{'s' if backends > 1 else ''}"
             profile = _profile_path(settings, f"latency-{name}")
@@ -309,6 +322,11 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
             throughput[FLOOR] = await measure_throughput(
                 FLOOR, floor.charger_url, settings, session, pids, floor
             )
+        if nginx is not None:
+            async with _bounded(settings), running_nginx(session, csms_ports[0], nginx) as relay:
+                throughput[NGINX] = await measure_throughput(
+                    NGINX, relay.charger_url, settings, session, pids, relay
+                )
         profile = _profile_path(settings, "throughput-proxy_1_backend")
         async with _bounded(settings), running_proxy(session, csms_ports[:1], profile) as proxy:
             throughput["proxy_1_backend"] = await measure_throughput(
@@ -359,6 +377,7 @@ def goals(results: Results) -> list[Goal]:
     cpu = cpu_ratio(results)
     rss = results.memory.rss_mb if results.memory else None
     dropped = results.message_log.get("dropped") if results.message_log else None
+    vs_nginx = throughput_ratio(results, NGINX) if NGINX in results.throughput else None
     return [
         Goal(
             "proxy CPU per call / floor's",
@@ -373,6 +392,15 @@ def goals(results: Results) -> list[Goal]:
             "%",
             f">= {TARGET_THROUGHPUT_VS_FLOOR:.0%}",
             vs_floor >= TARGET_THROUGHPUT_VS_FLOOR,
+        ),
+        Goal(
+            "throughput proxy/nginx",
+            None if vs_nginx is None else vs_nginx * 100,
+            "%",
+            f">= {TARGET_THROUGHPUT_VS_NGINX:.0%} (n/a: nginx not installed)"
+            if vs_nginx is None
+            else f">= {TARGET_THROUGHPUT_VS_NGINX:.0%}",
+            None if vs_nginx is None else vs_nginx >= TARGET_THROUGHPUT_VS_NGINX,
         ),
         Goal(
             "added p50, proxy with 1 backend, over the floor's added p50",
@@ -427,6 +455,8 @@ def format_report(results: Results, settings: Settings) -> str:
         )
     lines.append(f"  {'ratio proxy/direct':<20}{throughput_ratio(results):>30.1%}")
     lines.append(f"  {'ratio proxy/floor':<20}{throughput_ratio(results, FLOOR):>30.1%}")
+    if NGINX in results.throughput:
+        lines.append(f"  {'ratio proxy/nginx':<20}{throughput_ratio(results, NGINX):>30.1%}")
     cpu = cpu_ratio(results)
     lines.append(f"  {'CPU/call proxy/floor':<20}{optional(cpu, '.2f'):>30}")
     if BEFORE in results.throughput:
@@ -473,6 +503,9 @@ def report_json(results: Results, settings: Settings, elapsed_s: float) -> dict[
         },
         "throughput_ratio": throughput_ratio(results),
         "throughput_ratio_vs_floor": throughput_ratio(results, FLOOR),
+        "throughput_ratio_vs_nginx": (
+            throughput_ratio(results, NGINX) if NGINX in results.throughput else None
+        ),
         "cpu_per_call_vs_floor": cpu_ratio(results),
         "before_cpu_per_call_vs_floor": (
             cpu_ratio(results, BEFORE) if BEFORE in results.throughput else None
