@@ -33,11 +33,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import voluptuous as vol
-import yaml
 
 from ocpp_proxy.policy.authorization import (
     AuthorizationMode,
@@ -48,6 +47,9 @@ from ocpp_proxy.policy.authorization import (
 )
 from ocpp_proxy.protocol.versions import OcppVersion
 from ocpp_proxy.security.identity import MAX_CHARGE_POINT_ID, charge_point_id_problem
+
+if TYPE_CHECKING:
+    import yaml
 
 __all__ = [
     "DEFAULTS",
@@ -856,6 +858,10 @@ def load_config(
     if name.lower().endswith(".json"):
         data = _parse_json(name, text)
     else:
+        # Imported here: the app's options and the embedded defaults are JSON, and PyYAML
+        # costs about 1 MB of memory.
+        import yaml
+
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
