@@ -283,10 +283,17 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
             )
         nginx = nginx_path()
         if nginx is not None:
-            async with _bounded(settings), running_nginx(session, csms_ports[0], nginx) as relay:
-                latency[NGINX], _ = await measure_latency(
-                    NGINX, relay.charger_url, settings, session, relay
-                )
+            try:
+                async with (
+                    _bounded(settings),
+                    running_nginx(session, csms_ports[0], nginx) as relay,
+                ):
+                    latency[NGINX], _ = await measure_latency(
+                        NGINX, relay.charger_url, settings, session, relay
+                    )
+            except BenchmarkError as err:  # a reference only: the run goes on without it
+                print(f"nginx ({nginx}) could not be measured, left out: {err}", file=sys.stderr)
+                nginx = None
         for backends in (1, CSMS_COUNT):
             name = f"proxy_{backends}_backend{'s' if backends > 1 else ''}"
             profile = _profile_path(settings, f"latency-{name}")
@@ -323,10 +330,16 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
                 FLOOR, floor.charger_url, settings, session, pids, floor
             )
         if nginx is not None:
-            async with _bounded(settings), running_nginx(session, csms_ports[0], nginx) as relay:
-                throughput[NGINX] = await measure_throughput(
-                    NGINX, relay.charger_url, settings, session, pids, relay
-                )
+            try:
+                async with (
+                    _bounded(settings),
+                    running_nginx(session, csms_ports[0], nginx) as relay,
+                ):
+                    throughput[NGINX] = await measure_throughput(
+                        NGINX, relay.charger_url, settings, session, pids, relay
+                    )
+            except BenchmarkError as err:
+                print(f"nginx ({nginx}) could not be measured, left out: {err}", file=sys.stderr)
         profile = _profile_path(settings, "throughput-proxy_1_backend")
         async with _bounded(settings), running_proxy(session, csms_ports[:1], profile) as proxy:
             throughput["proxy_1_backend"] = await measure_throughput(
@@ -397,7 +410,7 @@ def goals(results: Results) -> list[Goal]:
             "throughput proxy/nginx",
             None if vs_nginx is None else vs_nginx * 100,
             "%",
-            f">= {TARGET_THROUGHPUT_VS_NGINX:.0%} (n/a: nginx not installed)"
+            f">= {TARGET_THROUGHPUT_VS_NGINX:.0%} (n/a: nginx not measured)"
             if vs_nginx is None
             else f">= {TARGET_THROUGHPUT_VS_NGINX:.0%}",
             None if vs_nginx is None else vs_nginx >= TARGET_THROUGHPUT_VS_NGINX,
