@@ -281,6 +281,20 @@ class Proxy:
             await asyncio.sleep(POLL_PAUSE_S)
         raise BenchmarkError(f"the proxy did not answer /health:\n{self.log_tail()}")
 
+    async def message_log(self, session: aiohttp.ClientSession) -> dict[str, Any]:
+        """``/status``'s message log counts (logged, buffered, dropped) once its buffer is written.
+
+        Polled a bounded number of times; the last answer is returned either way.
+        """
+        log: dict[str, Any] = {}
+        for _ in range(POLL_TRIES):
+            async with session.get(f"{self.http_url}/status") as response:
+                log = (await response.json())["message_log"]
+            if not log.get("buffered"):
+                break
+            await asyncio.sleep(POLL_PAUSE_S)
+        return log
+
     async def link_states(self, session: aiohttp.ClientSession) -> dict[str, list[str]]:
         """Charger id -> the states of its backend links, from ``/status``."""
         async with session.get(f"{self.http_url}/status") as response:

@@ -18,10 +18,11 @@ Method
 * **Steady state**: every charger sends a MeterValues (OCPP 1.6, outside a transaction) every
   ``--interval`` s, each at its own phase, for ``--steady`` s; each round trip is timed.
 * **Memory**: the proxy's VmRSS and VmHWM at the end, from ``/proc``.
+* **Message log**: frames logged and dropped over the whole run, from ``/status`` at the end.
 
 Goals (issue 11): RSS ≤ 300 MB, steady-state p99 round trip ≤ 250 ms, boot storm settled within
-15 s, for 2,000 chargers. Loopback only; the chargers run in this process, so with 2 cores the
-figures include the load generator's own scheduling.
+15 s, for 2,000 chargers; no frame dropped by the message log. Loopback only; the chargers run in
+this process, so with 2 cores the figures include the load generator's own scheduling.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ class Figures:
     p99_ms: float
     max_ms: float
     memory: Memory | None
+    #: ``/status``'s message log counts at the end (logged, buffered, dropped).
+    message_log: dict[str, Any]
 
 
 async def _wait_links(
@@ -154,6 +157,7 @@ async def run(args: argparse.Namespace, csms_port: int) -> Figures:
             until = time.perf_counter() + args.steady
             await asyncio.gather(*(_meter(ws, args.interval, until, samples) for ws in sockets))
             memory = proxy.memory()
+            message_log = await proxy.message_log(session)
         finally:
             await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     if not samples:
@@ -167,11 +171,13 @@ async def run(args: argparse.Namespace, csms_port: int) -> Figures:
         p99_ms=percentile(ordered, 0.99) / 1e6,
         max_ms=ordered[-1] / 1e6,
         memory=memory,
+        message_log=message_log,
     )
 
 
 def goals(figures: Figures) -> list[Goal]:
     rss = figures.memory.rss_mb if figures.memory else None
+    dropped = figures.message_log.get("dropped")
     return [
         Goal(
             "proxy RSS",
@@ -194,6 +200,13 @@ def goals(figures: Figures) -> list[Goal]:
             f"<= {TARGET_STORM_S:g} s",
             figures.storm_s <= TARGET_STORM_S,
         ),
+        Goal(
+            "message log, frames dropped",
+            dropped,
+            "frames",
+            "0",
+            None if dropped is None else dropped == 0,
+        ),
     ]
 
 
@@ -212,6 +225,8 @@ def report(figures: Figures, args: argparse.Namespace) -> str:
             if memory
             else "not available (no /proc)"
         ),
+        f"  message log: {figures.message_log.get('logged', 0)} frames logged, "
+        f"{figures.message_log.get('dropped', 0)} dropped",
         "",
         "Goals",
     ]

@@ -121,9 +121,6 @@ TARGET_THROUGHPUT_VS_FLOOR = 0.6
 TARGET_THROUGHPUT_VS_NGINX = 0.5
 TARGET_ADDED_P50_OVER_FLOOR_US = 50.0
 TARGET_RSS_MB = 60.0
-#: How often, and how far apart (s), ``/status`` is read for the message log to be written.
-MESSAGE_LOG_POLLS = 50
-MESSAGE_LOG_POLL_S = 0.1
 
 #: Bound on a scenario, so that the benchmark always ends by itself.
 SCENARIO_BASE_TIMEOUT_S = 120.0
@@ -253,18 +250,6 @@ class Results:
     message_log: dict[str, Any] | None = None
 
 
-async def message_log_after(session: aiohttp.ClientSession, proxy: Proxy) -> dict[str, Any]:
-    """``/status``'s message log counts once its buffer is written (polled, bounded)."""
-    log: dict[str, Any] = {}
-    for _ in range(MESSAGE_LOG_POLLS):
-        async with session.get(f"{proxy.http_url}/status") as response:
-            log = (await response.json())["message_log"]
-        if not log.get("buffered"):
-            break
-        await asyncio.sleep(MESSAGE_LOG_POLL_S)
-    return log
-
-
 async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
     """Every scenario in turn, each with a fresh proxy; the CSMS servers stay up throughout."""
     csms_ports = csms.ports
@@ -345,7 +330,7 @@ async def run_scenarios(settings: Settings, csms: CsmsServers) -> Results:
             throughput["proxy_1_backend"] = await measure_throughput(
                 "proxy_1_backend", proxy.charger_url, settings, session, pids, proxy
             )
-            message_log = await message_log_after(session, proxy)
+            message_log = await proxy.message_log(session)
         if settings.before is not None:
             # The same two scenarios with the proxy of another checkout, in this very run.
             async with (
