@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -26,6 +26,7 @@ from ocpp_proxy.config import parse_config
 from ocpp_proxy.relay import sender
 from ocpp_proxy.relay.backend_link import LinkState
 from ocpp_proxy.relay.sender import Peer
+from ocpp_proxy.simulator.charger import SimulatedCharger
 from ocpp_proxy.transport import upstream
 from ocpp_proxy.transport.upstream import UpstreamClient
 from tests.conftest import ConnectCharger, Proxy, StartProxy
@@ -152,17 +153,42 @@ async def link_settles(proxy: Proxy, predicate: Callable[[Any], Any], timeout: f
     return link
 
 
+class Booted(NamedTuple):
+    """A charger booted through the proxy to a wire CSMS, and the CSMS's side of the link."""
+
+    csms: WireCsms
+    proxy: Proxy
+    charger: SimulatedCharger
+    connection: ServerConnection
+    boot: Any  # the charger's BootNotification answer
+
+
+BootOnWire = Callable[..., Awaitable[Booted]]
+
+
+@pytest.fixture
+def boot_on_wire(
+    start_wire_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> BootOnWire:
+    """``boot_on_wire(csms=dict(...), **proxy_options)``: a WireCsms with ``csms``'s options,
+    a proxy with one ``ocpp_services`` entry for it and ``proxy_options``, a booted charger."""
+
+    async def boot(csms: dict[str, Any] | None = None, **proxy_options: Any) -> Booted:
+        wire = await start_wire_csms(**(csms or {}))
+        proxy = await start_proxy(ocpp_services=[wire_service(wire)], **proxy_options)
+        charger = await connect_charger(proxy)
+        answer = await charger.boot()
+        return Booted(wire, proxy, charger, await wire.next_connection(), answer)
+
+    return boot
+
+
 # -- frames ----------------------------------------------------------------------------------
 
 
-async def test_a_fragmented_command_is_reassembled_and_relayed(
-    start_wire_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
-) -> None:
-    csms = await start_wire_csms()
-    proxy = await start_proxy(ocpp_services=[wire_service(csms)])
-    charger = await connect_charger(proxy)
-    assert (await charger.boot()).interval == 300  # answered by the wire CSMS
-    connection = await csms.next_connection()
+async def test_a_fragmented_command_is_reassembled_and_relayed(boot_on_wire: BootOnWire) -> None:
+    csms, _, charger, connection, boot = await boot_on_wire()
+    assert boot.interval == 300  # answered by the wire CSMS
     call = json.dumps([2, "frag-1", "GetConfiguration", {"key": ["HeartbeatInterval"]}])
     # RFC 6455 §5.4: a text frame without FIN, continuation frames, the last with FIN.
     await connection.send([call[:10], call[10:25], call[25:]])
@@ -172,17 +198,10 @@ async def test_a_fragmented_command_is_reassembled_and_relayed(
 
 
 async def test_binary_frames_are_read_as_utf8_and_others_dropped_with_a_warning(
-    start_wire_csms: Any,
-    start_proxy: StartProxy,
-    connect_charger: ConnectCharger,
-    caplog: pytest.LogCaptureFixture,
+    boot_on_wire: BootOnWire, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="ocpp_proxy")
-    csms = await start_wire_csms()
-    proxy = await start_proxy(ocpp_services=[wire_service(csms)])
-    charger = await connect_charger(proxy)
-    await charger.boot()
-    connection = await csms.next_connection()
+    csms, proxy, charger, connection, *_ = await boot_on_wire()
     await connection.send(b"\xff\xfe not UTF-8")
     await connection.send([b'[2,"bin-1","GetConfig', b'uration",{"key":["HeartbeatInterval"]}]'])
     await charger.wait_for_command("GetConfiguration")
@@ -192,13 +211,9 @@ async def test_binary_frames_are_read_as_utf8_and_others_dropped_with_a_warning(
 
 
 async def test_a_command_many_times_the_first_read_buffer_arrives_whole(
-    start_wire_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+    boot_on_wire: BootOnWire,
 ) -> None:
-    csms = await start_wire_csms()
-    proxy = await start_proxy(ocpp_services=[wire_service(csms)])
-    charger = await connect_charger(proxy)
-    await charger.boot()
-    connection = await csms.next_connection()
+    csms, _, charger, connection, *_ = await boot_on_wire()
     data = "".join(f"{i:07d}" for i in range(30_000))  # 210 kB, no run of equal bytes
     assert len(data) > 50 * upstream.READ_BUFFER_BYTES
     await connection.send(json.dumps([2, "big-1", "DataTransfer", {"vendorId": "v", "data": data}]))
@@ -209,17 +224,10 @@ async def test_a_command_many_times_the_first_read_buffer_arrives_whole(
 
 @pytest.mark.parametrize("fragments", [1, 3], ids=["one frame", "fragmented"])
 async def test_a_message_over_the_limit_closes_the_link_with_1009(
-    start_wire_csms: Any,
-    start_proxy: StartProxy,
-    connect_charger: ConnectCharger,
-    fragments: int,
+    boot_on_wire: BootOnWire, fragments: int
 ) -> None:
-    csms = await start_wire_csms()
     # max_frame_bytes * 4 is the largest message taken: 4096 bytes here.
-    proxy = await start_proxy(ocpp_services=[wire_service(csms)], max_frame_bytes=1024)
-    charger = await connect_charger(proxy)
-    await charger.boot()
-    connection = await csms.next_connection()
+    csms, proxy, _, connection, *_ = await boot_on_wire(max_frame_bytes=1024)
     text = json.dumps([2, "big", "DataTransfer", {"vendorId": "v", "data": "x" * 5000}])
     step = -(-len(text) // fragments)
     parts = [text[i : i + step] for i in range(0, len(text), step)]
@@ -234,13 +242,9 @@ async def test_a_message_over_the_limit_closes_the_link_with_1009(
 
 
 async def test_a_close_frame_from_the_csms_is_answered_with_its_code(
-    start_wire_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+    boot_on_wire: BootOnWire,
 ) -> None:
-    csms = await start_wire_csms()
-    proxy = await start_proxy(ocpp_services=[wire_service(csms)])
-    charger = await connect_charger(proxy)
-    await charger.boot()
-    connection = await csms.next_connection()
+    csms, proxy, _, connection, *_ = await boot_on_wire()
     await asyncio.wait_for(connection.close(4001, "maintenance"), 5)
     # RFC 6455 §5.5.1: the proxy answered with a close frame of its own, echoing the code.
     assert (
@@ -251,26 +255,16 @@ async def test_a_close_frame_from_the_csms_is_answered_with_its_code(
     await csms.next_connection()
 
 
-async def test_the_csms_pings_are_answered(
-    start_wire_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
-) -> None:
-    csms = await start_wire_csms()
-    proxy = await start_proxy(ocpp_services=[wire_service(csms)])
-    charger = await connect_charger(proxy)
-    await charger.boot()
-    connection = await csms.next_connection()
+async def test_the_csms_pings_are_answered(boot_on_wire: BootOnWire) -> None:
+    connection = (await boot_on_wire()).connection
     pong = await connection.ping(b"are you there")
     assert await asyncio.wait_for(pong, 5) >= 0  # the round trip (s)
 
 
 async def test_a_csms_that_stops_answering_pings_is_dropped_and_dialled_again(
-    start_wire_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
+    boot_on_wire: BootOnWire,
 ) -> None:
-    csms = await start_wire_csms()
-    proxy = await start_proxy(ocpp_services=[wire_service(csms)], ping_interval=0.2)
-    charger = await connect_charger(proxy)
-    await charger.boot()
-    connection = await csms.next_connection()
+    csms, proxy, _, connection, *_ = await boot_on_wire(ping_interval=0.2)
     connection.transport.pause_reading()  # it reads nothing more: no pong either
     # A ping after 0.2 s without a frame, no pong within 0.1 s: closed with 1001 (going away).
     link = await link_settles(proxy, lambda link: not link.connected)
@@ -279,18 +273,11 @@ async def test_a_csms_that_stops_answering_pings_is_dropped_and_dialled_again(
 
 
 async def test_a_csms_that_stops_reading_is_dropped_as_stalled(
-    start_wire_csms: Any,
-    start_proxy: StartProxy,
-    connect_charger: ConnectCharger,
-    monkeypatch: pytest.MonkeyPatch,
+    boot_on_wire: BootOnWire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sender, "WRITE_TIMEOUT_S", 0.5)
     monkeypatch.setattr(upstream, "CLOSE_TIMEOUT_S", 0.5)
-    csms = await start_wire_csms()
-    proxy = await start_proxy(ocpp_services=[wire_service(csms)], max_frame_bytes=1_000_000)
-    charger = await connect_charger(proxy)
-    await charger.boot()
-    connection = await csms.next_connection()
+    _, proxy, charger, connection, *_ = await boot_on_wire(max_frame_bytes=1_000_000)
     connection.transport.pause_reading()
     # The charger echoes each DataTransfer's data: 300 kB answers that the CSMS never reads
     # pile up in the socket until the proxy's writes to it wait, then time out.
@@ -321,14 +308,10 @@ async def test_a_refused_handshake_reports_the_http_status(
     assert csms.request_headers[0]["Authorization"] == "Bearer " + "t" * 8
 
 
-async def test_a_subprotocol_not_offered_fails_the_connection(
-    start_wire_csms: Any, start_proxy: StartProxy, connect_charger: ConnectCharger
-) -> None:
-    csms = await start_wire_csms(choose=lambda _offered: "ocpp2.0.1")
-    proxy = await start_proxy(ocpp_services=[wire_service(csms)])
-    charger = await connect_charger(proxy)
-    await charger.boot()
-    connection = await csms.next_connection()
+async def test_a_subprotocol_not_offered_fails_the_connection(boot_on_wire: BootOnWire) -> None:
+    csms, proxy, _, connection, *_ = await boot_on_wire(
+        csms=dict(choose=lambda _offered: "ocpp2.0.1")
+    )
     await asyncio.wait_for(connection.wait_closed(), 5)
     assert (
         connection.protocol.close_rcvd is not None and connection.protocol.close_rcvd.code == 1002
