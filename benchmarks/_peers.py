@@ -610,6 +610,20 @@ class Goal:
         return "n/a" if self.passed is None else ("PASS" if self.passed else "MISS")
 
 
+def message_log_goal(name: str, log: dict[str, Any] | None) -> Goal:
+    """The goal that the message log dropped no frame, from ``/status``'s counts (None: n/a)."""
+    dropped = log.get("dropped") if log else None
+    return Goal(name, dropped, "frames", "0", None if dropped is None else dropped == 0)
+
+
+def message_log_line(log: dict[str, Any]) -> str:
+    """``/status``'s message log counts in words."""
+    return (
+        f"{log.get('logged', 0)} frames logged, {log.get('dropped', 0)} dropped, "
+        f"{log.get('buffered', 0)} still buffered"
+    )
+
+
 def optional(value: float | None, spec: str) -> str:
     """``value`` formatted with ``spec``, or ``-`` if there is none."""
     return "-" if value is None else format(value, spec)

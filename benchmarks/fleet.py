@@ -48,6 +48,8 @@ from _peers import (
     Memory,
     _open_charger,
     csms_servers,
+    message_log_goal,
+    message_log_line,
     percentile,
     running_proxy,
 )
@@ -177,7 +179,6 @@ async def run(args: argparse.Namespace, csms_port: int) -> Figures:
 
 def goals(figures: Figures) -> list[Goal]:
     rss = figures.memory.rss_mb if figures.memory else None
-    dropped = figures.message_log.get("dropped")
     return [
         Goal(
             "proxy RSS",
@@ -200,13 +201,7 @@ def goals(figures: Figures) -> list[Goal]:
             f"<= {TARGET_STORM_S:g} s",
             figures.storm_s <= TARGET_STORM_S,
         ),
-        Goal(
-            "message log, frames dropped",
-            dropped,
-            "frames",
-            "0",
-            None if dropped is None else dropped == 0,
-        ),
+        message_log_goal("message log, frames dropped", figures.message_log),
     ]
 
 
@@ -225,8 +220,7 @@ def report(figures: Figures, args: argparse.Namespace) -> str:
             if memory
             else "not available (no /proc)"
         ),
-        f"  message log: {figures.message_log.get('logged', 0)} frames logged, "
-        f"{figures.message_log.get('dropped', 0)} dropped",
+        f"  message log: {message_log_line(figures.message_log)}",
         "",
         "Goals",
     ]

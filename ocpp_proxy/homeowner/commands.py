@@ -247,7 +247,8 @@ def build(command: str, version: OcppVersion, body: Body) -> Built:
     action, payload = COMMANDS[command](version, body)
     schema = request_schema(version, action)
     if schema is not None:
-        import jsonschema.validators  # not at start: see security.schema
+        import jsonschema.exceptions  # not at start: see security.schema
+        import jsonschema.validators
 
         validator = jsonschema.validators.validator_for(schema)(schema)
         error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
