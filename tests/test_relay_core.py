@@ -27,7 +27,7 @@ from ocpp_proxy.relay import sender
 from ocpp_proxy.relay.backend_link import BackendLink, Delivery, Direction
 from ocpp_proxy.relay.hub import ChargerHub
 from ocpp_proxy.relay.keeper import STORE_RETRY_S
-from ocpp_proxy.store import Store
+from ocpp_proxy.store import Store, StoreError
 from ocpp_proxy.transport.upstream import BACKOFF_MAX_S
 from tests.conftest import ConnectCharger, Proxy, StartProxy, service, tx_ids
 from tests.peers import Csms
@@ -443,6 +443,74 @@ async def test_backend_that_never_reads_is_dropped_and_the_charger_keeps_getting
         serving.cancel()
         await b.close()
     assert len(a.calls("Heartbeat")) == 21
+
+
+async def test_a_charger_whose_restore_waits_on_the_store_holds_up_no_other_charger(
+    start_csms, start_proxy: StartProxy, connect_charger: ConnectCharger
+) -> None:
+    # After a power cut a depot's chargers reconnect at once; each hub first reads what the
+    # store kept for it. One slow read must not queue every other charger behind it.
+    a = await start_csms("a")
+    proxy = await start_proxy(ocpp_services=[service(a)])
+    store = proxy.registry.store
+    kept_ids = store.transaction_id_map
+    reads: Counter[str] = Counter()
+    reading, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_for_one(cp_id: str, **kwargs: Any) -> dict[int, dict[str, int]]:
+        reads[cp_id] += 1
+        if cp_id == "CP_SLOW":
+            reading.set()
+            await release.wait()
+        return await kept_ids(cp_id, **kwargs)
+
+    store.transaction_id_map = slow_for_one  # type: ignore[method-assign]
+    await connect_charger(proxy, "CP_SLOW")
+    await asyncio.wait_for(reading.wait(), 5)
+    # The same charge point again before its hub is ready: the later connection wins, as
+    # ever, and both wait for the one restore.
+    again = await connect_charger(proxy, "CP_SLOW")
+    slow_boot = asyncio.create_task(again.boot())
+
+    other = await connect_charger(proxy, "CP_2")
+    answer = await asyncio.wait_for(other.boot(), 5)
+    assert answer.status == "Accepted"
+    assert [c.charge_point_id for c in a.calls("BootNotification")] == ["CP_2"]
+    assert not slow_boot.done()
+
+    release.set()
+    assert (await asyncio.wait_for(slow_boot, 5)).status == "Accepted"
+    assert reads["CP_SLOW"] == 1
+    assert proxy.registry.get("CP_SLOW") is not None
+
+
+async def test_a_restore_outlives_a_cancelled_caller_and_a_failed_one_is_tried_again(
+    start_proxy: StartProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    proxy = await start_proxy()
+    registry, store = proxy.registry, proxy.registry.store
+    kept_ids = store.transaction_id_map
+    reading, release = asyncio.Event(), asyncio.Event()
+    failures = ["the disk is gone"]
+
+    async def read(cp_id: str, **kwargs: Any) -> dict[int, dict[str, int]]:
+        reading.set()
+        await release.wait()
+        if failures:
+            raise StoreError(failures.pop())
+        return await kept_ids(cp_id, **kwargs)
+
+    store.transaction_id_map = read  # type: ignore[method-assign]
+    first, second = (asyncio.create_task(registry.open("CP_9")) for _ in range(2))
+    await asyncio.wait_for(reading.wait(), 5)  # both callers wait on the one restore
+    first.cancel()  # a charger gone while its hub is restored
+    release.set()
+    with pytest.raises(StoreError, match="the disk is gone"):
+        await second
+    assert first.cancelled() and registry.get("CP_9") is None
+    assert "CP_9: what the store kept was not read: the disk is gone" in caplog.text
+    hub = await registry.open("CP_9")  # the store works again: a new restore
+    assert registry.get("CP_9") is hub
 
 
 # -- retries after a reconnect: bounded, with backoff ----------------------------------------

@@ -7,6 +7,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from ocpp_proxy.clock import SYSTEM_CLOCK, Clock, iso_utc
@@ -65,7 +66,8 @@ class HubRegistry:
         self._arbiter = arbiter
         self._upstream_factory = upstream_factory
         self._hubs: dict[str, ChargerHub] = {}
-        self._opening = asyncio.Lock()
+        # Hubs being restored, by charge point id: one restore per id, many ids at once.
+        self._opening: dict[str, asyncio.Task[ChargerHub]] = {}
         #: Monotonic seconds, for freeing idle hubs.
         self.clock: Callable[[], float] = clock.monotonic
         self._idle_since: dict[str, float] = {}
@@ -81,29 +83,54 @@ class HubRegistry:
             await self.open(charge_point_id)
 
     async def open(self, charge_point_id: str) -> ChargerHub:
-        """Return the hub of ``charge_point_id``; a new one first restores what was kept."""
+        """Return the hub of ``charge_point_id``; a new one first restores what was kept.
+
+        Hubs of different charge points restore side by side (after a power cut a depot's
+        chargers all reconnect at once, and each restore waits on the store several times);
+        callers for the same id share one restore. A caller that is cancelled does not cancel
+        the restore others wait for.
+
+        Raises:
+            StoreError: what was kept could not be read (the next call tries again).
+        """
         hub = self._hubs.get(charge_point_id)
         if hub is not None:
             return hub
-        async with self._opening:
-            hub = self._hubs.get(charge_point_id)
-            if hub is None:
-                hub = ChargerHub(
-                    charge_point_id,
-                    self.config,
-                    self.store,
-                    home=self.home,
-                    cards=self.cards,
-                    metrics=self.metrics,
-                    arbiter=self._arbiter,
-                    upstream_factory=self._upstream_factory,
-                    on_change=self.changes.notify,
-                    clock=self._clock,
-                    health=self.health,
-                )
-                await hub.restore()
-                self._hubs[charge_point_id] = hub
-                self.changes.notify()
+        opening = self._opening.get(charge_point_id)
+        if opening is None:
+            opening = asyncio.get_running_loop().create_task(
+                self._restored(charge_point_id), name=f"ocpp-proxy restore {charge_point_id}"
+            )
+            self._opening[charge_point_id] = opening
+            opening.add_done_callback(partial(self._opened, charge_point_id))
+        return await asyncio.shield(opening)
+
+    def _opened(self, charge_point_id: str, opening: asyncio.Task[ChargerHub]) -> None:
+        if self._opening.get(charge_point_id) is opening:
+            del self._opening[charge_point_id]
+        if not opening.cancelled() and (err := opening.exception()) is not None:
+            # Raised to every caller still waiting too; said here once, even if none is left.
+            _LOGGER.error(
+                "charge point %s: what the store kept was not read: %s", charge_point_id, err
+            )
+
+    async def _restored(self, charge_point_id: str) -> ChargerHub:
+        hub = ChargerHub(
+            charge_point_id,
+            self.config,
+            self.store,
+            home=self.home,
+            cards=self.cards,
+            metrics=self.metrics,
+            arbiter=self._arbiter,
+            upstream_factory=self._upstream_factory,
+            on_change=self.changes.notify,
+            clock=self._clock,
+            health=self.health,
+        )
+        await hub.restore()
+        self._hubs[charge_point_id] = hub
+        self.changes.notify()
         return hub
 
     async def set_override(self, enabled: bool) -> None:
@@ -269,5 +296,9 @@ class HubRegistry:
 
     async def close(self) -> None:
         """Stop every hub: its outbound links, its background tasks, its journal."""
+        opening = list(self._opening.values())
+        for task in opening:
+            task.cancel()
+        await asyncio.gather(*opening, return_exceptions=True)
         await asyncio.gather(*(hub.close() for hub in self._hubs.values()))
         await self.cards.close()
