@@ -508,7 +508,7 @@ async def test_a_restore_outlives_a_cancelled_caller_and_a_failed_one_is_tried_a
     with pytest.raises(StoreError, match="the disk is gone"):
         await second
     assert first.cancelled() and registry.get("CP_9") is None
-    assert "CP_9: what the store kept was not read: the disk is gone" in caplog.text
+    assert "CP_9: its hub could not be opened: the disk is gone" in caplog.text
     hub = await registry.open("CP_9")  # the store works again: a new restore
     assert registry.get("CP_9") is hub
 

@@ -110,9 +110,7 @@ class HubRegistry:
             del self._opening[charge_point_id]
         if not opening.cancelled() and (err := opening.exception()) is not None:
             # Raised to every caller still waiting too; said here once, even if none is left.
-            _LOGGER.error(
-                "charge point %s: what the store kept was not read: %s", charge_point_id, err
-            )
+            _LOGGER.error("charge point %s: its hub could not be opened: %s", charge_point_id, err)
 
     async def _restored(self, charge_point_id: str) -> ChargerHub:
         hub = ChargerHub(
