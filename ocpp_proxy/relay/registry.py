@@ -106,8 +106,7 @@ class HubRegistry:
         return await asyncio.shield(opening)
 
     def _opened(self, charge_point_id: str, opening: asyncio.Task[ChargerHub]) -> None:
-        if self._opening.get(charge_point_id) is opening:
-            del self._opening[charge_point_id]
+        del self._opening[charge_point_id]  # the one task of this id: no other is made meanwhile
         if not opening.cancelled() and (err := opening.exception()) is not None:
             # Raised to every caller still waiting too; said here once, even if none is left.
             _LOGGER.error("charge point %s: its hub could not be opened: %s", charge_point_id, err)
